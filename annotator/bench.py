@@ -1,0 +1,99 @@
+"""Timing the whole pipeline against a reference, as `au-annotator bench` prints it.
+
+End to end = decode → landmarks → features → AU probabilities from the seed network (random
+weights unless a checkpoint is given: speed does not depend on weights). The reference is, on
+CPU, dlib's detector + predictor on every frame in one process without tracking; on CUDA,
+face-alignment's stock `get_landmarks_from_batch` path. Both see the same frames in one run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from annotator.analysis import analyse_video
+from annotator.landmarks import LandmarkBackend
+from annotator.video import VideoInfo, iter_frames
+from model.config import NetworkConfig
+from model.network import AUNetwork, predict_probabilities
+
+
+@dataclass
+class BenchResult:
+    frames: int
+    seconds: float
+    stage_seconds: dict[str, float]
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+def end_to_end(
+    path: Path, info: VideoInfo, backend: LandmarkBackend, device: str, repeat: int,
+    network: AUNetwork | None = None,
+) -> BenchResult:
+    network = network or AUNetwork(NetworkConfig()).to(device).eval()
+    frames, analysis_s, network_s = 0, 0.0, 0.0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        analysis = analyse_video(path, info, backend)
+        middle = time.perf_counter()
+        features = analysis.features
+        predict_probabilities(network, features.images, features.motion, features.face)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        end = time.perf_counter()
+        frames += len(features)
+        analysis_s += middle - start
+        network_s += end - middle
+    stages = {"decode+landmarks+features": analysis_s, "network": network_s}
+    return BenchResult(frames, analysis_s + network_s, stages)
+
+
+def dlib_reference(path: Path, repeat: int) -> BenchResult:
+    """dlib detection + 68 points on every frame, no tracking, no threads."""
+    from annotator.landmarks.dlib_backend import DlibBackend
+
+    backend = DlibBackend(detect_every=0)  # 0: never search a window, always the full frame
+    frames, start = 0, time.perf_counter()
+    for _ in range(repeat):
+        backend.reset()
+        for frame in iter_frames(path):
+            backend.find(frame.rgb)
+            frames += 1
+    seconds = time.perf_counter() - start
+    return BenchResult(frames, seconds, {"dlib every frame": seconds})
+
+
+def stock_fan_reference(path: Path, repeat: int, library, batch_size: int = 32) -> BenchResult:
+    """face-alignment's own batch call (detector batched, landmarks one frame at a time)."""
+    frames, start = 0, time.perf_counter()
+    for _ in range(repeat):
+        batch = []
+        for frame in iter_frames(path):
+            batch.append(frame.rgb)
+            if len(batch) == batch_size:
+                frames += _stock_batch(library, batch)
+                batch = []
+        if batch:
+            frames += _stock_batch(library, batch)
+    torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return BenchResult(frames, seconds, {"face-alignment get_landmarks_from_batch": seconds})
+
+
+def _stock_batch(library, frames: list[np.ndarray]) -> int:
+    tensor = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).to(library.device)
+    library.get_landmarks_from_batch(tensor)
+    return len(frames)
+
+
+def summary_line(ours: BenchResult, reference: BenchResult) -> str:
+    ratio = ours.fps / reference.fps if reference.fps else float("nan")
+    return (f"end_to_end_fps={ours.fps:.1f} reference_fps={reference.fps:.1f} "
+            f"ratio={ratio:.2f}")

@@ -1,0 +1,225 @@
+"""The annotation store's tables (SQLAlchemy 2.0 declarative models).
+
+Frames are 0-based decode indices everywhere in the database (Aff-Wild2 files are 1-based; the
+import/export code converts). Label values are PRESENT/ABSENT/NOT_CODED (1/0/-1).
+
+Changing a model means writing an Alembic migration in db/migrations/versions: a test compares
+these models with the migrated schema and fails on any difference.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names, so later migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Who may write what: a side names one person of a two-person video (Aff-Wild2's
+# `<video>_left.txt` / `<video>_right.txt`); NULL is the video's only (or main) person.
+SIDES = ("left", "right")
+EDIT_KINDS = ("edit", "accept", "import", "undo", "redo")
+JOB_STATES = ("queued", "running", "done", "failed")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend (SQLite would otherwise drop the zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to the database; use UTC-aware times")
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Coder(Base):
+    __tablename__ = "coders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class Video(Base):
+    """One video file, known by its content: moving or renaming it keeps its labels."""
+
+    __tablename__ = "videos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    # file stem; Aff-Wild2 label files are matched to videos by it
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    fps: Mapped[float] = mapped_column(Float)
+    frame_count: Mapped[int] = mapped_column(Integer)  # decoded frames, not the container's claim
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+
+    __table_args__ = (CheckConstraint("frame_count >= 0", name="frame_count"),)
+
+
+class ModelVersion(Base):
+    """A network checkpoint; files are never overwritten, so activating one is a row update."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    path: Mapped[str] = mapped_column(Text)
+    au_set: Mapped[str] = mapped_column(String(32))
+    metrics: Mapped[dict] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    parent: Mapped[ModelVersion | None] = relationship(remote_side=[id])
+
+    # at most one active version, enforced by the database itself
+    __table_args__ = (
+        Index(
+            "ix_model_versions_one_active",
+            "active",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+
+class PredictionRun(Base):
+    """Per-frame AU probabilities of one predictor on one video, stored as one array."""
+
+    __tablename__ = "prediction_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"), index=True)
+    # NULL: the landmark-geometry baseline (no checkpoint)
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    au_set: Mapped[str] = mapped_column(String(32))
+    parameters: Mapped[dict] = mapped_column(JSON)
+    frame_count: Mapped[int] = mapped_column(Integer)
+    # (frame_count, len(AUs)) little-endian float32, C order; NaN rows are no-face frames
+    probabilities: Mapped[bytes] = mapped_column(LargeBinary)
+    # (frame_count, len(AUs)) int8 pre-fill labels, computed once when the run is stored, so
+    # the pre-fill a coder reviewed never changes under them (not even with new smoothing code)
+    prefill: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    video: Mapped[Video] = relationship()
+    model_version: Mapped[ModelVersion | None] = relationship()
+
+
+class Edit(Base):
+    """One action of a coder on one video: a correction, an accept, an import, an undo, a redo.
+
+    Undo and redo are edits of their own that name the edit they revert or restore
+    (`target_edit_id`); nothing is ever deleted, so the history stays complete.
+    """
+
+    __tablename__ = "edits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"))
+    coder_id: Mapped[int] = mapped_column(ForeignKey("coders.id"))
+    side: Mapped[str | None] = mapped_column(String(5))
+    kind: Mapped[str] = mapped_column(String(10))
+    target_edit_id: Mapped[int | None] = mapped_column(ForeignKey("edits.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    coder: Mapped[Coder] = relationship()
+    corrections: Mapped[list[Correction]] = relationship(
+        back_populates="edit", order_by="Correction.id"
+    )
+
+    __table_args__ = (
+        Index("ix_edits_track", "video_id", "coder_id", "side"),
+        CheckConstraint(_one_of("side", SIDES), name="side"),
+        CheckConstraint(_one_of("kind", EDIT_KINDS), name="kind"),
+    )
+
+
+class Correction(Base):
+    """An interval event: frames first..last (inclusive) of one AU set to one value."""
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edit_id: Mapped[int] = mapped_column(ForeignKey("edits.id"), index=True)
+    au: Mapped[str] = mapped_column(String(8))
+    first_frame: Mapped[int] = mapped_column(Integer)
+    last_frame: Mapped[int] = mapped_column(Integer)
+    value: Mapped[int] = mapped_column(SmallInteger)
+
+    edit: Mapped[Edit] = relationship(back_populates="corrections")
+
+    __table_args__ = (
+        CheckConstraint("first_frame >= 0 AND last_frame >= first_frame", name="frames"),
+        CheckConstraint("value IN (-1, 0, 1)", name="value"),
+    )
+
+
+class Job(Base):
+    """A long task (processing, fine-tuning) whose progress the UI shows."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(10), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1
+    message: Mapped[str] = mapped_column(Text, default="")
+    video_id: Mapped[int | None] = mapped_column(ForeignKey("videos.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+
+    __table_args__ = (
+        CheckConstraint(_one_of("state", JOB_STATES), name="state"),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="progress"),
+    )

@@ -1,0 +1,1 @@
+"""The seed AU network and everything that must match between training and inference."""

@@ -1,0 +1,171 @@
+"""The landmark-geometry baseline: AU probabilities without a trained network.
+
+It pre-fills videos whenever no trained checkpoint is active. From each frame's aligned
+landmarks it measures distances in units of that frame's inter-ocular distance (IOD, eye centre
+to eye centre, about 40 px in the 112-px crop), compares them with the same video's resting face
+(the per-measure median over face frames: most frames of a coded video are near neutral), and
+maps each AU's evidence through a logistic:
+
+    p = 1 / (1 + exp(-gain · (evidence − offset)))
+
+`offset` is the evidence (in IOD) at which the AU is as likely as not, `gain` how sharply the
+probability rises around it (gain 40 means ±0.05 IOD, about 2 px, spans p 0.12 … 0.88).
+Lip parting is measured absolutely (closed lips have no gap whatever the resting face), so a
+video of someone talking throughout still scores AU25.
+
+abaw12 AUs the landmarks cannot show (none of the 68 points sits on the cheek or chin boss) get
+the evidence of their nearest geometric sign, listed in RULES; none is left at a constant.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.constants import DEFAULT_AU_SET, au_names
+from model.face_template import inter_ocular_distance
+
+logger = logging.getLogger(__name__)
+
+# Landmark indices (iBUG 68, 0-based) of the parts measured below.
+_EYE_CORNERS = [36, 39, 42, 45]
+_INNER_BROWS = [20, 21, 22, 23]
+_OUTER_BROWS = [17, 18, 25, 26]
+_UPPER_LIDS, _LOWER_LIDS = [37, 38, 43, 44], [41, 40, 47, 46]
+_INNER_UPPER_LIP, _INNER_LOWER_LIP = [61, 62, 63], [67, 66, 65]
+_OUTER_UPPER_LIP, _OUTER_LOWER_LIP = [50, 51, 52], [58, 57, 56]
+CLOSED_LIPS = 0.05  # IOD: inner-lip gap below this counts as a closed mouth
+MIN_RESTING_SHARE = 0.1
+
+
+def geometry_measures(aligned: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-frame face measures in IOD units from (T, 68, 2) aligned landmarks (y grows down)."""
+    iod = inter_ocular_distance(aligned)[:, None]  # (T, 1)
+    x, y = aligned[..., 0] / iod, aligned[..., 1] / iod  # (T, 68)
+    eye_line = y[:, _EYE_CORNERS].mean(axis=1)
+    corners = y[:, [48, 54]].mean(axis=1)
+    return {
+        "inner_brow_height": eye_line - y[:, _INNER_BROWS].mean(axis=1),
+        "outer_brow_height": eye_line - y[:, _OUTER_BROWS].mean(axis=1),
+        "brow_gap": x[:, 22] - x[:, 21],
+        "eye_opening": (y[:, _LOWER_LIDS] - y[:, _UPPER_LIDS]).mean(axis=1),
+        "lip_gap": np.maximum(y[:, _INNER_LOWER_LIP] - y[:, _INNER_UPPER_LIP], 0).mean(axis=1),
+        "mouth_width": np.hypot(x[:, 54] - x[:, 48], y[:, 54] - y[:, 48]),
+        "corner_height": eye_line - corners,  # grows when the corners rise
+        "upper_lip_to_nose": y[:, 51] - y[:, 33],
+        "lip_thickness": (
+            y[:, _INNER_UPPER_LIP] - y[:, _OUTER_UPPER_LIP]
+            + y[:, _OUTER_LOWER_LIP] - y[:, _INNER_LOWER_LIP]
+        ).mean(axis=1),
+        "chin_drop": y[:, 8] - eye_line,
+    }
+
+
+def resting_frames(lip_gap: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """(T,) bool: the frames taken as the video's resting face.
+
+    Face frames with closed lips (gap under CLOSED_LIPS), when at least MIN_RESTING_SHARE of the
+    face frames are so; else all face frames. A coded video often holds an expression for most
+    of its length (single_face.mp4 smiles with open lips in two thirds of its frames), and a
+    closed mouth excludes most smiles, laughs and speech.
+    """
+    closed = face & (lip_gap < CLOSED_LIPS)
+    return closed if closed.sum() >= MIN_RESTING_SHARE * face.sum() else face
+
+
+def au_evidence(measures: dict[str, np.ndarray], face: np.ndarray) -> dict[str, np.ndarray]:
+    """Evidence per AU in IOD units: change from the resting face in the AU's direction."""
+    resting = resting_frames(measures["lip_gap"], face)
+    rest = {name: np.median(values[resting]) for name, values in measures.items()}
+    change = {name: values - rest[name] for name, values in measures.items()}
+    raise_corners = change["corner_height"]
+    widen = change["mouth_width"]
+    narrow_eyes = -change["eye_opening"]
+    return {
+        "AU1": change["inner_brow_height"],
+        "AU2": change["outer_brow_height"],
+        "AU4": -change["inner_brow_height"] - change["brow_gap"],
+        # No landmark sits on the cheek; a raised cheek shows as narrowed eyes in a smile.
+        "AU6": narrow_eyes + 0.5 * np.maximum(raise_corners, 0),
+        "AU7": narrow_eyes,
+        "AU10": -change["upper_lip_to_nose"],
+        "AU12": raise_corners + 0.5 * widen,
+        "AU15": -raise_corners,
+        # Stretched sideways, not lifted: a smile widens the mouth too, but lifts the corners
+        # by more than half as much as it widens them.
+        "AU20": widen - 2.0 * np.maximum(raise_corners, 0),
+        "AU23": -change["lip_thickness"] - np.maximum(widen, 0),
+        "AU24": -change["lip_thickness"],
+        "AU25": measures["lip_gap"],  # absolute: a closed mouth has no gap
+        "AU26": change["chin_drop"],
+    }
+
+
+@dataclass(frozen=True)
+class Rule:
+    offset: float  # evidence (IOD) at p = 0.5
+    gain: float  # per IOD
+
+
+# Calibrated by eye on the shared real clips (single_face.mp4, WolfgangLanger_Pexels.mp4) so
+# clear expressions land near 0.9 and resting frames near 0.1.
+RULES: dict[str, Rule] = {
+    "AU1": Rule(0.06, 45.0),
+    "AU2": Rule(0.06, 45.0),
+    "AU4": Rule(0.08, 40.0),
+    "AU6": Rule(0.06, 40.0),
+    "AU7": Rule(0.05, 45.0),
+    "AU10": Rule(0.06, 40.0),
+    "AU12": Rule(0.08, 35.0),
+    "AU15": Rule(0.05, 45.0),
+    "AU20": Rule(0.08, 35.0),
+    "AU23": Rule(0.06, 40.0),
+    "AU24": Rule(0.06, 40.0),
+    "AU25": Rule(0.06, 60.0),
+    "AU26": Rule(0.15, 25.0),
+}
+
+
+class GeometryBaseline:
+    """An AUPredictor (model.predictor) computing probabilities from landmark geometry.
+
+    `predict` needs the features' `aligned_landmarks` (model.features.VideoFeatures has them).
+    """
+
+    version = "baseline"
+
+    def __init__(self, au_set: str = DEFAULT_AU_SET, landmark_backend: str = "dlib",
+                 smoothing_window: int = 5):
+        self.au_set = au_set
+        self.aus = au_names(au_set)
+        self.thresholds = np.full(len(self.aus), 0.5, dtype=np.float32)
+        self.smoothing_window = smoothing_window
+        self.landmark_backend = landmark_backend
+
+    def predict(self, features) -> np.ndarray:
+        """(T, K) float32 probabilities; NaN rows for frames without a face."""
+        face = np.asarray(features.face, dtype=bool)
+        probabilities = np.full((len(face), len(self.aus)), np.nan, dtype=np.float32)
+        if not face.any():
+            return probabilities
+        aligned = np.asarray(features.aligned_landmarks, dtype=np.float64)
+        safe = np.where(face[:, None, None], aligned, _any_face_row(aligned, face))
+        evidence = au_evidence(geometry_measures(safe), face)
+        for column, au in enumerate(self.aus):
+            rule = RULES[au]
+            logit = rule.gain * (evidence[au] - rule.offset)
+            probabilities[:, column] = 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
+        probabilities[~face] = np.nan
+        return probabilities
+
+
+def _any_face_row(aligned: np.ndarray, face: np.ndarray) -> np.ndarray:
+    # Stand-in landmarks for no-face rows so the arithmetic stays finite; their output is NaN.
+    return aligned[np.flatnonzero(face)[0]]
+
+
+def load_baseline(au_set: str | None = None) -> GeometryBaseline:
+    """The baseline predictor for an AU set (ABAW 2020's by default)."""
+    return GeometryBaseline(au_set or DEFAULT_AU_SET)

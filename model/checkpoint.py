@@ -1,0 +1,185 @@
+"""Checkpoints: one safetensors file holding the weights, with everything else as JSON metadata.
+
+The JSON (under the metadata key "au_annotator") holds the network config, AU set, per-AU
+thresholds, smoothing window, landmark backend, data summary and metrics, so a checkpoint alone
+rebuilds a ready predictor. Loading never unpickles: a torch.save / pickle file is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from annotator.cache import content_hash
+from annotator.errors import InputError
+from model.config import NetworkConfig
+from model.constants import au_names
+from model.network import AUNetwork, predict_probabilities
+from model.predictor import FrameFeatures
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "model.safetensors"  # the file name inside a training output folder
+_METADATA_KEY = "au_annotator"
+_FORMAT_VERSION = 1
+
+
+@dataclass
+class CheckpointInfo:
+    config: NetworkConfig
+    thresholds: np.ndarray  # (K,) float32, applied after smoothing
+    smoothing_window: int
+    landmark_backend: str
+    data_summary: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)  # the TrainingConfig used, for the record
+
+    @property
+    def au_set(self) -> str:
+        return self.config.au_set
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format_version": _FORMAT_VERSION,
+                "au_set": self.au_set,
+                "aus": list(au_names(self.au_set)),
+                "config": self.config.to_dict(),
+                "thresholds": [float(t) for t in self.thresholds],
+                "smoothing_window": int(self.smoothing_window),
+                "landmark_backend": self.landmark_backend,
+                "data_summary": self.data_summary,
+                "metrics": self.metrics,
+                "training": self.training,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> CheckpointInfo:
+        values = json.loads(text)
+        if values.get("format_version") != _FORMAT_VERSION:
+            raise ValueError(f"format version {values.get('format_version')} is not supported")
+        config = NetworkConfig.from_dict(values["config"])
+        thresholds = np.asarray(values["thresholds"], dtype=np.float32)
+        if thresholds.shape != (config.num_aus,):
+            raise ValueError(f"{len(thresholds)} thresholds for {config.num_aus} AUs")
+        return cls(
+            config=config,
+            thresholds=thresholds,
+            smoothing_window=int(values["smoothing_window"]),
+            landmark_backend=str(values["landmark_backend"]),
+            data_summary=values.get("data_summary", {}),
+            metrics=values.get("metrics", {}),
+            training=values.get("training", {}),
+        )
+
+
+def save_checkpoint(path: str | Path, network: AUNetwork, info: CheckpointInfo) -> Path:
+    """Write weights + info atomically: readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    weights = {name: tensor.detach().cpu().contiguous() for name, tensor in
+               network.state_dict().items()}
+    partial = path.with_name(path.name + ".partial")
+    save_file(weights, str(partial), metadata={_METADATA_KEY: info.to_json()})
+    partial.replace(path)
+    return path
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """The checkpoint file for `path`: the file itself, or model.safetensors in a folder."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise InputError(path, "no such checkpoint file")
+    return path
+
+
+def _refuse_non_safetensors(path: Path) -> None:
+    with open(path, "rb") as stream:
+        start = stream.read(9)
+    if start.startswith(b"PK\x03\x04"):
+        kind = "a zip archive as torch.save writes"
+    elif start[:1] == b"\x80":
+        kind = "a Python pickle"
+    else:
+        header_size = int.from_bytes(start[:8], "little") if len(start) == 9 else -1
+        if 0 < header_size <= path.stat().st_size - 8 and start[8:9] == b"{":
+            return
+        kind = "not a safetensors file"
+    raise InputError(
+        path,
+        f"is {kind}; checkpoints must be safetensors files written by `au-annotator train` "
+        "(pickled checkpoints are refused because loading them can run code)",
+    )
+
+
+def read_checkpoint(
+    path: str | Path, au_set: str | None = None
+) -> tuple[CheckpointInfo, dict[str, torch.Tensor]]:
+    """(info, weights) of a checkpoint; InputError for anything but a matching safetensors file."""
+    path = checkpoint_file(path)
+    _refuse_non_safetensors(path)
+    try:
+        with safe_open(str(path), framework="pt") as stream:
+            metadata = stream.metadata() or {}
+            weights = {name: stream.get_tensor(name) for name in stream.keys()}
+    except (SafetensorError, OSError) as error:
+        raise InputError(path, f"damaged safetensors checkpoint ({error})") from None
+    if _METADATA_KEY not in metadata:
+        raise InputError(path, "safetensors file without au-annotator metadata (not a checkpoint)")
+    try:
+        info = CheckpointInfo.from_json(metadata[_METADATA_KEY])
+    except (ValueError, KeyError, TypeError) as error:
+        raise InputError(path, f"unreadable checkpoint metadata ({error})") from None
+    if au_set is not None and info.au_set != au_set:
+        raise InputError(
+            path,
+            f"checkpoint is for AU set {info.au_set} ({info.config.num_aus} AUs), "
+            f"not the requested {au_set} ({len(au_names(au_set))} AUs)",
+        )
+    return info, weights
+
+
+def load_network(path: str | Path, au_set: str | None = None) -> tuple[AUNetwork, CheckpointInfo]:
+    info, weights = read_checkpoint(path, au_set)
+    network = AUNetwork(info.config)
+    try:
+        network.load_state_dict(weights)
+    except RuntimeError as error:
+        problem = f"weights do not fit the network ({str(error).splitlines()[0]})"
+        raise InputError(checkpoint_file(path), problem) from None
+    network.eval()
+    return network, info
+
+
+class NetworkPredictor:
+    """The seed network behind model.predictor.AUPredictor."""
+
+    def __init__(self, network: AUNetwork, info: CheckpointInfo, version: str):
+        self.network = network
+        self.info = info
+        self.au_set = info.au_set
+        self.thresholds = info.thresholds
+        self.smoothing_window = info.smoothing_window
+        self.landmark_backend = info.landmark_backend
+        self.version = version
+
+    def predict(self, features: FrameFeatures) -> np.ndarray:
+        return predict_probabilities(
+            self.network, features.images, features.motion, features.face
+        )  # (T, K)
+
+
+def load_network_predictor(path: str | Path, au_set: str | None = None) -> NetworkPredictor:
+    network, info = load_network(path, au_set)
+    file = checkpoint_file(path)
+    return NetworkPredictor(network, info, version=f"{file.stem}-{content_hash(file)[:12]}")

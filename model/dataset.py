@@ -1,0 +1,146 @@
+"""Features and frame-aligned labels of one Aff-Wild2 split, held in memory when they fit.
+
+Training reads only "usable" frames (a face and at least one annotated AU); validation keeps
+whole videos, because smoothing runs along each video's frames.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from model.affwild2 import AffWild2Split, labels_for_frames
+from model.constants import NOT_CODED
+from model.predictor import FrameFeatures
+
+logger = logging.getLogger(__name__)
+
+FeatureLoader = Callable[[Path], FrameFeatures]
+
+
+def feature_loader(landmark_backend: str, device: str = "cpu") -> FeatureLoader:
+    """Per-video features from the on-disk cache (computed on first use)."""
+    from annotator.features_cache import features_for_video
+
+    return lambda video_path: features_for_video(video_path, landmark_backend, device)
+
+
+@dataclass
+class VideoEntry:
+    name: str
+    video_path: Path
+    labels: np.ndarray  # (T, K) int8 aligned to decoded frames, -1 = not annotated
+    face: np.ndarray  # (T,) bool
+    label_lines: int
+    held: FrameFeatures | None  # in memory when within the frame budget
+
+    @property
+    def usable(self) -> np.ndarray:
+        return self.face & (self.labels != NOT_CODED).any(axis=1)  # (T,)
+
+
+@dataclass
+class _Frames:
+    """Only the usable frames of a video: what training needs, at a fraction of the memory."""
+
+    images: np.ndarray
+    motion: np.ndarray
+    face: np.ndarray
+
+
+class VideoSet:
+    """One split's videos: labels aligned to decoded frames, features held or re-loaded."""
+
+    def __init__(
+        self, split: AffWild2Split, load: FeatureLoader, frame_budget: int,
+        whole_videos: bool, progress: bool = False,
+    ):
+        self.split, self.load, self.whole_videos = split, load, whole_videos
+        self.frame_budget = frame_budget
+        self.entries: list[VideoEntry] = []
+        held_frames = 0
+        self._motion_moments = [0, 0.0, 0.0]  # values, sum, sum of squares (usable frames)
+        for video in tqdm(split.videos, desc=f"features ({split.split})", disable=not progress):
+            features = load(video.video_path)
+            labels = labels_for_frames(video, len(features.face))
+            entry = VideoEntry(video.name, video.video_path, labels, np.asarray(features.face),
+                               len(video.labels), None)
+            self._add_motion(np.asarray(features.motion)[entry.usable])
+            kept = len(labels) if whole_videos else int(entry.usable.sum())
+            if held_frames + kept <= frame_budget:
+                entry.held = features if whole_videos else self._usable_frames(features, entry)
+                held_frames += kept
+            self.entries.append(entry)
+
+    def _add_motion(self, motion: np.ndarray) -> None:
+        values = np.nan_to_num(motion.astype(np.float64))
+        self._motion_moments[0] += values.size
+        self._motion_moments[1] += values.sum()
+        self._motion_moments[2] += np.square(values).sum()
+
+    @staticmethod
+    def _usable_frames(features: FrameFeatures, entry: VideoEntry) -> _Frames:
+        usable = entry.usable
+        return _Frames(features.images[usable], features.motion[usable], features.face[usable])
+
+    def features(self, index: int) -> FrameFeatures:
+        """Whole-video features (whole_videos) or usable frames only (training)."""
+        entry = self.entries[index]
+        if entry.held is not None:
+            return entry.held
+        features = self.load(entry.video_path)
+        return features if self.whole_videos else self._usable_frames(features, entry)
+
+    def usable_labels(self) -> np.ndarray:
+        """(N, K) labels of all usable frames, in video order."""
+        return np.concatenate([e.labels[e.usable] for e in self.entries])
+
+    def chunks(self, rng: np.random.Generator) -> Iterator[list[int]]:
+        """Videos in random order, grouped so each group's usable frames fit the budget."""
+        group, size = [], 0
+        for index in rng.permutation(len(self.entries)):
+            count = int(self.entries[index].usable.sum())
+            if group and size + count > self.frame_budget:
+                yield group
+                group, size = [], 0
+            group.append(int(index))
+            size += count
+        if group:
+            yield group
+
+    def training_frames(self, group: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(images (N, 2, S, S) uint8, motion (N, 136), labels (N, K)) of the group's videos."""
+        parts = [(self.features(i), self.entries[i]) for i in group]
+        images = np.concatenate([f.images for f, _ in parts])
+        motion = np.concatenate([f.motion for f, _ in parts])
+        labels = np.concatenate([e.labels[e.usable] for _, e in parts])
+        return images, motion, labels
+
+    @property
+    def motion_std(self) -> float:
+        """Spread of the landmark difference over usable frames, to scale the network's input."""
+        count = max(self._motion_moments[0], 1)
+        mean = self._motion_moments[1] / count
+        return float(np.sqrt(max(self._motion_moments[2] / count - mean**2, 0.0)))
+
+    def summary(self) -> dict:
+        frames = sum(len(e.labels) for e in self.entries)
+        labels = self.usable_labels()
+        return {
+            "videos": len(self.entries),
+            "frames": frames,
+            "frames_with_face": int(sum(e.face.sum() for e in self.entries)),
+            "usable_frames": len(labels),
+            "positives": [int(v) for v in (labels == 1).sum(0)],
+            "negatives": [int(v) for v in (labels == 0).sum(0)],
+            "fewer_label_lines_than_frames": {
+                e.name: {"label_lines": e.label_lines, "frames": len(e.labels)}
+                for e in self.entries if e.label_lines < len(e.labels)
+            },
+            "skipped_label_files": dict(self.split.skipped),
+        }

@@ -1,0 +1,154 @@
+"""The seed AU network (seed/paper.txt): N_Sta + N_Dyn → fusion F → AU query GRU Q → classifier C.
+
+Input per frame: a 2-channel crop (grayscale, edge) and the aligned landmark difference
+L(t+1) − L(t−1). Output: per-AU logits for (absent, present); `present_probability` turns them
+into the probability that each AU of the configured set is present.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional
+
+from model.config import NetworkConfig
+
+
+class StaticFeatures(nn.Module):
+    """N_Sta: small-receptive-field CNN whose feature map a GRU reads position by position."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        blocks, channels = [], config.in_channels
+        for number, out_channels in enumerate(config.conv_channels):
+            # The first block halves the size by stride instead of pooling: on CPU a full-size
+            # 112×112 feature map costs more than all later layers together.
+            stride = 2 if number == 0 else 1
+            blocks += [
+                nn.Conv2d(channels, out_channels, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(inplace=True),
+            ]
+            if number > 0:
+                blocks.append(nn.MaxPool2d(2))
+            channels = out_channels
+        self.convs = nn.Sequential(*blocks)
+        self.gru = nn.GRU(channels, config.hidden_size, batch_first=True)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.contiguous(memory_format=torch.channels_last)  # faster convs on CPU
+        features = self.convs(images)  # (B, C, h, w)
+        positions = features.flatten(2).transpose(1, 2)  # (B, h*w, C), row-major positions
+        _, last = self.gru(positions)  # (1, B, H)
+        return last[0]  # (B, H)
+
+
+class DynamicFeatures(nn.Module):
+    """N_Dyn: fully connected on the landmark difference; tanh matches the GRU state's scale."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        self.scale = config.motion_scale
+        self.layers = nn.Sequential(
+            nn.Linear(config.motion_size, config.hidden_size),
+            nn.ReLU(inplace=True),
+            nn.Linear(config.hidden_size, config.hidden_size),
+            nn.Tanh(),
+        )
+
+    def forward(self, motion: torch.Tensor) -> torch.Tensor:
+        return self.layers(motion * self.scale)  # (B, H)
+
+
+class Fusion(nn.Module):
+    """F: static ∪ dynamic → H0 of the AU query GRU."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        self.mode = config.fusion
+        self.project = (
+            nn.Linear(2 * config.hidden_size, config.hidden_size)
+            if config.fusion == "concat"
+            else None
+        )
+
+    def forward(self, static: torch.Tensor, dynamic: torch.Tensor) -> torch.Tensor:
+        if self.project is None:
+            return static + dynamic  # (B, H)
+        return torch.tanh(self.project(torch.cat([static, dynamic], dim=1)))  # (B, H)
+
+
+class AUQuery(nn.Module):
+    """Q + C: a GRU started at the fused feature reads one embedding per AU in fixed order;
+    each step's output is classified present/absent by a shared fully connected C."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        self.embeddings = nn.Parameter(0.1 * torch.randn(config.num_aus, config.embedding_size))
+        self.gru = nn.GRU(config.embedding_size, config.hidden_size, batch_first=True)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Sequential(
+            nn.Linear(config.hidden_size, config.hidden_size),
+            nn.ReLU(inplace=True),
+            nn.Linear(config.hidden_size, 2),
+        )
+
+    def forward(self, fused: torch.Tensor) -> torch.Tensor:
+        queries = self.embeddings.expand(fused.shape[0], -1, -1)  # (B, K, E)
+        outputs, _ = self.gru(queries, fused.unsqueeze(0).contiguous())  # (B, K, H)
+        return self.classifier(self.dropout(outputs))  # (B, K, 2)
+
+
+class AUNetwork(nn.Module):
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        self.config = config
+        self.static = StaticFeatures(config)
+        self.dynamic = DynamicFeatures(config)
+        self.fusion = Fusion(config)
+        self.query = AUQuery(config)
+
+    def forward(self, images: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+        """images (B, 2, S, S) float in [-1, 1], motion (B, 136) → logits (B, K, 2)."""
+        fused = self.fusion(self.static(images), self.dynamic(motion))  # (B, H)
+        return self.query(fused)
+
+    @torch.no_grad()
+    def present_probability(self, images: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+        return functional.softmax(self(images, motion), dim=-1)[..., 1]  # (B, K)
+
+
+def batch_tensors(images: np.ndarray, motion: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Feature arrays → network inputs, the same way in training and inference.
+
+    uint8 crops (B, 2, S, S) → float32 in [-1, 1]; motion (B, 136) with NaN (a neighbour frame
+    without a face) → 0, i.e. "no measured movement".
+    """
+    images = torch.from_numpy(np.ascontiguousarray(images)).float().div_(127.5).sub_(1.0)
+    motion = torch.from_numpy(np.nan_to_num(np.asarray(motion, dtype=np.float32), nan=0.0))
+    return images, motion  # (B, 2, S, S), (B, 136)
+
+
+def predict_probabilities(
+    network: AUNetwork, images: np.ndarray, motion: np.ndarray, face: np.ndarray,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """(T, K) float32 probability that each AU is present; NaN rows where `face` is False."""
+    size = network.config.crop_size
+    if images.shape[1:] != (network.config.in_channels, size, size):
+        raise ValueError(
+            f"feature crops of shape {images.shape[1:]} do not fit a network built for "
+            f"({network.config.in_channels}, {size}, {size})"
+        )
+    probabilities = np.full((len(face), network.config.num_aus), np.nan, dtype=np.float32)
+    frames = np.flatnonzero(face)
+    device = next(network.parameters()).device
+    was_training = network.training
+    network.eval()
+    for start in range(0, len(frames), batch_size):
+        chosen = frames[start : start + batch_size]
+        inputs = [tensor.to(device) for tensor in batch_tensors(images[chosen], motion[chosen])]
+        probabilities[chosen] = network.present_probability(*inputs).cpu().numpy()
+    network.train(was_training)
+    return probabilities

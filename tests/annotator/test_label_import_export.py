@@ -1,0 +1,179 @@
+"""Aff-Wild2 label folders in and out of the store: byte-identical round trips, refusals."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+import db
+from annotator.errors import InputError
+from annotator.export import ExportOptions, export_video, openface_csv
+from annotator.label_import import import_label_folder
+from model.constants import au_names
+
+
+@pytest.fixture
+def sessions(tmp_path):
+    return db.open_database(f"sqlite:///{tmp_path / 'annotations.sqlite3'}")
+
+
+def _video(session, name, frames, fps=30.0):
+    return db.register_video(
+        session,
+        content_hash=hashlib.sha256(name.encode()).hexdigest(),
+        path=f"/videos/{name}.mp4",
+        fps=fps,
+        frame_count=frames,
+        width=640,
+        height=360,
+    )
+
+
+def _label_text(au_set, frames, seed):
+    """A label file as Aff-Wild2 ships them: runs of 0/1 per AU and a stretch of -1."""
+    rng = np.random.default_rng(seed)
+    aus = au_names(au_set)
+    labels = np.zeros((frames, len(aus)), dtype=int)
+    for k in range(len(aus)):
+        for start in rng.integers(0, frames, 4):
+            labels[start : start + rng.integers(5, 40), k] = 1
+    labels[frames // 3 : frames // 3 + 12] = -1
+    rows = "".join(",".join(map(str, row)) + "\n" for row in labels)
+    return ",".join(aus) + "\n" + rows
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _stored_edits(sessions):
+    with sessions.begin() as session:
+        return session.scalar(select(func.count()).select_from(db.Edit))
+
+
+def test_import_then_export_gives_back_identical_files(sessions, tmp_path):
+    root = tmp_path / "Aff-Wild2"
+    files = {
+        root / "AU_Set/Training_Set/118.txt": _label_text("abaw2020", 240, 1),
+        root / "AU_Set/Validation_Set/10-60-1280x720_left.txt": _label_text("abaw2020", 180, 2),
+        root / "AU_Set/Validation_Set/10-60-1280x720_right.txt": _label_text("abaw2020", 180, 3),
+    }
+    for path, text in files.items():
+        _write(path, text)
+    with sessions.begin() as session:
+        _video(session, "118", 240)
+        _video(session, "10-60-1280x720", 180)
+        imported = import_label_folder(session, root, "aff-wild2")
+    assert sorted(item.side or "" for item in imported) == ["", "left", "right"]
+
+    out = tmp_path / "out"
+    for unreviewed in ("prefill", "not-coded"):
+        with sessions.begin() as session:
+            for video in db.list_videos(session):
+                export_video(
+                    session,
+                    video,
+                    out / unreviewed,
+                    ExportOptions(coder="aff-wild2", unreviewed=unreviewed),
+                )
+        for path, text in files.items():
+            assert (out / unreviewed / path.name).read_bytes() == text.encode()
+
+
+def test_twelve_au_files_round_trip_even_on_a_video_prefilled_with_eight(sessions, tmp_path):
+    text = _label_text("abaw12", 150, 4)
+    _write(tmp_path / "labels/AU_Detection_Challenge/Train_Set/video5.txt", text)
+    with sessions.begin() as session:
+        video = _video(session, "video5", 150)
+        parameters = db.PredictionParameters(
+            "abaw2020", dict.fromkeys(au_names("abaw2020"), 0.5), 1
+        )
+        db.store_prediction_run(session, video, np.full((150, 8), 0.7, np.float32), parameters)
+        import_label_folder(session, tmp_path / "labels", "abaw")
+        [written] = export_video(session, video, tmp_path / "out", ExportOptions(coder="abaw"))
+    assert written.read_text() == text
+
+
+@pytest.mark.parametrize(
+    "name, text, problem",
+    [
+        ("unknown_video.txt", _label_text("abaw2020", 100, 5), "no registered video named"),
+        ("clip.txt", "AU1,AU2,AU3\n" + "0,0,0\n" * 100, "line 1: header"),
+        ("clip.txt", _label_text("abaw2020", 99, 6), "99 frame lines, but video clip"),
+    ],
+)
+def test_a_bad_file_stops_the_whole_import(sessions, tmp_path, name, text, problem):
+    folder = tmp_path / "labels"
+    _write(folder / "another.txt", _label_text("abaw2020", 100, 7))  # good, sorted first
+    _write(folder / name, text)
+    with pytest.raises(InputError, match=problem) as error:
+        with sessions.begin() as session:
+            _video(session, "another", 100)
+            _video(session, "clip", 100)
+            import_label_folder(session, folder, "alice")
+    assert str(error.value).startswith(str(folder / name))
+    assert _stored_edits(sessions) == 0
+    with sessions.begin() as session:
+        assert session.scalar(select(func.count()).select_from(db.Coder)) == 0
+
+
+def test_export_fills_unreviewed_frames_by_option_and_keeps_no_face_at_minus_one(
+    sessions, tmp_path
+):
+    probabilities = np.full((60, 8), 0.9, np.float32)
+    probabilities[40:50] = np.nan  # no face
+    with sessions.begin() as session:
+        video = _video(session, "clip", 60)
+        parameters = db.PredictionParameters(
+            "abaw2020", dict.fromkeys(au_names("abaw2020"), 0.5), 1
+        )
+        db.store_prediction_run(session, video, probabilities, parameters)
+        db.correct(session, video, "alice", "AU1", 0, 9, 0)
+        for unreviewed in ("prefill", "not-coded"):
+            export_video(
+                session,
+                video,
+                tmp_path / unreviewed,
+                ExportOptions(coder="alice", unreviewed=unreviewed),
+            )
+
+    def column(folder, k):
+        lines = (tmp_path / folder / "clip.txt").read_text().splitlines()[1:]
+        return np.array([int(line.split(",")[k]) for line in lines])
+
+    prefilled, not_coded = column("prefill", 0), column("not-coded", 0)
+    assert (prefilled[:10] == 0).all() and (not_coded[:10] == 0).all()
+    assert (prefilled[10:40] == 1).all() and (not_coded[10:40] == -1).all()
+    assert (prefilled[40:50] == -1).all()
+    assert (column("prefill", 1)[:40] == 1).all()
+
+
+def test_openface_csv_has_frame_timestamp_and_au_columns(sessions, tmp_path):
+    with sessions.begin() as session:
+        video = _video(session, "clip", 3, fps=25.0)
+        db.correct(session, video, "alice", "AU12", 1, 2, 1)
+        [path] = export_video(
+            session, video, tmp_path, ExportOptions(format="openface-csv", coder="alice")
+        )
+    assert path.name == "clip.csv"
+    assert path.read_text().splitlines() == [
+        "frame,timestamp,AU01_c,AU02_c,AU04_c,AU06_c,AU12_c,AU15_c,AU20_c,AU25_c",
+        "1,0.000,-1,-1,-1,-1,-1,-1,-1,-1",
+        "2,0.040,-1,-1,-1,-1,1,-1,-1,-1",
+        "3,0.080,-1,-1,-1,-1,1,-1,-1,-1",
+    ]
+    assert openface_csv(("AU26",), np.zeros((1, 1)), 30.0).startswith("frame,timestamp,AU26_c\n")
+
+
+def test_export_without_a_coder_refuses_to_guess_between_several(sessions, tmp_path):
+    with sessions.begin() as session:
+        video = _video(session, "clip", 10)
+        db.correct(session, video, "alice", "AU1", 0, 1, 1)
+        db.correct(session, video, "bob", "AU1", 0, 1, 0)
+        with pytest.raises(InputError, match="several coders \\(alice, bob\\)"):
+            export_video(session, video, tmp_path, ExportOptions())

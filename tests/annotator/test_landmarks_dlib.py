@@ -1,0 +1,104 @@
+"""dlib landmarks on real clips: the contract, coverage, tracking and subject following."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+from annotator.landmarks.dlib_backend import DlibBackend
+from annotator.pipeline import landmark_cache_path, landmarks_for_video
+from annotator.video import iter_frames
+
+
+def test_single_face_has_68_landmarks_on_nearly_every_frame(single_face):
+    table = landmarks_for_video(single_face, "dlib")
+    assert len(table) == 72
+    assert table.face.sum() >= 70
+    assert table.landmarks.shape == (72, 68, 2)
+    found = table.landmarks[table.face]
+    assert np.isfinite(found).all()
+    # landmarks lie inside the frame and inside (roughly) their face box
+    assert (found[..., 0] >= 0).all() and (found[..., 0] < 640).all()
+    boxes = table.box[table.face]
+    centres = found.mean(axis=1)
+    assert ((centres[:, 0] > boxes[:, 0]) & (centres[:, 0] < boxes[:, 2])).all()
+
+
+def test_demo_clip_has_a_face_on_at_least_95_percent(demo_video):
+    table = landmarks_for_video(demo_video, "dlib")
+    assert len(table) == 472
+    assert table.face.mean() >= 0.95
+
+
+def test_no_face_clip_keeps_every_frame_without_a_face(no_face):
+    table = landmarks_for_video(no_face, "dlib")
+    assert len(table) == 95 and not table.face.any()
+    assert np.isnan(table.landmarks).all()
+    assert np.all(np.diff(table.timestamps) > 0)
+
+
+def test_tracking_agrees_with_detecting_every_frame(single_face):
+    frames = [frame.rgb for frame in iter_frames(single_face)][:40]
+    tracked = list(DlibBackend(detect_every=30).track(frames))
+    detected = list(DlibBackend(detect_every=0).track(frames))
+    both = [(a, b) for a, b in zip(tracked, detected, strict=True) if a.face and b.face]
+    assert len(both) >= 38
+    distance = np.mean([np.linalg.norm(a.landmarks - b.landmarks, axis=1).mean() for a, b in both])
+    assert distance < 3.0
+
+
+def two_people(frame: np.ndarray, left_scale: float, right_scale: float) -> np.ndarray:
+    """A 1280×360 frame: the clip's face scaled on the left half and on the right half
+    (scale 0: nobody there)."""
+    import cv2
+
+    height, width = frame.shape[:2]
+    canvas = np.zeros((height, width * 2, 3), np.uint8)
+    for x0, scale in ((0, left_scale), (width, right_scale)):
+        if scale == 0:
+            continue
+        scaled = cv2.resize(frame, None, fx=scale, fy=scale)
+        canvas[: scaled.shape[0], x0 : x0 + scaled.shape[1]] = scaled
+    return canvas
+
+
+def test_follows_the_largest_face_at_the_start_then_the_same_person(single_face):
+    frame = next(iter_frames(single_face)).rgb
+    backend = DlibBackend(detect_every=2)
+    first = backend.find(two_people(frame, left_scale=0.9, right_scale=0.6))
+    assert first.face and first.box[2] < 640  # the larger face, on the left
+    # The other person comes closer and is now the larger face: the subject stays the same.
+    for _ in range(5):
+        result = backend.find(two_people(frame, left_scale=0.9, right_scale=1.0))
+        assert result.face and result.box[2] < 640
+
+
+def test_a_lone_face_is_found_again_after_the_subject_leaves(single_face):
+    frame = next(iter_frames(single_face)).rgb
+    backend = DlibBackend(detect_every=2)
+    backend.find(two_people(frame, left_scale=0.9, right_scale=0))
+    gone = backend.find(two_people(frame, left_scale=0, right_scale=0.9))
+    assert gone.face and gone.box[0] > 640
+
+
+def test_process_caches_landmarks_and_reuses_them(single_face):
+    command = [sys.executable, "-m", "annotator.cli", "process", str(single_face)]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    cached = landmark_cache_path(single_face, "dlib")
+    stamp = cached.stat().st_mtime_ns
+    second = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0
+    assert cached.stat().st_mtime_ns == stamp
+    assert "72 frames, face in" in second.stdout
+
+
+def test_process_on_a_video_without_faces_says_so_and_succeeds(no_face):
+    result = subprocess.run(
+        [sys.executable, "-m", "annotator.cli", "process", str(no_face)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0
+    assert "no face found in any of the 95 frames" in result.stderr

@@ -1,0 +1,88 @@
+"""Decoding: real frame counts, timestamps, rotation, and clear errors for bad files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from videos import faststart_copy, marker_frame, truncated_copy, write_video
+
+from annotator.errors import InputError
+from annotator.video import count_frames, iter_frames, open_video
+
+
+def test_frame_count_is_what_decodes_not_what_the_container_claims(no_face):
+    info = open_video(no_face)
+    assert info.frame_count_claimed == 98
+    assert count_frames(no_face) == 95
+
+
+def test_clips_decode_to_their_real_lengths(single_face, demo_video):
+    assert count_frames(single_face) == 72
+    assert count_frames(demo_video) == 472
+
+
+def test_metadata_of_the_demo_clip(demo_video):
+    info = open_video(demo_video)
+    assert (info.width, info.height, info.codec, info.rotation) == (640, 360, "h264", 0)
+    assert info.fps == pytest.approx(23.976, abs=0.01)
+    assert info.duration == pytest.approx(19.7, abs=0.1)
+
+
+def test_frames_stream_in_order_with_increasing_times(single_face):
+    frames = iter_frames(single_face)
+    first = next(frames)
+    assert first.index == 0 and first.rgb.shape == (360, 640, 3) and first.rgb.dtype == np.uint8
+    previous = first
+    for frame in frames:
+        assert frame.index == previous.index + 1
+        assert frame.time > previous.time
+        previous = frame
+    assert previous.time == pytest.approx(71 / 30, abs=1e-3)
+
+
+def test_rotation_metadata_is_applied(tmp_path):
+    path = write_video(tmp_path / "rotated.mp4", [marker_frame(64, 32)] * 3, rotation=90)
+    info = open_video(path)
+    assert (info.rotation, info.width, info.height) == (90, 32, 64)
+    frame = next(iter_frames(path)).rgb
+    assert frame.shape == (64, 32, 3)
+    # rotated 90° counter-clockwise: the top-left marker is now bottom-left
+    assert frame[-4:, :4].mean() > 200 and frame[:4, :4].mean() < 50
+
+
+def test_variable_frame_rate_keeps_real_timestamps(tmp_path):
+    times = [0.0, 0.033, 0.2, 0.233, 1.0]
+    path = write_video(tmp_path / "vfr.mp4", [marker_frame(64, 32)] * 5, times=times)
+    decoded = [frame.time for frame in iter_frames(path)]
+    assert decoded == pytest.approx(times, abs=1e-3)
+
+
+def test_truncated_video_with_index_first_is_refused(tmp_path, single_face):
+    fast = faststart_copy(single_face, tmp_path / "fast.mp4")
+    cut = truncated_copy(fast, tmp_path / "cut.mp4", 0.5)
+    with pytest.raises(InputError, match="truncated"):
+        count_frames(cut)
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.9])
+def test_truncated_video_with_index_last_is_refused(tmp_path, single_face, fraction):
+    cut = truncated_copy(single_face, tmp_path / "cut.mp4", fraction)
+    with pytest.raises(InputError, match="truncated or corrupt"):
+        open_video(cut)
+
+
+def test_text_file_named_mp4_is_not_a_video(tmp_path):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("these are my coding notes, not a video\n" * 20)
+    with pytest.raises(InputError) as error:
+        open_video(fake)
+    assert str(fake) in str(error.value)
+
+
+def test_empty_file_folder_and_missing_path_are_named(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    for path, problem in [(empty, "empty"), (tmp_path, "folder"), (tmp_path / "x.mp4", "no such")]:
+        with pytest.raises(InputError, match=problem) as error:
+            open_video(path)
+        assert str(path) in str(error.value)
