@@ -14,13 +14,17 @@ from pathlib import Path
 
 from annotator.analysis import VideoAnalysis, analyse_video
 from annotator.cache import content_hash, video_cache_dir
+from annotator.errors import InputError
 from annotator.landmarks import LandmarkBackend, LandmarkTable, make_backend
-from annotator.video import VideoInfo, count_frames, open_video
-from model.features import FeatureConfig, VideoFeatures
+from annotator.video import VideoInfo, count_frames, iter_frames, open_video
+from model.features import FeatureConfig, FrameCountError, VideoFeatures, features_from_frames
 
 log = logging.getLogger(__name__)
 
-__all__ = ["analyse_and_cache", "count_frames", "landmarks_for_video", "video_summary"]
+__all__ = [
+    "analyse_and_cache", "count_frames", "features_for_video", "landmarks_for_video",
+    "video_summary",
+]
 
 # Called as progress(frames_done, frames_expected) while a video is analysed.
 ProgressCallback = Callable[[int, int], None]
@@ -50,16 +54,19 @@ def analyse_and_cache(
     config: FeatureConfig | None = None, progress: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> VideoAnalysis:
-    """Landmarks and features of every decoded frame, from the cache when both are there."""
+    """Landmarks and features of every decoded frame, computing only what is not cached."""
     path = Path(path)
     config = config or FeatureConfig()
     info = open_video(path)  # fails early, with a clear message, on a bad file
-    landmarks_file, features_file = landmark_cache_path(path, backend), features_path(
-        path, backend, config
-    )
-    if landmarks_file.exists() and features_file.exists():
-        log.info("landmarks and features of %s from cache", path)
-        return VideoAnalysis(LandmarkTable.load(landmarks_file), VideoFeatures.load(features_file))
+    landmarks_file = landmark_cache_path(path, backend)
+    features_file = features_path(path, backend, config)
+    if landmarks_file.exists():
+        table = LandmarkTable.load(landmarks_file)
+        features = _cached_features(features_file)
+        if features is None:
+            features = _features_from_landmarks(path, table, config)
+            features.save(features_file)
+        return VideoAnalysis(table, features)
     analysis = analyse_video(
         path, info, backend_for(backend, device), config, progress, on_progress
     )
@@ -67,6 +74,33 @@ def analyse_and_cache(
     analysis.landmarks.save(landmarks_file)
     _write_summary(landmarks_file.parent, info, analysis.landmarks, backend)
     return analysis
+
+
+def features_for_video(
+    path: str | Path, backend: str = "dlib", device: str = "cpu",
+    config: FeatureConfig | None = None, progress: bool = False,
+) -> VideoFeatures:
+    """The network's features of every decoded frame, cached per video, backend and config."""
+    return analyse_and_cache(path, backend, device, config, progress).features
+
+
+def _cached_features(features_file: Path) -> VideoFeatures | None:
+    if not features_file.is_file():
+        return None
+    try:
+        return VideoFeatures.load(features_file)
+    except (OSError, ValueError, KeyError) as error:
+        # A cache file from an interrupted or older run is rebuilt, never trusted.
+        log.warning("%s: unreadable cached features (%s); recomputing", features_file, error)
+        return None
+
+
+def _features_from_landmarks(path: Path, table: LandmarkTable, config: FeatureConfig):
+    frames = (frame.rgb for frame in iter_frames(path))
+    try:
+        return features_from_frames(frames, table.landmarks, table.face, config)
+    except FrameCountError as error:
+        raise InputError(path, f"frames and cached landmarks disagree: {error}") from None
 
 
 def landmarks_for_video(

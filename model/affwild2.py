@@ -47,6 +47,14 @@ class LabelledVideo:
     video_path: Path
     labels: np.ndarray  # (L, K) int8 as read: one row per label line
 
+    @property
+    def label_lines(self) -> int:
+        return len(self.labels)
+
+    def labels_for(self, frame_count: int) -> np.ndarray:
+        """Labels aligned to `frame_count` decoded frames (see labels_for_frames)."""
+        return labels_for_frames(self, frame_count)
+
 
 @dataclass
 class AffWild2Split:

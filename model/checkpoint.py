@@ -21,6 +21,7 @@ from annotator.cache import content_hash
 from annotator.errors import InputError
 from model.config import NetworkConfig
 from model.constants import au_names
+from model.features import FeatureConfig
 from model.network import AUNetwork, predict_probabilities
 from model.predictor import FrameFeatures
 
@@ -40,6 +41,9 @@ class CheckpointInfo:
     data_summary: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)  # the TrainingConfig used, for the record
+    # model.features.FeatureConfig.key() of the features trained on: crops or motion computed
+    # another way would silently degrade predictions, so loading warns on a mismatch.
+    feature_key: str = ""
 
     @property
     def au_set(self) -> str:
@@ -58,6 +62,7 @@ class CheckpointInfo:
                 "data_summary": self.data_summary,
                 "metrics": self.metrics,
                 "training": self.training,
+                "feature_key": self.feature_key,
             }
         )
 
@@ -78,6 +83,7 @@ class CheckpointInfo:
             data_summary=values.get("data_summary", {}),
             metrics=values.get("metrics", {}),
             training=values.get("training", {}),
+            feature_key=str(values.get("feature_key", "")),
         )
 
 
@@ -106,14 +112,16 @@ def checkpoint_file(path: str | Path) -> Path:
 def _refuse_non_safetensors(path: Path) -> None:
     with open(path, "rb") as stream:
         start = stream.read(9)
+    # safetensors: 8-byte little-endian header size, then the JSON header. Checked first, since
+    # a header size can start with any byte, including a pickle's 0x80.
+    header_size = int.from_bytes(start[:8], "little") if len(start) == 9 else -1
+    if 0 < header_size <= path.stat().st_size - 8 and start[8:9] == b"{":
+        return
     if start.startswith(b"PK\x03\x04"):
         kind = "a zip archive as torch.save writes"
     elif start[:1] == b"\x80":
         kind = "a Python pickle"
     else:
-        header_size = int.from_bytes(start[:8], "little") if len(start) == 9 else -1
-        if 0 < header_size <= path.stat().st_size - 8 and start[8:9] == b"{":
-            return
         kind = "not a safetensors file"
     raise InputError(
         path,
@@ -182,4 +190,8 @@ class NetworkPredictor:
 def load_network_predictor(path: str | Path, au_set: str | None = None) -> NetworkPredictor:
     network, info = load_network(path, au_set)
     file = checkpoint_file(path)
+    current = FeatureConfig().key()
+    if info.feature_key != current:
+        logger.warning("%s: trained on features %s, this version computes %s; predictions may "
+                       "be off until it is retrained", file, info.feature_key, current)
     return NetworkPredictor(network, info, version=f"{file.stem}-{content_hash(file)[:12]}")

@@ -1,20 +1,23 @@
-"""Features and frame-aligned labels of one Aff-Wild2 split, held in memory when they fit.
+"""Features and frame-aligned labels of a set of videos, held in memory when they fit.
 
-Training reads only "usable" frames (a face and at least one annotated AU); validation keeps
-whole videos, because smoothing runs along each video's frames.
+The videos come from an Aff-Wild2 split (model.affwild2.LabelledVideo) or from labels already
+aligned to decoded frames (`VideoLabels`, e.g. coders' corrections from the database); both
+give `labels_for(frame_count)`. Training reads only "usable" frames (a face and at least one
+annotated AU); validation keeps whole videos, because smoothing runs along each video's frames.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
 
-from model.affwild2 import AffWild2Split, labels_for_frames
+from annotator.errors import InputError
 from model.constants import NOT_CODED
 from model.predictor import FrameFeatures
 
@@ -25,9 +28,44 @@ FeatureLoader = Callable[[Path], FrameFeatures]
 
 def feature_loader(landmark_backend: str, device: str = "cpu") -> FeatureLoader:
     """Per-video features from the on-disk cache (computed on first use)."""
-    from annotator.features_cache import features_for_video
+    from annotator.pipeline import features_for_video
 
     return lambda video_path: features_for_video(video_path, landmark_backend, device)
+
+
+class LabelSource(Protocol):
+    """One video's labels, aligned to its decoded frames on request."""
+
+    name: str
+    video_path: Path
+
+    @property
+    def label_lines(self) -> int: ...
+
+    def labels_for(self, frame_count: int) -> np.ndarray:
+        """(frame_count, K) int8 labels, -1 = not annotated; InputError when they cannot fit."""
+        ...
+
+
+@dataclass(frozen=True)
+class VideoLabels:
+    """Labels already aligned to a video's decoded frames (one row per frame)."""
+
+    name: str
+    video_path: Path
+    labels: np.ndarray  # (T, K) int8, -1 = not annotated
+
+    @property
+    def label_lines(self) -> int:
+        return len(self.labels)
+
+    def labels_for(self, frame_count: int) -> np.ndarray:
+        if frame_count != len(self.labels):
+            raise InputError(
+                self.video_path,
+                f"decodes {frame_count} frames but {len(self.labels)} frames are labelled",
+            )
+        return self.labels
 
 
 @dataclass
@@ -54,22 +92,27 @@ class _Frames:
 
 
 class VideoSet:
-    """One split's videos: labels aligned to decoded frames, features held or re-loaded."""
+    """A set of videos: labels aligned to decoded frames, features held or re-loaded.
+
+    `skipped` names label files left out before (reported in the summary).
+    """
 
     def __init__(
-        self, split: AffWild2Split, load: FeatureLoader, frame_budget: int,
-        whole_videos: bool, progress: bool = False,
+        self, videos: Sequence[LabelSource], load: FeatureLoader, frame_budget: int,
+        whole_videos: bool, progress: bool = False, title: str = "videos",
+        skipped: dict[str, str] | None = None,
     ):
-        self.split, self.load, self.whole_videos = split, load, whole_videos
+        self.load, self.whole_videos = load, whole_videos
         self.frame_budget = frame_budget
+        self.skipped = dict(skipped or {})
         self.entries: list[VideoEntry] = []
         held_frames = 0
         self._motion_moments = [0, 0.0, 0.0]  # values, sum, sum of squares (usable frames)
-        for video in tqdm(split.videos, desc=f"features ({split.split})", disable=not progress):
+        for video in tqdm(videos, desc=f"features ({title})", disable=not progress):
             features = load(video.video_path)
-            labels = labels_for_frames(video, len(features.face))
+            labels = video.labels_for(len(features.face))
             entry = VideoEntry(video.name, video.video_path, labels, np.asarray(features.face),
-                               len(video.labels), None)
+                               video.label_lines, None)
             self._add_motion(np.asarray(features.motion)[entry.usable])
             kept = len(labels) if whole_videos else int(entry.usable.sum())
             if held_frames + kept <= frame_budget:
@@ -142,5 +185,5 @@ class VideoSet:
                 e.name: {"label_lines": e.label_lines, "frames": len(e.labels)}
                 for e in self.entries if e.label_lines < len(e.labels)
             },
-            "skipped_label_files": dict(self.split.skipped),
+            "skipped_label_files": dict(self.skipped),
         }

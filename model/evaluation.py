@@ -72,14 +72,18 @@ def evaluate(
 
 
 def format_evaluation(evaluation: Evaluation) -> str:
-    """The lines `au-annotator evaluate` prints."""
-    scores = evaluation.scores
+    """The lines `au-annotator evaluate` prints, the AU set's challenge score first."""
+    scores, count = evaluation.scores, len(evaluation.aus)
+    if evaluation.metric == "abaw2020":
+        headline = (f"ABAW 2020 score: {scores.abaw2020:.4f}  (0.5 × mean F1 {scores.mean_f1:.4f} "
+                    f"+ 0.5 × accuracy {scores.accuracy:.4f})")
+    else:
+        headline = f"ABAW score (mean F1 over {count} AUs): {scores.mean_f1:.4f}"
     lines = [
         f"{evaluation.split}: {evaluation.videos} videos, {evaluation.frames} frames, "
         f"AU set {evaluation.au_set}",
-        f"ABAW 2020 score: {scores.abaw2020:.4f}  (0.5 × mean F1 {scores.mean_f1:.4f} "
-        f"+ 0.5 × accuracy {scores.accuracy:.4f})",
-        f"mean F1 over {len(evaluation.aus)} AUs: {scores.mean_f1:.4f}",
+        headline,
+        f"mean F1 over {count} AUs: {scores.mean_f1:.4f}; accuracy: {scores.accuracy:.4f}",
         "per-AU F1: " + "  ".join(
             f"{au} {f1:.3f}" for au, f1 in zip(evaluation.aus, scores.per_au_f1, strict=True)
         ),

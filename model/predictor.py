@@ -17,7 +17,7 @@ import numpy as np
 class FrameFeatures(Protocol):
     """What a predictor reads per video (model.features.VideoFeatures has these fields).
 
-    Per video, cached: annotator.features_cache.features_for_video(path, backend).
+    Per video, cached: annotator.pipeline.features_for_video(path, backend).
     """
 
     images: np.ndarray  # (T, 2, 112, 112) uint8: grayscale of the masked face, its edge map

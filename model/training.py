@@ -1,15 +1,18 @@
-"""Training the seed network on an Aff-Wild2 folder, keeping the best checkpoint on validation.
+"""Training the seed network, keeping the best checkpoint on validation.
 
-Each epoch: one pass over the usable training frames in random order (weighted cross-entropy),
-then the validation videos are predicted, the smoothing window and per-AU thresholds are tuned
-on them, and the checkpoint is replaced when the AU set's challenge score improved.
+`fit` is the loop itself, on any pair of VideoSets (an Aff-Wild2 folder's splits, or coders'
+corrections from the database: annotator.finetuning): each epoch is one pass over the usable
+training frames in random order (weighted cross-entropy), then the validation videos are
+predicted, the smoothing window and per-AU thresholds are tuned on them, and the checkpoint is
+replaced when the AU set's challenge score improved. `train` runs it on an Aff-Wild2 folder.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,7 @@ from model.checkpoint import CHECKPOINT_NAME, CheckpointInfo, save_checkpoint
 from model.config import NetworkConfig, TrainingConfig
 from model.constants import au_names
 from model.dataset import FeatureLoader, VideoSet, feature_loader
+from model.features import FeatureConfig
 from model.losses import au_loss, positive_weights
 from model.network import AUNetwork, batch_tensors, predict_probabilities
 from model.tuning import (
@@ -49,6 +53,49 @@ class TrainingResult:
     history: list[dict]
 
 
+@dataclass(frozen=True)
+class TrainingProgress:
+    """Where `fit` stands: after every batch, and with `record` (scores) after every epoch."""
+
+    epoch: int
+    epochs: int
+    frames_done: int  # usable training frames seen in this epoch
+    frames_total: int  # usable training frames per epoch
+    loss: float  # mean batch loss so far in this epoch
+    record: dict | None = None  # the epoch's history entry, once validated
+
+    @property
+    def fraction(self) -> float:
+        """0..1 over all epochs."""
+        done = (self.epoch - 1) * self.frames_total + self.frames_done
+        return done / max(self.epochs * self.frames_total, 1)
+
+
+class TrainingStopped(Exception):
+    """`should_stop` said stop: the caller decides what happens to a checkpoint already kept."""
+
+
+@dataclass
+class FitResult:
+    best_score: float  # tuned validation score of the kept checkpoint (-1 if none was kept)
+    best_epoch: int
+    history: list[dict]
+
+
+@dataclass
+class FitInputs:
+    """What `fit` trains on and how it records the kept checkpoint."""
+
+    train_set: VideoSet  # usable frames only (whole_videos=False)
+    validation_set: VideoSet  # whole videos: tunes post-processing, picks the kept epoch
+    checkpoint_path: Path
+    data_summary: dict
+    extra_metrics: dict = field(default_factory=dict)  # stored with the checkpoint's metrics
+    # Whole videos scored after each epoch with the post-processing tuned on validation, for
+    # the record only: they choose nothing, so their score is an honest held-out figure.
+    evaluation_set: VideoSet | None = None
+
+
 def train(
     data_dir: str | Path,
     out_dir: str | Path,
@@ -67,96 +114,151 @@ def train(
         raise InputError(checkpoint_path, "already exists; choose a new --out folder")
     load = load_features or feature_loader(config.landmark_backend, config.device)
     budget = config.frames_per_chunk
-    train_set = VideoSet(read_split(data_dir, "train", au_set), load, budget, False, progress)
-    val_set = VideoSet(read_split(data_dir, "validation", au_set), load, budget, True, progress)
-    val_labels = [entry.labels for entry in val_set.entries]
+    sets = []
+    for split, whole_videos in (("train", False), ("validation", True)):
+        videos = read_split(data_dir, split, au_set)
+        sets.append(VideoSet(videos.videos, load, budget, whole_videos, progress, split,
+                             videos.skipped))
+    train_set, val_set = sets
     summary = {"train": train_set.summary(), "validation": val_set.summary()}
-    baseline = label_prior_baseline(val_labels, au_set)
+    baseline = label_prior_baseline([entry.labels for entry in val_set.entries], au_set)
     logger.info("data: %s", summary)
 
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
     scale = 1.0 / train_set.motion_std if train_set.motion_std > 0 else 1.0
     network_config = replace(network_config or NetworkConfig(), au_set=au_set, motion_scale=scale)
     network = AUNetwork(network_config).to(config.device)
-    optimizer = torch.optim.AdamW(
-        network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    cap = config.max_positive_weight
-    weights = torch.from_numpy(positive_weights(train_set.usable_labels(), cap)).to(config.device)
-
-    history: list[dict] = []
-    best_score, best_epoch = -1.0, 0
-    for epoch in range(1, config.epochs + 1):
-        loss = _train_epoch(network, optimizer, train_set, weights, config, rng, epoch, progress)
-        record, post = _validate(network, val_set, val_labels, au_set, config, progress)
-        history.append({"epoch": epoch, "loss": loss, **record})
-        score = record["validation"][metric_name(au_set)]
-        logger.info("epoch %d: loss %.4f, validation %s %.4f (label-prior baseline %.4f)",
-                    epoch, loss, metric_name(au_set), score, metric_value(baseline, au_set))
-        if score > best_score:
-            best_score, best_epoch = score, epoch
-            metrics = {**history[-1], "metric": metric_name(au_set),
-                       "label_prior_baseline": baseline.as_dict(au_names(au_set))}
-            info = CheckpointInfo(
-                network_config, post.thresholds, post.smoothing_window, config.landmark_backend,
-                data_summary=summary, metrics=metrics, training=config.to_dict(),
-            )
-            save_checkpoint(checkpoint_path, network, info)
+    inputs = FitInputs(train_set, val_set, checkpoint_path, summary,
+                       {"label_prior_baseline": baseline.as_dict(au_names(au_set))})
+    fitted = fit(network, inputs, config, progress=progress)
     result = TrainingResult(
-        checkpoint_path, au_set, metric_name(au_set), best_score, best_epoch,
-        metric_value(baseline, au_set), history,
+        checkpoint_path, au_set, metric_name(au_set), fitted.best_score, fitted.best_epoch,
+        metric_value(baseline, au_set), fitted.history,
     )
     _write_log(out_dir / TRAINING_LOG_NAME, result, summary)
     return result
 
 
+def fit(
+    network: AUNetwork,
+    inputs: FitInputs,
+    config: TrainingConfig,
+    on_progress: Callable[[TrainingProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    progress: bool = False,
+) -> FitResult:
+    """Train `network` (new or loaded) for config.epochs; keep the best epoch's checkpoint.
+
+    Each epoch: one pass over the usable training frames in random order, then validation with
+    tuned post-processing; when the validation score improves, the checkpoint is written
+    (atomically) with those thresholds. `should_stop` is asked between batches; when it says
+    so, TrainingStopped is raised.
+    """
+    au_set = network.config.au_set
+    rng = np.random.default_rng(config.seed)
+    optimizer = torch.optim.AdamW(
+        network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    weights = positive_weights(inputs.train_set.usable_labels(), config.max_positive_weight)
+    weights = torch.from_numpy(weights).to(config.device)
+    epoch_loop = _EpochLoop(network, optimizer, weights, config, on_progress, should_stop)
+    history: list[dict] = []
+    best_score, best_epoch = -1.0, 0
+    for epoch in range(1, config.epochs + 1):
+        loss = epoch_loop.run(inputs.train_set, rng, epoch, progress)
+        record, post = _validate(network, inputs, au_set, config, progress)
+        history.append({"epoch": epoch, "loss": loss, **record})
+        score = record["validation"][metric_name(au_set)]
+        logger.info("epoch %d: loss %.4f, validation %s %.4f", epoch, loss, metric_name(au_set),
+                    score)
+        if score > best_score:
+            best_score, best_epoch = score, epoch
+            metrics = {**history[-1], "metric": metric_name(au_set), **inputs.extra_metrics}
+            info = CheckpointInfo(
+                network.config, post.thresholds, post.smoothing_window, config.landmark_backend,
+                data_summary=inputs.data_summary, metrics=metrics, training=config.to_dict(),
+                feature_key=FeatureConfig().key(),
+            )
+            save_checkpoint(inputs.checkpoint_path, network, info)
+        if on_progress is not None:
+            on_progress(epoch_loop.status(epoch, loss, history[-1]))
+    return FitResult(best_score, best_epoch, history)
+
+
 def _validate(
-    network: AUNetwork, val_set: VideoSet, val_labels: list[np.ndarray], au_set: str,
-    config: TrainingConfig, progress: bool,
+    network: AUNetwork, inputs: FitInputs, au_set: str, config: TrainingConfig, progress: bool,
 ) -> tuple[dict, PostProcessing]:
-    """Validation scores with post-processing tuned on it, and without (0.5, no smoothing)."""
-    probabilities = _predict_videos(network, val_set, progress)
+    """Validation scores with post-processing tuned on it, and without (0.5, no smoothing);
+    the evaluation set's scores with the tuned post-processing when there is one."""
+    val_labels = [entry.labels for entry in inputs.validation_set.entries]
+    probabilities = _predict_videos(network, inputs.validation_set, progress)
     post, scores = tune_postprocessing(
         probabilities, val_labels, au_set, config.smoothing_windows, config.threshold_grid
     )
     plain = PostProcessing(np.full(len(post.thresholds), 0.5, dtype=np.float32), 1)
     untuned = score_probabilities(probabilities, val_labels, plain)
+    aus = au_names(au_set)
     record = {
-        "validation": scores.as_dict(au_names(au_set)),
-        "validation_untuned": untuned.as_dict(au_names(au_set)),
+        "validation": scores.as_dict(aus),
+        "validation_untuned": untuned.as_dict(aus),
         "thresholds": [float(t) for t in post.thresholds],
         "smoothing_window": post.smoothing_window,
     }
+    if inputs.evaluation_set is not None:
+        held_out = _predict_videos(network, inputs.evaluation_set, progress)
+        labels = [entry.labels for entry in inputs.evaluation_set.entries]
+        record["evaluation"] = score_probabilities(held_out, labels, post).as_dict(aus)
     return record, post
 
 
-def _train_epoch(
-    network: AUNetwork, optimizer: torch.optim.Optimizer, train_set: VideoSet,
-    weights: torch.Tensor, config: TrainingConfig, rng: np.random.Generator, epoch: int,
-    progress: bool,
-) -> float:
-    """One pass over all usable training frames; the mean batch loss."""
-    network.train()
-    total, batches = 0.0, 0
-    frames = sum(int(entry.usable.sum()) for entry in train_set.entries)
-    bar = tqdm(total=frames, desc=f"epoch {epoch}/{config.epochs}", unit="frame",
-               disable=not progress)
-    for group in train_set.chunks(rng):
-        images, motion, labels = train_set.training_frames(group)
-        order = rng.permutation(len(labels))
-        for start in range(0, len(order), config.batch_size):
-            chosen = np.sort(order[start : start + config.batch_size])
-            inputs = [t.to(config.device) for t in batch_tensors(images[chosen], motion[chosen])]
-            targets = torch.from_numpy(labels[chosen]).to(config.device)
-            loss = au_loss(network(*inputs), targets, weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, batches = total + loss.item(), batches + 1
-            bar.update(len(chosen))
-    bar.close()
-    return total / max(batches, 1)
+class _EpochLoop:
+    """One pass over all usable training frames, reporting progress and honouring stops."""
+
+    def __init__(
+        self, network: AUNetwork, optimizer: torch.optim.Optimizer, weights: torch.Tensor,
+        config: TrainingConfig, on_progress: Callable[[TrainingProgress], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ):
+        self.network, self.optimizer, self.weights = network, optimizer, weights
+        self.config, self.on_progress, self.should_stop = config, on_progress, should_stop
+        self.frames_total = self.frames_done = 0
+
+    def status(self, epoch: int, loss: float, record: dict | None = None) -> TrainingProgress:
+        return TrainingProgress(epoch, self.config.epochs, self.frames_done, self.frames_total,
+                                loss, record)
+
+    def run(self, train_set: VideoSet, rng: np.random.Generator, epoch: int,
+            progress: bool) -> float:
+        """The epoch's mean batch loss."""
+        config, network = self.config, self.network
+        network.train()
+        total, batches = 0.0, 0
+        self.frames_total = sum(int(entry.usable.sum()) for entry in train_set.entries)
+        self.frames_done = 0
+        bar = tqdm(total=self.frames_total, desc=f"epoch {epoch}/{config.epochs}", unit="frame",
+                   disable=not progress)
+        for group in train_set.chunks(rng):
+            images, motion, labels = train_set.training_frames(group)
+            order = rng.permutation(len(labels))
+            for start in range(0, len(order), config.batch_size):
+                if self.should_stop is not None and self.should_stop():
+                    bar.close()
+                    raise TrainingStopped(f"stopped in epoch {epoch}")
+                chosen = np.sort(order[start : start + config.batch_size])
+                inputs = [t.to(config.device) for t in batch_tensors(images[chosen],
+                                                                     motion[chosen])]
+                targets = torch.from_numpy(labels[chosen]).to(config.device)
+                loss = au_loss(network(*inputs), targets, self.weights)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                total, batches = total + loss.item(), batches + 1
+                self.frames_done += len(chosen)
+                bar.update(len(chosen))
+                if self.on_progress is not None:
+                    self.on_progress(self.status(epoch, total / batches))
+        bar.close()
+        return total / max(batches, 1)
 
 
 def _predict_videos(network: AUNetwork, video_set: VideoSet, progress: bool) -> list[np.ndarray]:

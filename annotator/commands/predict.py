@@ -12,9 +12,9 @@ import logging
 from pathlib import Path
 
 from annotator.errors import InputError
-from annotator.features_cache import features_for_video
 from annotator.labels import write_label_file
 from annotator.landmarks import BACKENDS
+from annotator.pipeline import features_for_video
 from annotator.smoothing import prefill_labels
 from annotator.video import open_video
 from model.constants import AU_SETS, au_names

@@ -29,12 +29,13 @@ class FanBackend(LandmarkBackend):
     def __init__(
         self, device: str = "cuda", detector: str = "sfd", detect_every: int = 8,
         chunk_size: int = 128, box_source: LandmarkBackend | None = None,
+        allow_download: bool = True,
     ):
         """`box_source`: another backend whose boxes replace the library's detector (used by
         the benchmarks to give random-weight networks real faces)."""
         self.device = device
         self.dtype = torch.float16 if device.startswith("cuda") else torch.float32
-        self.library = load_face_alignment(device, self.dtype, detector)
+        self.library = load_face_alignment(device, self.dtype, detector, allow_download)
         self.network = self.library.face_alignment_net
         self.detector = self.library.face_detector
         self.detect_every = max(1, detect_every)

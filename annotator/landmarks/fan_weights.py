@@ -30,16 +30,25 @@ def weights_folder() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def load_face_alignment(device: str, dtype: torch.dtype, detector: str = "sfd"):
-    """face_alignment.FaceAlignment for 2-D landmarks, without flip-averaging or compiling."""
+def load_face_alignment(
+    device: str, dtype: torch.dtype, detector: str = "sfd", allow_download: bool = True
+):
+    """face_alignment.FaceAlignment for 2-D landmarks, without flip-averaging or compiling.
+
+    `allow_download=False` fails at once on a missing file instead of trying the network.
+    """
     import face_alignment  # heavy import (numba, skimage): only when the fan backend is used
 
     # face-alignment loads the detector first, so that is the file a failed download names
     needed = ([detector] if detector in WEIGHT_FILES else []) + ["landmarks"]
     folder = weights_folder()
     missing = [WEIGHT_FILES[n] for n in needed if not (folder / WEIGHT_FILES[n][0]).exists()]
+    if missing and not allow_download:
+        name, url = missing[0]
+        raise InputError(folder / name, f"face-alignment weights missing; download {url} "
+                                        f"into {folder}")
     if missing:
-        log.warning("downloading face-alignment weights into %s", weights_folder())
+        log.warning("downloading face-alignment weights into %s", folder)
     try:
         return face_alignment.FaceAlignment(
             face_alignment.LandmarksType.TWO_D, device=device, dtype=dtype,

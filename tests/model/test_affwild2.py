@@ -136,3 +136,31 @@ def test_more_label_lines_than_frames_is_an_error_naming_file_and_counts(tmp_pat
     with pytest.raises(InputError) as error:
         labels_for_frames(video, frame_count=3)
     assert error.value.path == label
+
+
+def test_train_command_reports_a_bad_label_file_in_one_line(tmp_path, capsys):
+    from annotator.cli import main
+
+    label = tmp_path / "AU_Set/Training_Set/v.txt"
+    label.parent.mkdir(parents=True)
+    label.write_text("AU1,AU2\n1,0\n")
+    _video(tmp_path / "videos", "v.mp4")
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert f"{label}: line 1: header 'AU1,AU2' is not an AU header" in error
+
+
+def test_train_command_refuses_more_label_lines_than_the_video_decodes(
+    tmp_path, capsys, single_face
+):
+    from annotator.cli import main
+
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "clip.mp4").write_bytes(single_face.read_bytes())  # 72 frames
+    label = _label(tmp_path, "clip", rows=80)
+    _label(tmp_path, "clip", rows=72, folder="AU_Set/Validation_Set")
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert f"{label}: 80 label lines but video clip.mp4 decodes only 72 frames" in error
+    assert not (tmp_path / "out" / "model.safetensors").exists()

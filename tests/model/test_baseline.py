@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotator.features_cache import features_for_video
+from annotator.pipeline import features_for_video
 from model.baseline import GeometryBaseline
 from model.constants import au_names
 from model.face_template import template_landmarks

@@ -1,5 +1,6 @@
 """Checkpoints: safetensors round trip, refusal of pickles, AU-set checks."""
 
+import logging
 import pickle
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,6 +13,7 @@ from safetensors.torch import save_file
 from annotator.errors import InputError
 from model.checkpoint import CheckpointInfo, load_network, save_checkpoint
 from model.config import NetworkConfig
+from model.features import FeatureConfig
 from model.network import AUNetwork, predict_probabilities
 from model.predictor import AUPredictor, load_predictor
 
@@ -24,7 +26,7 @@ def _saved(tmp_path: Path, au_set: str = "abaw2020") -> tuple[Path, AUNetwork]:
     network = AUNetwork(config).eval()
     thresholds = np.linspace(0.3, 0.7, config.num_aus).astype(np.float32)
     info = CheckpointInfo(config, thresholds, 5, "dlib", data_summary={"train": {"videos": 3}},
-                          metrics={"abaw2020": 0.61})
+                          metrics={"abaw2020": 0.61}, feature_key=FeatureConfig().key())
     return save_checkpoint(tmp_path / "run" / "model.safetensors", network, info), network
 
 
@@ -125,3 +127,37 @@ def test_truncated_checkpoint_is_refused(tmp_path):
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(InputError, match="damaged|not a safetensors"):
         load_predictor(path)
+
+
+def test_evaluate_command_refuses_a_pickle_in_one_line(tmp_path, capsys):
+    from annotator.cli import main
+
+    path = tmp_path / "model.pt"
+    torch.save({"weight": torch.zeros(2)}, path)
+    assert main(["evaluate", "--data", str(tmp_path), "--model", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert str(path) in error and "refused" in error
+
+
+def test_checkpoint_trained_on_other_features_warns(tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    config = NetworkConfig(**SMALL)
+    info = CheckpointInfo(config, np.full(8, 0.5, np.float32), 1, "dlib", feature_key="0ld")
+    path = save_checkpoint(tmp_path / "model.safetensors", AUNetwork(config), info)
+    load_predictor(path)
+    assert "trained on features 0ld" in caplog.text
+
+
+def test_checkpoint_whose_header_size_starts_like_a_pickle_still_loads(tmp_path):
+    # The first byte of a safetensors file is the low byte of its header size: it can be 0x80,
+    # the byte every modern pickle starts with.
+    config = NetworkConfig(**SMALL)
+    for padding in range(256):
+        info = CheckpointInfo(config, np.full(8, 0.5, np.float32), 1, "dlib",
+                              metrics={"note": "x" * padding}, feature_key=FeatureConfig().key())
+        path = save_checkpoint(tmp_path / "model.safetensors", AUNetwork(config), info)
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    assert path.read_bytes()[:1] == b"\x80"
+    assert load_predictor(path).au_set == "abaw2020"

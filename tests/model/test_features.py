@@ -9,9 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from annotator.features_cache import features_for_video, features_path
 from annotator.landmarks.dlib_backend import predictor_path
-from annotator.pipeline import landmarks_for_video
+from annotator.pipeline import features_for_video, features_path, landmarks_for_video
 from annotator.video import iter_frames
 from model.constants import CROP_SIZE
 from model.face_template import EYE_LEFT, EYE_RIGHT, MEAN_SHAPE, template_landmarks

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotator.features_cache import features_for_video
 from annotator.labels import read_label_file
+from annotator.pipeline import features_for_video
 from annotator.synthetic import SyntheticConfig, clip_labels, make_synthetic_dataset
 from annotator.video import count_frames, open_video
 from model.baseline import geometry_measures

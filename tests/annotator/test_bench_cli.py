@@ -1,0 +1,28 @@
+"""`au-annotator bench` runs every stage and ends with the line scripts can parse."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+
+def test_bench_prints_stage_times_and_the_summary_line(single_face):
+    result = subprocess.run(
+        [sys.executable, "-m", "annotator.cli", "bench", str(single_face)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert any(line.startswith("network:") for line in lines)
+    assert "frames=72 " in result.stdout
+    summary = re.fullmatch(
+        r"end_to_end_fps=([\d.]+) reference_fps=([\d.]+) ratio=([\d.]+)", lines[-1]
+    )
+    assert summary, lines[-1]
+    ours, reference, ratio = map(float, summary.groups())
+    assert ours > 0 and reference > 0
+    # the printed figures are rounded, so their quotient is only close to the ratio
+    assert ratio == pytest.approx(ours / reference, rel=0.03, abs=0.01)
