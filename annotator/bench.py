@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from annotator.analysis import analyse_video
-from annotator.landmarks import LandmarkBackend
+from annotator.landmarks import LandmarkBackend, LandmarkTable
 from annotator.video import VideoInfo, iter_frames
 from model.config import NetworkConfig
 from model.network import AUNetwork, predict_probabilities
@@ -70,27 +70,53 @@ def dlib_reference(path: Path, repeat: int) -> BenchResult:
     return BenchResult(frames, seconds, {"dlib every frame": seconds})
 
 
-def stock_fan_reference(path: Path, repeat: int, library, batch_size: int = 32) -> BenchResult:
-    """face-alignment's own batch call (detector batched, landmarks one frame at a time)."""
+def stock_fan_reference(
+    path: Path, repeat: int, library, boxes: LandmarkTable | None = None, batch_size: int = 32
+) -> BenchResult:
+    """face-alignment's own batch call: detector batched, landmarks one frame at a time.
+
+    With `boxes`, both paths skip detection and use the same boxes.
+    """
     frames, start = 0, time.perf_counter()
     for _ in range(repeat):
-        batch = []
+        batch, index = [], 0
         for frame in iter_frames(path):
             batch.append(frame.rgb)
             if len(batch) == batch_size:
-                frames += _stock_batch(library, batch)
-                batch = []
+                frames += _stock_batch(library, batch, boxes, index)
+                index, batch = index + len(batch), []
         if batch:
-            frames += _stock_batch(library, batch)
-    torch.cuda.synchronize()
+            frames += _stock_batch(library, batch, boxes, index)
+    if library.device.startswith("cuda"):
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     return BenchResult(frames, seconds, {"face-alignment get_landmarks_from_batch": seconds})
 
 
-def _stock_batch(library, frames: list[np.ndarray]) -> int:
+def _stock_batch(library, frames: list[np.ndarray], boxes: LandmarkTable | None, first: int):
     tensor = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).to(library.device)
-    library.get_landmarks_from_batch(tensor)
+    detected = None
+    if boxes is not None:
+        rows = range(first, first + len(frames))
+        # float64: face-alignment fails on float32 box coordinates
+        detected = [
+            [np.append(boxes.box[i], boxes.score[i]).astype(np.float64)] if boxes.face[i] else []
+            for i in rows
+        ]
+    library.get_landmarks_from_batch(tensor, detected_faces=detected)
     return len(frames)
+
+
+def use_random_fan_weights() -> Path:
+    """Point torch's hub folder at a temporary one holding random-init FAN and S3FD weights."""
+    import os
+    import tempfile
+
+    from annotator.landmarks.fan_weights import write_random_weights
+
+    home = Path(tempfile.mkdtemp(prefix="au-annotator-random-fan-"))
+    os.environ["TORCH_HOME"] = str(home)
+    return write_random_weights(home / "hub" / "checkpoints")
 
 
 def summary_line(ours: BenchResult, reference: BenchResult) -> str:

@@ -48,7 +48,7 @@ def _check_path(path: Path) -> None:
         raise InputError(path, "empty file (0 bytes), not a video")
 
 
-def _open_container(path: Path):
+def open_container(path: Path):
     _check_path(path)
     try:
         container = av.open(str(path))
@@ -92,7 +92,7 @@ def _rotation_of(frame: av.VideoFrame) -> int:
 def open_video(path: str | Path) -> VideoInfo:
     """Metadata of a video, reading only up to its first frame."""
     path = Path(path)
-    with _open_container(path) as container:
+    with open_container(path) as container:
         stream = container.streams.video[0]
         first = _first_frame(path, container, stream)
         rotation = _rotation_of(first)
@@ -120,7 +120,7 @@ def _first_frame(path: Path, container, stream) -> av.VideoFrame:
 def iter_frames(path: str | Path) -> Iterator[DecodedFrame]:
     """Decoded RGB frames in order. A decode error part-way raises InputError (truncated file)."""
     path = Path(path)
-    container = _open_container(path)
+    container = open_container(path)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threads: decoding overlaps with our own work
@@ -128,7 +128,7 @@ def iter_frames(path: str | Path) -> Iterator[DecodedFrame]:
         fallback_step = 1.0 / float(stream.average_rate or 25)
         for frame in _decode(path, container, stream):
             time = frame.time if frame.time is not None else index * fallback_step
-            yield DecodedFrame(index, float(time), _to_rgb(frame))
+            yield DecodedFrame(index, float(time), frame_to_rgb(frame))
             index += 1
         if index == 0:
             raise InputError(path, "has a video stream but no frame decodes")
@@ -152,7 +152,7 @@ def _decode(path: Path, container, stream) -> Iterator[av.VideoFrame]:
         yield frame
 
 
-def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
+def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
     rgb = frame.to_ndarray(format="rgb24")
     quarter_turns = _rotation_of(frame) // 90
     if quarter_turns:
@@ -163,7 +163,7 @@ def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
 def count_frames(path: str | Path) -> int:
     """Frames that actually decode (decoding is needed: containers misreport counts)."""
     path = Path(path)
-    container = _open_container(path)
+    container = open_container(path)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"

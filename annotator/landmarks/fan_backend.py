@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 
-from annotator.landmarks.base import FaceResult, LandmarkBackend
+from annotator.landmarks.base import FaceResult, LandmarkBackend, LandmarkTable
 from annotator.landmarks.fan_crops import crop_faces, heatmaps_to_points
 from annotator.landmarks.fan_weights import load_face_alignment
 from annotator.landmarks.subject import pick_subject
@@ -28,11 +28,8 @@ class FanBackend(LandmarkBackend):
 
     def __init__(
         self, device: str = "cuda", detector: str = "sfd", detect_every: int = 8,
-        chunk_size: int = 128, box_source: LandmarkBackend | None = None,
-        allow_download: bool = True,
+        chunk_size: int = 128, allow_download: bool = True,
     ):
-        """`box_source`: another backend whose boxes replace the library's detector (used by
-        the benchmarks to give random-weight networks real faces)."""
         self.device = device
         self.dtype = torch.float16 if device.startswith("cuda") else torch.float32
         self.library = load_face_alignment(device, self.dtype, detector, allow_download)
@@ -40,13 +37,17 @@ class FanBackend(LandmarkBackend):
         self.detector = self.library.face_detector
         self.detect_every = max(1, detect_every)
         self.chunk_size = chunk_size
-        self.box_source = box_source
+        self.known_boxes: LandmarkTable | None = None
         self.reset()
 
     def reset(self) -> None:
         self._previous: np.ndarray | None = None
-        if self.box_source is not None:
-            self.box_source.reset()
+        self._frame = 0  # index of the next frame `track` receives
+
+    def use_known_boxes(self, table: LandmarkTable | None) -> None:
+        """Take each frame's face box from `table` (e.g. the dlib backend's) instead of the
+        detector. The benchmarks use it so random-weight networks still see real faces."""
+        self.known_boxes = table
 
     def track(self, frames: Iterable[np.ndarray]) -> Iterator[FaceResult]:
         chunk: list[np.ndarray] = []
@@ -59,7 +60,11 @@ class FanBackend(LandmarkBackend):
             yield from self._process_chunk(chunk)
 
     def _process_chunk(self, frames: list[np.ndarray]) -> list[FaceResult]:
-        boxes, scores = self._subject_boxes(frames)
+        if self.known_boxes is not None:
+            boxes, scores = self._known_boxes(len(frames))
+        else:
+            boxes, scores = self._subject_boxes(frames)
+        self._frame += len(frames)
         with_face = [i for i, box in enumerate(boxes) if box is not None]
         results = [FaceResult.no_face() for _ in frames]
         if not with_face:
@@ -84,10 +89,15 @@ class FanBackend(LandmarkBackend):
 
     # --- which box belongs to the subject in each frame ---------------------------------
 
+    def _known_boxes(self, count: int):
+        table = self.known_boxes
+        rows = range(self._frame, self._frame + count)
+        if rows.stop > len(table):
+            raise ValueError(f"known boxes cover {len(table)} frames; frame {rows.stop - 1} came")
+        boxes = [table.box[i] if table.face[i] else None for i in rows]
+        return boxes, [float(table.score[i]) for i in rows]
+
     def _detect(self, frames: list[np.ndarray]) -> list[tuple[list[np.ndarray], list[float]]]:
-        if self.box_source is not None:
-            found = [self.box_source.find(rgb) for rgb in frames]
-            return [([r.box], [r.score]) if r.face else ([], []) for r in found]
         batch = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2).float()
         detections = self.detector.detect_from_batch(batch)
         out = []

@@ -9,6 +9,10 @@ rounding the points to whole pixels.
 
 from __future__ import annotations
 
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 import torch
@@ -30,24 +34,34 @@ def face_square(box: np.ndarray, reference_scale: float) -> tuple[float, float, 
 def crop_faces(frames: list[np.ndarray], boxes: list[np.ndarray], reference_scale: float):
     """(B, 256, 256, 3) uint8 crops and (B, 3) squares (centre x, centre y, side)."""
     crops = np.zeros((len(frames), CROP_RESOLUTION, CROP_RESOLUTION, 3), np.uint8)
-    squares = np.zeros((len(frames), 3), np.float64)
-    for i, (rgb, box) in enumerate(zip(frames, boxes, strict=True)):
-        cx, cy, side = face_square(box, reference_scale)
-        squares[i] = cx, cy, side
-        # face-alignment cuts whole pixels from int(centre - side/2) on, then resizes; this
-        # affine map reproduces that sampling grid.
-        x0 = int(cx - side / 2 + side / CROP_RESOLUTION)
-        y0 = int(cy - side / 2 + side / CROP_RESOLUTION)
-        size = int(cx + side / 2) - x0
-        step = CROP_RESOLUTION / max(size, 1)
-        matrix = np.array(
-            [[step, 0.0, (0.5 - x0) * step - 0.5], [0.0, step, (0.5 - y0) * step - 0.5]]
-        )
-        cv2.warpAffine(
-            rgb, matrix, (CROP_RESOLUTION, CROP_RESOLUTION), dst=crops[i],
-            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
-        )
-    return crops, squares
+    squares = np.array([face_square(box, reference_scale) for box in boxes], np.float64)
+
+    def crop(i: int) -> None:
+        _crop_one(frames[i], squares[i], crops[i])
+
+    # OpenCV releases the GIL, so threads use every core for large batches
+    list(_crop_pool().map(crop, range(len(frames))))
+    return crops, squares.reshape(len(frames), 3)
+
+
+@functools.cache
+def _crop_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="crop")
+
+
+def _crop_one(rgb: np.ndarray, square: np.ndarray, out: np.ndarray) -> None:
+    cx, cy, side = square
+    # face-alignment cuts whole pixels from int(centre - side/2) on, then resizes; this
+    # affine map reproduces that sampling grid.
+    x0 = int(cx - side / 2 + side / CROP_RESOLUTION)
+    y0 = int(cy - side / 2 + side / CROP_RESOLUTION)
+    size = int(cx + side / 2) - x0
+    step = CROP_RESOLUTION / max(size, 1)
+    matrix = np.array([[step, 0.0, (0.5 - x0) * step - 0.5], [0.0, step, (0.5 - y0) * step - 0.5]])
+    cv2.warpAffine(
+        rgb, matrix, (CROP_RESOLUTION, CROP_RESOLUTION), dst=out,
+        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+    )
 
 
 def heatmaps_to_points(heatmaps: torch.Tensor, squares: np.ndarray) -> np.ndarray:

@@ -63,3 +63,19 @@ def load_face_alignment(
             f"face-alignment weights missing and could not be downloaded "
             f"({error.__class__.__name__}); download {url} into {folder}",
         ) from None
+
+
+def write_random_weights(folder: Path) -> Path:
+    """Random-init weight files under face-alignment's download names in `folder`.
+
+    For tests and GPU benchmarks on machines that cannot download: they run the library's real
+    loading code, and speed does not depend on the weights. Landmarks from them mean nothing.
+    """
+    from face_alignment.detection.sfd.net_s3fd import s3fd
+    from face_alignment.models import FAN
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save(FAN(4).state_dict(), folder / WEIGHT_FILES["landmarks"][0])
+    torch.save(s3fd().state_dict(), folder / WEIGHT_FILES["sfd"][0])
+    return folder

@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from fan_weights_fixture import write_random_weights
 
 from annotator.errors import InputError
 from annotator.landmarks.dlib_backend import DlibBackend
 from annotator.landmarks.fan_backend import FanBackend
-from annotator.landmarks.fan_weights import WEIGHT_FILES
+from annotator.landmarks.fan_weights import WEIGHT_FILES, write_random_weights
+from annotator.pipeline import landmarks_for_video
 from annotator.video import iter_frames
 
 pytestmark = pytest.mark.slow  # FAN-4 runs at about 2 faces/s on CPU
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow  # FAN-4 runs at about 2 faces/s on CPU
 @pytest.fixture(scope="module")
 def torch_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("torch-home")
-    write_random_weights(home)
+    write_random_weights(home / "hub" / "checkpoints")
     return home
 
 
@@ -31,7 +31,7 @@ def torch_home(tmp_path_factory):
 def fan(torch_home, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(torch_home))
     torch.manual_seed(0)
-    return FanBackend(device="cpu", allow_download=False, box_source=DlibBackend())
+    return FanBackend(device="cpu", allow_download=False)
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +78,13 @@ def test_batched_landmarks_match_face_alignments_own_path(fan, frames_and_boxes)
     assert np.median(distance) < 1.5
 
 
-def test_track_keeps_one_result_per_frame_and_interpolates_boxes(fan, single_face):
+def test_track_with_known_boxes_gives_one_result_per_frame(fan, single_face):
+    known = landmarks_for_video(single_face, "dlib")
     frames = [frame.rgb for frame in iter_frames(single_face)][:5]
-    fan.detect_every, fan.chunk_size = 2, 3
+    fan.use_known_boxes(known)
+    fan.chunk_size = 3  # two chunks: frame numbering must carry over between them
     results = list(fan.track(frames))
     assert len(results) == 5 and all(r.face for r in results)
     assert all(r.landmarks.shape == (68, 2) for r in results)
+    assert np.allclose([r.box for r in results], known.box[:5])
+

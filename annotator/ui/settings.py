@@ -1,0 +1,53 @@
+"""App settings from the environment (`au-annotator app` sets them from its options).
+
+AU_ANNOTATOR_DB           database URL or SQLite file (db.database_url's default otherwise)
+AU_ANNOTATOR_MAX_UPLOAD_MB  largest upload in megabytes (default 2048 = 2 GB)
+AU_ANNOTATOR_VIDEO_DIR    a folder on the server whose videos can be opened without uploading
+AU_ANNOTATOR_UPLOADS      where uploaded videos are kept (default: `uploads` in the data folder)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from db import database_url
+
+DEFAULT_MAX_UPLOAD_MB = 2048
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+DEMO_VIDEO = Path(__file__).resolve().parent.parent / "demo" / "WolfgangLanger_Pexels.mp4"
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    database_url: str
+    max_upload_mb: int
+    video_folder: Path | None
+    upload_folder: Path
+    demo_video: Path = DEMO_VIDEO
+
+
+def app_settings() -> AppSettings:
+    folder = os.environ.get("AU_ANNOTATOR_VIDEO_DIR")
+    uploads = os.environ.get("AU_ANNOTATOR_UPLOADS")
+    return AppSettings(
+        database_url=database_url(),
+        max_upload_mb=int(os.environ.get("AU_ANNOTATOR_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)),
+        video_folder=Path(folder).expanduser() if folder else None,
+        upload_folder=Path(uploads).expanduser()
+        if uploads
+        else Path(platformdirs.user_data_dir("au-annotator")) / "uploads",
+    )
+
+
+def server_videos(folder: Path | None) -> list[Path]:
+    """Video files in the server folder (and its subfolders), by name."""
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(
+        (p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()),
+        key=lambda p: str(p.relative_to(folder)).lower(),
+    )

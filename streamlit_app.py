@@ -1,0 +1,405 @@
+"""AU annotator: the Streamlit UI. Widgets and layout only; the work is done in annotator/ui.
+
+Run with `au-annotator app` (or `streamlit run streamlit_app.py`). The page URL keeps the coder,
+the open video and a running processing job, so a reload comes back to the same place; every
+label action is stored in the database the moment it is made.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import numpy as np
+import streamlit as st
+
+from annotator.errors import InputError
+from annotator.frame_access import FrameReader
+from annotator.landmarks import LandmarkTable
+from annotator.pipeline import landmarks_for_video
+from annotator.ui import processing_jobs, review, timeline
+from annotator.ui.frame_view import frame_view
+from annotator.ui.settings import VIDEO_SUFFIXES, AppSettings, app_settings, server_videos
+from annotator.ui.uploads import save_upload, upload_limit_message
+from model.constants import ABSENT, NOT_CODED, PRESENT
+
+SOURCES = ("Demo clip", "Upload", "Server folder", "Processed videos")
+PANELS = ("History", "Export", "Agreement")
+STEPS = (("−1 s", "PageUp", "second", -1), ("−10", "Shift+Left", "frames", -10),
+         ("−1", "Left", "frames", -1), ("+1", "Right", "frames", 1),
+         ("+10", "Shift+Right", "frames", 10), ("+1 s", "PageDown", "second", 1))
+VALUES = (("Present", "P", PRESENT), ("Absent", "A", ABSENT), ("Not codable", "N", NOT_CODED))
+
+
+@st.cache_resource
+def settings() -> AppSettings:
+    return app_settings()
+
+
+@st.cache_resource(max_entries=4)
+def landmark_table(path: str) -> LandmarkTable:
+    return landmarks_for_video(path)
+
+
+@st.cache_resource(max_entries=4)
+def frame_reader(path: str) -> FrameReader:
+    return FrameReader(path, landmark_table(path).timestamps)
+
+
+@st.cache_data(max_entries=8)
+def smoothed_probabilities(database_url: str, run_id: int) -> np.ndarray:
+    return review.smoothed_probabilities(database_url, run_id)
+
+
+def main() -> None:
+    st.set_page_config(page_title="AU annotator", page_icon="🙂", layout="wide")
+    config = settings()
+    coder = coder_ui(config)
+    if coder is None:
+        return
+    video_id = video_ui(config)
+    if video_id is None:
+        welcome_ui(config)
+        return
+    review_ui(config, coder, video_id)
+
+
+def oidc_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:  # no secrets.toml at all
+        return False
+
+
+def coder_ui(config: AppSettings) -> str | None:
+    """The coder's name (stored as a coder); None until someone signs in."""
+    sidebar = st.sidebar
+    if oidc_configured():
+        if not st.user.is_logged_in:
+            st.title("AU annotator")
+            st.button("Log in", on_click=st.login, type="primary")
+            return None
+        name = review.register_coder(config.database_url, st.user.get("email") or st.user.name)
+        sidebar.write(f"Coding as **{name}**")
+        sidebar.button("Log out", on_click=st.logout)
+        return name
+    name = st.query_params.get("coder")
+    if name:
+        sidebar.write(f"Coding as **{name}**")
+        sidebar.button("Change coder", on_click=_forget_coder)
+        return name
+    st.title("AU annotator")
+    with st.form("coder"):
+        typed = st.text_input("Your name (stored as the coder of your labels)")
+        if st.form_submit_button("Start coding", type="primary") and typed.strip():
+            st.query_params["coder"] = review.register_coder(config.database_url, typed)
+            st.rerun()
+    return None
+
+
+def _forget_coder() -> None:
+    del st.query_params["coder"]
+
+
+def video_ui(config: AppSettings) -> int | None:
+    """Sidebar: choose a video to open; returns the open (processed) video's id."""
+    sidebar = st.sidebar
+    sidebar.header("Open a video")
+    source = sidebar.radio("Source", SOURCES, key="source", label_visibility="collapsed")
+    if source == "Demo clip":
+        sidebar.caption(f"{config.demo_video.name}: 20 s, one face (Pexels)")
+        if sidebar.button("Open the demo clip", type="primary"):
+            _process(config, config.demo_video)
+    elif source == "Upload":
+        upload_ui(config)
+    elif source == "Server folder":
+        server_folder_ui(config)
+    else:
+        processed_ui(config)
+    if "job" in st.query_params:
+        progress_ui(config.database_url, int(st.query_params["job"]))
+    return int(st.query_params["video"]) if "video" in st.query_params else None
+
+
+def upload_ui(config: AppSettings) -> None:
+    uploaded = st.sidebar.file_uploader("Video file", type=[s[1:] for s in VIDEO_SUFFIXES],
+                                        max_upload_size=config.max_upload_mb)
+    if uploaded is None:
+        return
+    refused = upload_limit_message(uploaded.name, uploaded.size, config.max_upload_mb)
+    if refused:
+        st.sidebar.error(refused)
+    elif st.sidebar.button("Process the upload", type="primary"):
+        _process(config, save_upload(uploaded.name, uploaded.getbuffer(), config.upload_folder,
+                                     config.max_upload_mb))
+
+
+def server_folder_ui(config: AppSettings) -> None:
+    videos = server_videos(config.video_folder)
+    if not videos:
+        st.sidebar.info("No server folder with videos. Start the app with "
+                        "`au-annotator app --videos DIR` (or set AU_ANNOTATOR_VIDEO_DIR): its "
+                        "videos open from disk, never through an upload.")
+        return
+    chosen = st.sidebar.selectbox("Video", videos,
+                                  format_func=lambda p: str(p.relative_to(config.video_folder)))
+    if st.sidebar.button("Open", type="primary"):
+        _process(config, chosen)
+
+
+def processed_ui(config: AppSettings) -> None:
+    videos = review.processed_videos(config.database_url)
+    if not videos:
+        st.sidebar.info("No processed videos yet.")
+        return
+    chosen = st.sidebar.selectbox("Video", videos, format_func=lambda v: f"{v.name} (#{v.id})")
+    if st.sidebar.button("Open", type="primary"):
+        st.query_params["video"] = str(chosen.id)
+
+
+def _process(config: AppSettings, path) -> None:
+    st.query_params["job"] = str(processing_jobs.start_processing(config.database_url, path))
+
+
+@st.fragment(run_every=0.5)
+def progress_ui(database_url: str, job_id: int) -> None:
+    """Polls the job; the rest of the page stays usable while a video is processed."""
+    status = processing_jobs.job_status(database_url, job_id)
+    if status.state == "done":
+        del st.query_params["job"]
+        st.query_params["video"] = str(status.video_id)
+        st.rerun()
+    elif status.state == "failed":
+        st.sidebar.error(status.message)
+        if st.sidebar.button("Dismiss"):
+            del st.query_params["job"]
+            st.rerun()
+    else:
+        st.sidebar.progress(status.progress, text=status.message or "waiting…")
+
+
+def welcome_ui(config: AppSettings) -> None:
+    st.title("AU annotator")
+    st.write("Open a video from the sidebar: the demo clip, an upload, or a video in the server "
+             "folder. Processing finds the face, pre-labels every frame for "
+             "AU1, AU2, AU4, AU6, AU12, AU15, AU20 and AU25 and stores the result; a processed "
+             "video opens at once the next time.")
+    st.video(str(config.demo_video))
+
+
+def review_ui(config: AppSettings, coder: str, video_id: int) -> None:
+    summary = review.video_summary(config.database_url, video_id)
+    if summary is None:
+        st.error(f"No video #{video_id} in this database.")
+        return
+    state = review.review_state(config.database_url, video_id, coder)
+    _reset_on_new_video(summary)
+    st.subheader(f"{summary.name} · {summary.frame_count:,} frames · {summary.fps:.2f} fps")
+    left, right = st.columns([3, 2])
+    with left:
+        frame_ui(summary)
+    with right:
+        label_ui(config, coder, summary, state)
+    timeline_ui(config, summary, state)
+    panel = st.radio("Panel", PANELS, horizontal=True, key="panel",
+                     label_visibility="collapsed")
+    if panel == "History":
+        st.dataframe(review.history_table(config.database_url, video_id), hide_index=True)
+    elif panel == "Export":
+        export_ui(config, coder, summary)
+    else:
+        agreement_ui(config, coder, summary)
+
+
+def _reset_on_new_video(summary: review.VideoSummary) -> None:
+    if st.session_state.get("video_shown") != summary.id:
+        st.session_state.update(video_shown=summary.id, frame=0, first=0, last=0)
+
+
+def frame_ui(summary: review.VideoSummary) -> None:
+    last_frame = summary.frame_count - 1
+    placeholder = st.empty()
+    try:
+        reader = frame_reader(summary.path)
+        table = landmark_table(summary.path)
+    except InputError as error:
+        placeholder.warning(f"The video file cannot be shown ({error}); its labels can still "
+                            "be reviewed on the timelines.")
+        return
+    playing = st.session_state.pop("play", None)
+    if playing:
+        _play(placeholder, reader, table, summary, *playing)
+    _show_frame(placeholder, reader, table, summary, st.session_state["frame"])
+    with st.container(horizontal=True):
+        for label, shortcut, unit, amount in STEPS:
+            delta = amount * max(1, round(summary.fps)) if unit == "second" else amount
+            st.button(label, shortcut=shortcut, on_click=_step, args=(delta, last_frame))
+    go_to, play = st.columns([2, 1], vertical_alignment="bottom")
+    go_to.number_input("Frame", min_value=0, max_value=last_frame, step=1, key="frame")
+    play.button("▶ Play range", on_click=_start_playing, width="stretch",
+                help="plays the frames first…last of the label range")
+
+
+def _show_frame(placeholder, reader, table, summary, index: int) -> None:
+    view = frame_view(reader.frame(index).rgb, table, index)
+    with placeholder.container():
+        picture, crops = st.columns([4, 1])
+        seconds = table.timestamps[index] - table.timestamps[0]
+        picture.image(view.annotated, width="stretch",
+                      caption=f"frame {index} of {summary.frame_count - 1} · {seconds:.3f} s · "
+                              + ("face" if view.face else "no face found"))
+        if view.face:
+            crops.image(view.gray, caption="network input: gray", width="stretch")
+            crops.image(view.edges, caption="network input: edges", width="stretch")
+
+
+def _play(placeholder, reader, table, summary, first: int, last: int) -> None:
+    period = 1.0 / summary.fps if summary.fps > 0 else 0.04
+    for index in range(first, last + 1):
+        started = time.monotonic()
+        _show_frame(placeholder, reader, table, summary, index)
+        time.sleep(max(0.0, period - (time.monotonic() - started)))
+    st.session_state["frame"] = last
+
+
+def _step(delta: int, last_frame: int) -> None:
+    st.session_state["frame"] = int(min(max(st.session_state["frame"] + delta, 0), last_frame))
+
+
+def _start_playing() -> None:
+    first, last = sorted((st.session_state["first"], st.session_state["last"]))
+    st.session_state["play"] = (first, last)
+
+
+def label_ui(config: AppSettings, coder: str, summary: review.VideoSummary,
+             state: review.ReviewState) -> None:
+    last_frame = summary.frame_count - 1
+    if st.session_state.get("au") not in state.aus:
+        st.session_state["au"] = state.aus[0]
+    st.radio("Action unit", state.aus, key="au", horizontal=True)
+    first, last = st.columns(2)
+    first.number_input("First frame", min_value=0, max_value=last_frame, step=1, key="first")
+    last.number_input("Last frame", min_value=0, max_value=last_frame, step=1, key="last")
+    act = partial(_act, config.database_url, summary.id, coder)
+    with st.container(horizontal=True):
+        for label, key, value in VALUES:
+            st.button(label, shortcut=key, on_click=act, args=(value,), type="primary")
+        st.button("Accept pre-fill", shortcut="V", on_click=act, args=("accept",),
+                  help="mark the model's labels of the range reviewed, as they are")
+    with st.container(horizontal=True):
+        st.button("Undo", shortcut="Ctrl+Z", on_click=act, args=("undo",))
+        st.button("Redo", shortcut="Ctrl+Y", on_click=act, args=("redo",))
+        st.button("Range = this frame", shortcut="H", on_click=_range_to_frame)
+    if "notice" in st.session_state:
+        st.caption(st.session_state["notice"])
+    prefill_ui(config, summary, state)
+
+
+def _range_to_frame() -> None:
+    st.session_state["first"] = st.session_state["last"] = st.session_state["frame"]
+
+
+def _act(database_url: str, video_id: int, coder: str, action) -> None:
+    au = st.session_state["au"]
+    first, last = sorted((st.session_state["first"], st.session_state["last"]))
+    where = f"{au}, frames {first}–{last}"
+    if action == "undo":
+        done = review.undo(database_url, video_id, coder)
+        notice = "Undone." if done else "Nothing to undo."
+    elif action == "redo":
+        done = review.redo(database_url, video_id, coder)
+        notice = "Redone." if done else "Nothing to redo."
+    elif action == "accept":
+        done = review.accept_prefill(database_url, video_id, coder, au, first, last)
+        notice = f"Pre-fill accepted: {where}." if done else f"Already reviewed: {where}."
+    else:
+        review.set_label(database_url, video_id, coder, au, first, last, action)
+        notice = f"Stored: {where} {review.VALUE_NAMES[action]}."
+    st.session_state["notice"] = notice
+
+
+def prefill_ui(config: AppSettings, summary: review.VideoSummary,
+               state: review.ReviewState) -> None:
+    if state.run_id is None:
+        return
+    with st.expander("Pre-fill: smoothing and threshold"):
+        st.caption("Changes are stored as a new pre-fill for this video (what unreviewed frames "
+                   "export as); stretches already reviewed keep their values.")
+        au = st.session_state["au"]
+        change = partial(_change_prefill, config.database_url, summary.id, state.run_id, au)
+        st.slider("Smoothing window (frames)", 1, 61, state.smoothing_window, step=2,
+                  key=f"window_{state.run_id}", on_change=change)
+        st.slider(f"Threshold of {au}", 0.0, 1.0, float(state.thresholds[state.aus.index(au)]),
+                  step=0.01, key=f"threshold_{au}_{state.run_id}", on_change=change)
+
+
+def _change_prefill(database_url: str, video_id: int, run_id: int, au: str) -> None:
+    window = st.session_state[f"window_{run_id}"]
+    threshold = st.session_state.get(f"threshold_{au}_{run_id}")
+    thresholds = {} if threshold is None else {au: threshold}
+    review.set_prefill_parameters(database_url, video_id, window, thresholds)
+
+
+def timeline_ui(config: AppSettings, summary: review.VideoSummary,
+                state: review.ReviewState) -> None:
+    if state.run_id is None:
+        probabilities = np.full(state.labels.shape, np.nan, np.float32)
+    else:
+        probabilities = smoothed_probabilities(config.database_url, state.run_id)
+    codes = timeline.band_codes(state.labels, state.reviewed, state.prefill)
+    selected = sorted((st.session_state["first"], st.session_state["last"]))
+    figure = timeline.timeline_figure(state.aus, probabilities, codes, state.thresholds,
+                                      st.session_state["frame"], st.session_state["au"],
+                                      tuple(selected))
+    st.plotly_chart(timeline.seek_bar_figure(summary.frame_count, summary.fps,
+                                             st.session_state["frame"]),
+                    key="seek_bar", selection_mode=("points",), on_select=partial(
+                        _timeline_selected, summary.frame_count, state.aus, "seek_bar"),
+                    config={"displayModeBar": False})
+    st.plotly_chart(figure, key="timeline", selection_mode=("box",),
+                    on_select=partial(_timeline_selected, summary.frame_count, state.aus),
+                    config={"displaylogo": False, "scrollZoom": False})
+    st.html(" ".join(f'<span style="background:{colour};border:1px solid #999;'
+                     f'padding:0 .6em;margin:0 .2em 0 .8em"></span>{text}'
+                     for colour, text in timeline.BAND_LEGEND)
+            + " — drag across a row to select frames; click the grey bar to go to a frame")
+
+
+def _timeline_selected(frame_count: int, aus: tuple[str, ...], key: str = "timeline") -> None:
+    event = st.session_state[key]
+    chosen = timeline.selection_from_event(event.get("selection"), frame_count, aus)
+    if chosen is None:
+        return
+    st.session_state["frame"] = chosen.first_frame
+    if chosen.is_range:
+        st.session_state.update(first=chosen.first_frame, last=chosen.last_frame)
+    if chosen.au is not None:
+        st.session_state["au"] = chosen.au
+
+
+def export_ui(config: AppSettings, coder: str, summary: review.VideoSummary) -> None:
+    file_format = st.radio("Format", ("affwild2", "openface-csv"), horizontal=True,
+                           format_func={"affwild2": "Aff-Wild2 txt",
+                                        "openface-csv": "OpenFace-style CSV"}.get)
+    unreviewed = st.radio("Frames you have not reviewed", ("prefill", "not-coded"),
+                          horizontal=True, format_func={"prefill": "model's pre-fill",
+                                                        "not-coded": "-1 (not coded)"}.get)
+    for name, content in review.export_files(config.database_url, summary.id, coder,
+                                             file_format, unreviewed):
+        st.download_button(f"Download {name}", content, file_name=name, type="primary")
+        lines = content.decode().splitlines()
+        st.code("\n".join(lines[:12]) + ("\n…" if len(lines) > 12 else ""), language=None)
+
+
+def agreement_ui(config: AppSettings, coder: str, summary: review.VideoSummary) -> None:
+    coders = sorted({coder, *review.video_coders(config.database_url, summary.id)})
+    first, second = st.columns(2)
+    one = first.selectbox("Coder", coders, index=coders.index(coder))
+    other = second.selectbox("Compared with", [review.MODEL, *(c for c in coders if c != one)])
+    table = review.agreement_table(config.database_url, summary.id, one, other)
+    st.dataframe(table.style.format({"kappa": "{:.2f}", "f1": "{:.2f}"}))
+    st.caption("Cohen's kappa and F1 of 'present' per AU, over frames both sides labelled "
+               "(a coder's unreviewed frames are left out).")
+
+
+main()

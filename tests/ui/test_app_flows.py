@@ -1,0 +1,175 @@
+"""The coder's workflow in the real app script, driven by Streamlit's AppTest.
+
+One database for the module: a coder signs in, opens (processes) the demo clip, corrects a
+range, undoes it, exports; later tests reopen the same database as a fresh page would.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import db
+
+APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"
+PROCESSING_LIMIT_S = 180
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('app') / 'annotations.sqlite3'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AU_ANNOTATOR_DB", url)
+        yield url
+
+
+def page(**query) -> AppTest:
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    for name, value in query.items():
+        app.query_params[name] = str(value)
+    return app.run()
+
+
+def button(app: AppTest, label: str):
+    return next(b for b in app.button if b.label == label)
+
+
+def open_demo(app: AppTest) -> AppTest:
+    button(app, "Open the demo clip").click().run()
+    started = time.monotonic()
+    while "job" in app.query_params and time.monotonic() - started < PROCESSING_LIMIT_S:
+        time.sleep(0.5)
+        app.run()
+    assert not app.exception
+    assert "video" in app.query_params, [e.value for e in app.sidebar.error]
+    return app
+
+
+def image_captions(app: AppTest) -> list[str]:
+    return [image.proto.imgs[0].caption for image in app.get("image")]
+
+
+def export_preview(app: AppTest) -> list[str]:
+    """The first lines of the Aff-Wild2 label file the export panel offers."""
+    app.radio(key="panel").set_value("Export").run()
+    return app.code[0].value.splitlines()
+
+
+@pytest.fixture(scope="module")
+def demo_open(database) -> dict:
+    """The demo clip processed through the app by coder alice: the page's query parameters."""
+    app = page()
+    app.text_input[0].input("alice")
+    button(app, "Start coding").click().run()
+    assert app.query_params["coder"] == "alice"
+    open_demo(app)
+    return {"coder": "alice", "video": app.query_params["video"]}
+
+
+@pytest.mark.slow
+def test_naming_yourself_stores_you_as_a_coder(demo_open, database):
+    with db.open_database(database).begin() as session:
+        assert session.query(db.Coder).filter_by(name="alice").count() == 1
+
+
+@pytest.mark.slow
+def test_processing_the_demo_opens_it_with_its_frames(demo_open, database):
+    app = page(**demo_open)
+    assert "WolfgangLanger_Pexels" in app.subheader[0].value
+    assert "472 frames" in app.subheader[0].value
+    assert image_captions(app)[:3] == ["frame 0 of 471 · 0.000 s · face",
+                                       "network input: gray", "network input: edges"]
+
+
+@pytest.mark.slow
+def test_a_corrected_range_is_stored_at_once_and_exported(demo_open):
+    app = page(**demo_open)
+    before = export_preview(app)
+    app.radio(key="au").set_value("AU12")
+    app.number_input(key="first").set_value(2)
+    app.number_input(key="last").set_value(6).run()
+    button(app, "Present").click().run()
+    assert "Stored: AU12, frames 2–6 present." in [c.value for c in app.caption]
+    # a new page (a reload) reads the same database: the correction is there, no save needed
+    after = export_preview(page(**demo_open))
+    assert after[0] == "AU1,AU2,AU4,AU6,AU12,AU15,AU20,AU25"
+    au12 = [line.split(",")[4] for line in after[1:12]]
+    assert au12[2:7] == ["1"] * 5
+    assert after[1:3] == before[1:3] and after[8:12] == before[8:12]
+
+
+@pytest.mark.slow
+def test_undo_and_redo_revert_and_restore_the_last_correction(demo_open):
+    app = page(**demo_open)
+    app.radio(key="au").set_value("AU25")
+    app.number_input(key="first").set_value(0)
+    app.number_input(key="last").set_value(3).run()
+    button(app, "Not codable").click().run()
+    corrected = export_preview(app)
+    assert [line.split(",")[7] for line in corrected[1:5]] == ["-1"] * 4
+    button(app, "Undo").click().run()
+    assert "Undone." in [c.value for c in app.caption]
+    undone = export_preview(app)
+    assert [line.split(",")[7] for line in undone[1:5]] != ["-1"] * 4
+    button(app, "Redo").click().run()
+    assert export_preview(app)[1:5] == corrected[1:5]
+
+
+@pytest.mark.slow
+def test_history_lists_corrections_with_coder(demo_open):
+    app = page(**demo_open)
+    app.radio(key="au").set_value("AU1")
+    app.number_input(key="first").set_value(10)
+    app.number_input(key="last").set_value(20).run()
+    button(app, "Absent").click().run()
+    app.radio(key="panel").set_value("History").run()
+    history = app.dataframe[0].value
+    newest = history.iloc[0]
+    assert (newest["coder"], newest["AU"], newest["frames"], newest["value"]) == (
+        "alice", "AU1", "10–20", "absent")
+
+
+@pytest.mark.slow
+def test_csv_export_has_a_row_per_frame(demo_open):
+    app = page(**demo_open)
+    app.radio(key="panel").set_value("Export").run()
+    format_radio = next(r for r in app.radio if r.label == "Format")
+    format_radio.set_value("openface-csv").run()
+    lines = app.code[0].value.splitlines()
+    assert lines[0] == "frame,timestamp,AU01_c,AU02_c,AU04_c,AU06_c,AU12_c,AU15_c,AU20_c,AU25_c"
+    assert [line.split(",")[0] for line in lines[1:4]] == ["1", "2", "3"]
+
+
+@pytest.mark.slow
+def test_reopening_a_processed_video_is_instant(demo_open):
+    app = page(coder="alice")
+    started = time.monotonic()
+    open_demo(app)
+    assert time.monotonic() - started < 5
+    assert app.query_params["video"] == demo_open["video"]
+
+
+@pytest.mark.slow
+def test_stepping_moves_the_frame_viewer(demo_open):
+    app = page(**demo_open)
+    button(app, "+10").click().run()
+    button(app, "+1").click().run()
+    assert app.number_input(key="frame").value == 11
+    button(app, "+1 s").click().run()  # 23.98 fps: one second is 24 frames
+    assert app.number_input(key="frame").value == 35
+    assert image_captions(app)[0].startswith("frame 35 of 471")
+
+
+@pytest.mark.slow
+def test_changing_the_threshold_changes_what_exports(demo_open):
+    app = page(**demo_open)
+    app.radio(key="au").set_value("AU20").run()
+    slider = next(s for s in app.slider if s.label == "Threshold of AU20")
+    slider.set_value(0.0).run()
+    assert {line.split(",")[6] for line in export_preview(app)[1:12]} == {"1"}
+    slider = next(s for s in app.slider if s.label == "Threshold of AU20")
+    slider.set_value(1.0).run()
+    assert {line.split(",")[6] for line in export_preview(app)[1:12]} == {"0"}

@@ -1,0 +1,66 @@
+"""Background processing: progress in the jobs table, failures shown, re-opening instant."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+import db
+from annotator.ui.processing_jobs import (
+    job_status,
+    processed_video_id,
+    progress_message,
+    start_processing,
+)
+from db.models import Job, utc_now
+
+
+@pytest.fixture
+def url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'annotations.sqlite3'}"
+
+
+def wait(url: str, job_id: int, limit_s: float = 120):
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        status = job_status(url, job_id)
+        if status.finished:
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {status.state} after {limit_s} s")
+
+
+def test_progress_says_frames_speed_and_time_left():
+    assert progress_message(120, 480, 2.0) == "frame 120 of 480 · 60 frames/s · 6 s left"
+    assert progress_message(0, 480, 0.0) == "frame 0 of 480 · 0 frames/s"
+
+
+def test_a_processed_video_is_stored_and_reopens_without_processing(url, single_face):
+    status = wait(url, start_processing(url, single_face))
+    assert status.state == "done" and status.progress == 1.0
+    assert processed_video_id(url, single_face) == status.video_id
+    again = wait(url, start_processing(url, single_face), limit_s=10)
+    assert again.video_id == status.video_id
+    assert again.message == "single_face.mp4: already processed"
+
+
+def test_a_file_that_is_not_a_video_fails_the_job_with_its_name(url, tmp_path):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("not a video")
+    status = wait(url, start_processing(url, fake))
+    assert status.state == "failed"
+    assert str(fake) in status.message and "\n" not in status.message
+
+
+def test_a_job_whose_server_stopped_is_reported_interrupted(url):
+    with db.open_database(url).begin() as session:
+        job = db.create_job(session, "process")
+        db.start_job(session, job.id, "frame 10 of 100")
+        job.updated_at = utc_now() - timedelta(minutes=5)
+        job_id = job.id
+    status = job_status(url, job_id)
+    assert status.state == "failed" and status.message.startswith("interrupted")
+    with db.open_database(url).begin() as session:
+        assert session.get(Job, job_id).state == "failed"

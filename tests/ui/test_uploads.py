@@ -1,0 +1,30 @@
+"""Uploads: the size limit's message, and where an uploaded video is kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from annotator.errors import InputError
+from annotator.ui.uploads import save_upload, upload_limit_message
+
+
+def test_an_upload_over_the_limit_is_refused_with_the_server_folder_as_the_way_out():
+    message = upload_limit_message("big.mp4", 3 * 1024**3, 2048)
+    assert message.startswith("big.mp4: 3,072 MB is over the upload limit of 2,048 MB")
+    assert "server folder" in message
+    assert upload_limit_message("small.mp4", 1024, 2048) is None
+
+
+def test_an_upload_keeps_its_name_and_the_same_bytes_land_in_the_same_file(tmp_path,
+                                                                          single_face):
+    data = single_face.read_bytes()
+    first = save_upload("my clip.mp4", data, tmp_path, 2048)
+    again = save_upload("my clip.mp4", memoryview(data), tmp_path, 2048)
+    assert first == again and first.name == "my clip.mp4"
+    assert first.read_bytes() == data
+
+
+def test_saving_an_upload_over_the_limit_raises_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="huge.mp4: 2 MB is over the upload limit of 1 MB"):
+        save_upload("huge.mp4", bytes(2 * 1024**2), tmp_path, 1)
+    assert not any(tmp_path.iterdir())
