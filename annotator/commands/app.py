@@ -25,6 +25,9 @@ APP_FILE = Path(__file__).resolve().parents[2] / "streamlit_app.py"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="URL", help=DATABASE_OPTION_HELP)
     parser.add_argument("--port", type=int, default=8501, help="HTTP port (default: 8501)")
+    parser.add_argument("--address", default="localhost",
+                        help="address to listen on (default: localhost, this computer only; "
+                             "0.0.0.0 serves coders on the network)")
     parser.add_argument("--videos", type=Path, metavar="DIR",
                         help="server folder whose videos open without uploading "
                              "(default: $AU_ANNOTATOR_VIDEO_DIR)")
@@ -50,6 +53,8 @@ def streamlit_command(args: argparse.Namespace, headless: bool) -> tuple[list[st
     command = [
         sys.executable, "-m", "streamlit", "run", str(APP_FILE),
         "--server.port", str(args.port),
+        # an explicit address also keeps Streamlit from looking up an external IP online
+        "--server.address", args.address,
         "--server.maxUploadSize", str(upload_mb),  # the server's own cap on upload requests
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "minimal",  # no "Deploy" button: this is a local tool
@@ -69,6 +74,6 @@ def run(args: argparse.Namespace) -> int:
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     )
     command, env = streamlit_command(args, headless)
-    print(f"au-annotator app: http://localhost:{args.port}  (database: {env['AU_ANNOTATOR_DB']})",
-          flush=True)
+    print(f"au-annotator app: http://{args.address}:{args.port}  "
+          f"(database: {env['AU_ANNOTATOR_DB']})", flush=True)
     return subprocess.call(command, env=env)

@@ -23,8 +23,8 @@ def test_app_serves_the_page_and_prints_its_address(tmp_path):
 
 
 def test_app_passes_database_and_upload_limit_to_streamlit(tmp_path):
-    args = argparse.Namespace(db=str(tmp_path / "a.sqlite3"), port=8600, videos=tmp_path,
-                              max_upload_mb=300)
+    args = argparse.Namespace(db=str(tmp_path / "a.sqlite3"), port=8600, address="localhost",
+                              videos=tmp_path, max_upload_mb=300)
     command, env = streamlit_command(args, headless=True)
     assert command[1:5] == ["-m", "streamlit", "run", str(APP_FILE)]
     assert command[command.index("--server.maxUploadSize") + 1] == "300"
