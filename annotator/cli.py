@@ -22,6 +22,7 @@ COMMANDS = {
     "predict": "write an ABAW-format prediction file for a video",
     "train": "train the seed AU network on an Aff-Wild2-format folder",
     "evaluate": "print the ABAW score of a checkpoint on an Aff-Wild2-format folder",
+    "finetune": "fine-tune the active model on coders' corrections",
     "export": "export labels as Aff-Wild2 txt or OpenFace-style CSV",
     "import-labels": "import an Aff-Wild2 label folder as one coder's labels",
     "bench": "time decode → landmarks → features → AU probabilities against a reference",

@@ -14,6 +14,7 @@ import db
 from annotator.cache import content_hash
 from annotator.pipeline import ProgressCallback, analyse_and_cache
 from annotator.video import open_video
+from model.constants import au_names
 from model.predictor import AUPredictor, load_predictor
 
 log = logging.getLogger(__name__)
@@ -53,13 +54,7 @@ def process_video(
     analysis = analyse_and_cache(path, backend, device, progress=progress,
                                  on_progress=on_progress)
     probabilities = predictor.predict(analysis.features)  # (T, K), NaN rows = no face
-    parameters = db.PredictionParameters(
-        au_set=predictor.au_set,
-        thresholds=dict(zip(_aus(predictor), map(float, predictor.thresholds), strict=True)),
-        smoothing_window=int(predictor.smoothing_window),
-        predictor="geometry-baseline" if predictor.version == "baseline" else "network",
-        details={"landmark_backend": backend, "version": predictor.version},
-    )
+    parameters = prediction_parameters(predictor, backend)
     with db.open_database(database_url).begin() as session:
         video = db.register_video(
             session, content_hash=content_hash(path), path=path.resolve(), fps=info.fps,
@@ -71,7 +66,16 @@ def process_video(
                               int(analysis.landmarks.face.sum()), predictor.version)
 
 
-def _aus(predictor: AUPredictor) -> tuple[str, ...]:
-    from model.constants import au_names
-
-    return au_names(predictor.au_set)
+def prediction_parameters(
+    predictor: AUPredictor, backend: str | None = None
+) -> db.PredictionParameters:
+    """How a run of this predictor becomes pre-fill labels (stored with the run)."""
+    thresholds = map(float, predictor.thresholds)
+    return db.PredictionParameters(
+        au_set=predictor.au_set,
+        thresholds=dict(zip(au_names(predictor.au_set), thresholds, strict=True)),
+        smoothing_window=int(predictor.smoothing_window),
+        predictor="geometry-baseline" if predictor.version == "baseline" else "network",
+        details={"landmark_backend": backend or predictor.landmark_backend,
+                 "version": predictor.version},
+    )

@@ -26,11 +26,23 @@ from db.engine import (
     get_engine,
     open_database,
 )
-from db.jobs import create_job, fail_job, finish_job, recent_jobs, report_progress, start_job
+from db.jobs import (
+    active_jobs,
+    beat,
+    cancel_job,
+    create_job,
+    fail_job,
+    finish_job,
+    recent_jobs,
+    report_progress,
+    request_cancel,
+    start_job,
+)
 from db.model_versions import (
     activate_model_version,
     active_model_version,
     add_model_version,
+    deactivate_model_versions,
     list_model_versions,
 )
 from db.models import Coder, Correction, Edit, Job, ModelVersion, PredictionRun, Video
@@ -59,13 +71,17 @@ __all__ = [
     "Track",
     "Video",
     "accept_prefill",
+    "active_jobs",
     "activate_model_version",
     "active_model_version",
     "add_model_version",
+    "beat",
+    "cancel_job",
     "coder_named",
     "correct",
     "create_job",
     "database_url",
+    "deactivate_model_versions",
     "default_database_path",
     "effective_labels",
     "fail_job",
@@ -83,6 +99,7 @@ __all__ = [
     "redo",
     "register_video",
     "report_progress",
+    "request_cancel",
     "run_parameters",
     "run_prefill",
     "run_probabilities",

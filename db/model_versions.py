@@ -54,6 +54,13 @@ def activate_model_version(session: Session, version_id: int) -> ModelVersion:
     return version
 
 
+def deactivate_model_versions(session: Session) -> None:
+    """No active version: the landmark-geometry baseline pre-fills again (a full rollback)."""
+    session.execute(update(ModelVersion).where(ModelVersion.active).values(active=False))
+    session.flush()
+    logger.info("no model version is active; the geometry baseline pre-fills")
+
+
 def active_model_version(session: Session) -> ModelVersion | None:
     return session.scalar(select(ModelVersion).where(ModelVersion.active))
 

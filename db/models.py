@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -43,11 +44,18 @@ NAMING_CONVENTION = {
 # `<video>_left.txt` / `<video>_right.txt`); NULL is the video's only (or main) person.
 SIDES = ("left", "right")
 EDIT_KINDS = ("edit", "accept", "import", "undo", "redo")
-JOB_STATES = ("queued", "running", "done", "failed")
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+# Job kinds of which at most one may be queued or running at a time (the database enforces it).
+EXCLUSIVE_JOB_KINDS = ("finetune",)
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+_EXCLUSIVE_ACTIVE = (
+    f"{_one_of('kind', EXCLUSIVE_JOB_KINDS)} AND {_one_of('state', ('queued', 'running'))}"
+)
 
 
 def utc_now() -> datetime:
@@ -218,8 +226,24 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+    # The process doing the job and the last sign of life it gave: a job whose process is gone
+    # (killed, crashed, machine restarted) is found and closed instead of blocking new jobs.
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by whoever wants the job stopped; the job's process sees it and ends as "cancelled".
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Options the job was started with, its progress record and its result (JSON).
+    details: Mapped[dict | None] = mapped_column(JSON)
 
     __table_args__ = (
         CheckConstraint(_one_of("state", JOB_STATES), name="state"),
         CheckConstraint("progress >= 0 AND progress <= 1", name="progress"),
+        Index(
+            "ix_jobs_one_exclusive_active",
+            "kind",
+            unique=True,
+            sqlite_where=text(_EXCLUSIVE_ACTIVE),
+            postgresql_where=text(_EXCLUSIVE_ACTIVE),
+        ),
     )

@@ -1,0 +1,59 @@
+"""Proof on synthetic data: fine-tuning on corrected synthetic videos raises the held-out score.
+
+The clips (real faces, AUs warped in, exact labels) are processed into a fresh database, so the
+geometry baseline pre-fills them. A coder corrects AU6, AU12 and AU20 (the AUs the baseline
+pre-fills worst on these clips) in all 11 videos, by importing those columns of the label
+files; fine-tuning (from scratch: no model version exists yet) holds out the 3 clips the
+generator made for validation (whole videos) and measures both predictors' pre-fill on them
+over the corrected AUs.
+Seen when written (the generator's clips vary a little from run to run, and so do the scores):
+held-out ABAW 2020 0.53–0.58 for the new version against 0.41 for the geometry baseline;
+other training seeds gave 0.45–0.56.
+"""
+
+from __future__ import annotations
+
+import pytest
+from finetune_setup import (
+    TINY_NETWORK,
+    database_with_corrections,
+    synthetic_dataset,
+    video_ids,
+)
+
+import db
+from annotator.finetuning import FinetuneOptions, compare_versions
+from annotator.finetuning.jobs import create_finetune_job
+from annotator.finetuning.worker import run_job
+
+pytestmark = pytest.mark.slow
+CORRECTED_AUS = ("AU6", "AU12", "AU20")
+
+
+def test_finetuning_on_corrected_videos_beats_the_baseline_on_held_out_videos(
+    tmp_path, demo_video
+):
+    dataset = synthetic_dataset(demo_video)
+    names = sorted(p.stem for p in (dataset / "videos").glob("*.mp4"))
+    url = database_with_corrections(tmp_path, dataset, corrected=names, aus=CORRECTED_AUS)
+    ids = video_ids(url)
+    validation_clips = tuple(ids[name] for name in names[8:])
+    options = FinetuneOptions(epochs=12, batch_size=16, held_out=validation_clips,
+                              network=TINY_NETWORK)
+
+    status = run_job(url, create_finetune_job(url, options))
+
+    assert status.state == "done", status.message
+    comparison = compare_versions(url, status.version_id)
+    new, baseline = comparison.new["score"], comparison.parent["score"]
+    print(f"held-out ABAW 2020 over {CORRECTED_AUS}: new {new:.4f}, geometry baseline "
+          f"{baseline:.4f}")
+    assert comparison.parent_label == "geometry baseline" and comparison.metric == "abaw2020"
+    assert new >= baseline + 0.06
+    scored = {au for au, f1 in comparison.new["per_au_f1"].items() if f1 is not None}
+    assert scored == set(CORRECTED_AUS)
+    assert comparison.held_out_videos == names[8:]
+    assert comparison.training_videos == names[:8]
+    assert [h["epoch"] for h in status.history] == list(range(1, 13))
+    with db.open_database(url).begin() as session:
+        assert db.active_model_version(session) is None  # the new version waits to be activated
