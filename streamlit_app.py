@@ -19,12 +19,13 @@ from annotator.landmarks import LandmarkTable
 from annotator.pipeline import landmarks_for_video
 from annotator.ui import processing_jobs, review, timeline
 from annotator.ui.frame_view import frame_view
+from annotator.ui.models_panel import models_panel_ui
 from annotator.ui.settings import VIDEO_SUFFIXES, AppSettings, app_settings, server_videos
 from annotator.ui.uploads import save_upload, upload_limit_message
 from model.constants import ABSENT, NOT_CODED, PRESENT
 
 SOURCES = ("Demo clip", "Upload", "Server folder", "Processed videos")
-PANELS = ("History", "Export", "Agreement")
+PANELS = ("History", "Export", "Agreement", "Model")
 STEPS = (("−1 s", "PageUp", "second", -1), ("−10", "Shift+Left", "frames", -10),
          ("−1", "Left", "frames", -1), ("+1", "Right", "frames", 1),
          ("+10", "Shift+Right", "frames", 10), ("+1 s", "PageDown", "second", 1))
@@ -207,8 +208,10 @@ def review_ui(config: AppSettings, coder: str, video_id: int) -> None:
         st.dataframe(review.history_table(config.database_url, video_id), hide_index=True)
     elif panel == "Export":
         export_ui(config, coder, summary)
-    else:
+    elif panel == "Agreement":
         agreement_ui(config, coder, summary)
+    else:
+        models_panel_ui(config.database_url, coder)
 
 
 def _reset_on_new_video(summary: review.VideoSummary) -> None:

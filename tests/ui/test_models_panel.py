@@ -1,0 +1,156 @@
+"""The "Model" panel of the real app script, driven by Streamlit's AppTest: the active
+predictor, a refused fine-tune, a background fine-tune cancelled, and a finished version's
+comparison activated and rolled back.
+
+Databases come from the fine-tuning tests' set-up (synthetic clips made from the demo clip,
+processed, some imported as a coder's corrections); the version is made by the real job.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import db
+from annotator.finetuning import FinetuneOptions, compare_versions, finetune_status
+from annotator.finetuning.jobs import create_finetune_job
+from annotator.finetuning.worker import run_job
+
+TESTS = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TESTS / "annotator"))  # the fine-tuning tests' shared set-up
+from finetune_setup import (  # noqa: E402
+    CODER,
+    TINY_NETWORK,
+    database_with_corrections,
+    synthetic_dataset,
+    video_ids,
+)
+
+APP = TESTS.parent / "streamlit_app.py"
+WAIT_S = 90
+
+
+@pytest.fixture(scope="module")
+def clips(demo_video) -> tuple[Path, list[str]]:
+    dataset = synthetic_dataset(demo_video)
+    return dataset, sorted(p.stem for p in (dataset / "videos").glob("*.mp4"))
+
+
+def store(tmp_path, clips, corrected: int, monkeypatch) -> str:
+    """A database whose first `corrected` clips carry the coder's reviewed labels; the app
+    opens it (its settings are a cached resource, so the cache is cleared for each one)."""
+    dataset, names = clips
+    url = database_with_corrections(tmp_path, dataset, corrected=names[:corrected])
+    monkeypatch.setenv("AU_ANNOTATOR_DB", url)
+    st.cache_resource.clear()
+    return url
+
+
+@pytest.fixture(autouse=True)
+def _forget_cached_settings():
+    yield
+    st.cache_resource.clear()  # the next module's app must not open this test's database
+
+
+def model_panel(url: str) -> AppTest:
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    app.query_params.update(coder=CODER, video=str(min(video_ids(url).values())))
+    app.run()
+    app.radio(key="panel").set_value("Model").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def button(app: AppTest, label: str):
+    return next(b for b in app.button if b.label == label)
+
+
+def texts(app: AppTest) -> str:
+    return "\n".join(e.value for kind in ("markdown", "success", "error", "info", "caption")
+                     for e in app.get(kind))
+
+
+def rerun_until(app: AppTest, done) -> AppTest:
+    deadline = time.monotonic() + WAIT_S
+    while not done(app):
+        assert time.monotonic() < deadline, texts(app)
+        time.sleep(0.3)
+        app.run()
+    return app
+
+
+def active_version_id(url: str) -> int | None:
+    with db.open_database(url).begin() as session:
+        active = db.active_model_version(session)
+        return None if active is None else active.id
+
+
+def test_the_geometry_baseline_is_shown_as_the_active_predictor(tmp_path, clips, monkeypatch):
+    app = model_panel(store(tmp_path, clips, 1, monkeypatch))
+    assert "**Active predictor:** geometry baseline" in texts(app)
+    assert not button(app, "Fine-tune").proto.disabled
+    assert not app.dataframe  # no versions yet: nothing to compare, activate or roll back
+
+
+def test_a_finetune_with_one_reviewed_video_is_refused_without_a_job(tmp_path, clips,
+                                                                      monkeypatch):
+    url = store(tmp_path, clips, 1, monkeypatch)
+    app = model_panel(url)
+    button(app, "Fine-tune").click().run()
+    assert [e.value for e in app.error] == [
+        "Fine-tune not started: reviewed frames were found in 1 video(s); fine-tuning needs at "
+        "least two: one to train on and one held out to measure the new model"]
+    assert finetune_status(url) is None
+
+
+def test_a_running_finetune_shows_progress_and_can_be_cancelled(tmp_path, clips, monkeypatch):
+    url = store(tmp_path, clips, 4, monkeypatch)
+    app = model_panel(url)
+    app.number_input(key="finetune_epochs").set_value(200)
+    button(app, "Fine-tune").click().run()
+    assert button(app, "Fine-tune").proto.disabled  # one fine-tune at a time
+    rerun_until(app, lambda a: "epoch" in " ".join(p.proto.text for p in a.get("progress")))
+    button(app, "Cancel the fine-tune").click().run()
+    rerun_until(app, lambda a: bool(a.info))
+    assert "cancelled; the active model and the labels are as they were" in app.info[0].value
+    assert not button(app, "Fine-tune").proto.disabled
+    assert active_version_id(url) is None and not db_versions(url)
+
+
+def db_versions(url: str) -> list[int]:
+    with db.open_database(url).begin() as session:
+        return [v.id for v in db.list_model_versions(session)]
+
+
+def test_a_finished_version_is_compared_activated_and_rolled_back(tmp_path, clips,
+                                                                   monkeypatch):
+    url = store(tmp_path, clips, 4, monkeypatch)
+    options = FinetuneOptions(epochs=1, batch_size=16, network=TINY_NETWORK)
+    version = run_job(url, create_finetune_job(url, options)).version_id
+    comparison = compare_versions(url, version)
+
+    app = model_panel(url)
+    table = app.dataframe[0].value  # the comparison: new version against its parent
+    assert list(table.columns) == [f"version {version}", "geometry baseline"]
+    assert table.loc["ABAW 2020"].tolist() == pytest.approx(
+        [comparison.new["abaw2020"], comparison.parent["abaw2020"]])
+    assert table.loc["F1 AU12"].tolist() == pytest.approx(
+        [comparison.new["per_au_f1"]["AU12"], comparison.parent["per_au_f1"]["AU12"]])
+    assert f"Held out: {len(comparison.held_out_videos)} video(s)" in texts(app)
+
+    button(app, "Activate this version").click().run()
+    rerun_until(app, lambda a: bool(a.success) and "Now active" in texts(a))
+    assert f"Now active: version {version}." in texts(app)
+    assert f"**Active predictor:** version {version}, fine-tuned from geometry baseline" \
+        in texts(app)
+    assert active_version_id(url) == version
+
+    button(app, "Roll back").click().run()
+    rerun_until(app, lambda a: "Now active: geometry baseline." in texts(a))
+    assert "**Active predictor:** geometry baseline" in texts(app)
+    assert active_version_id(url) is None
