@@ -19,6 +19,7 @@ from annotator.landmarks import LandmarkTable
 from annotator.pipeline import landmarks_for_video
 from annotator.ui import processing_jobs, review, timeline
 from annotator.ui.frame_view import frame_view
+from annotator.ui.label_panels import agreement_ui, export_ui
 from annotator.ui.models_panel import models_panel_ui
 from annotator.ui.settings import VIDEO_SUFFIXES, AppSettings, app_settings, server_videos
 from annotator.ui.uploads import save_upload, upload_limit_message
@@ -207,9 +208,9 @@ def review_ui(config: AppSettings, coder: str, video_id: int) -> None:
     if panel == "History":
         st.dataframe(review.history_table(config.database_url, video_id), hide_index=True)
     elif panel == "Export":
-        export_ui(config, coder, summary)
+        export_ui(config.database_url, coder, summary)
     elif panel == "Agreement":
-        agreement_ui(config, coder, summary)
+        agreement_ui(config.database_url, coder, summary)
     else:
         models_panel_ui(config.database_url, coder)
 
@@ -378,31 +379,6 @@ def _timeline_selected(frame_count: int, aus: tuple[str, ...], key: str = "timel
         st.session_state.update(first=chosen.first_frame, last=chosen.last_frame)
     if chosen.au is not None:
         st.session_state["au"] = chosen.au
-
-
-def export_ui(config: AppSettings, coder: str, summary: review.VideoSummary) -> None:
-    file_format = st.radio("Format", ("affwild2", "openface-csv"), horizontal=True,
-                           format_func={"affwild2": "Aff-Wild2 txt",
-                                        "openface-csv": "OpenFace-style CSV"}.get)
-    unreviewed = st.radio("Frames you have not reviewed", ("prefill", "not-coded"),
-                          horizontal=True, format_func={"prefill": "model's pre-fill",
-                                                        "not-coded": "-1 (not coded)"}.get)
-    for name, content in review.export_files(config.database_url, summary.id, coder,
-                                             file_format, unreviewed):
-        st.download_button(f"Download {name}", content, file_name=name, type="primary")
-        lines = content.decode().splitlines()
-        st.code("\n".join(lines[:12]) + ("\n…" if len(lines) > 12 else ""), language=None)
-
-
-def agreement_ui(config: AppSettings, coder: str, summary: review.VideoSummary) -> None:
-    coders = sorted({coder, *review.video_coders(config.database_url, summary.id)})
-    first, second = st.columns(2)
-    one = first.selectbox("Coder", coders, index=coders.index(coder))
-    other = second.selectbox("Compared with", [review.MODEL, *(c for c in coders if c != one)])
-    table = review.agreement_table(config.database_url, summary.id, one, other)
-    st.dataframe(table.style.format({"kappa": "{:.2f}", "f1": "{:.2f}"}))
-    st.caption("Cohen's kappa and F1 of 'present' per AU, over frames both sides labelled "
-               "(a coder's unreviewed frames are left out).")
 
 
 main()
