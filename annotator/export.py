@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from annotator.errors import InputError
-from annotator.labels import write_label_file
+from annotator.labels import write_label_file, write_text_atomically
 from db.corrections import tracks
 from db.effective import EffectiveLabels, effective_labels
 from db.models import Video
@@ -61,7 +61,8 @@ def export_video(
         if options.format == "affwild2":
             path = write_label_file(out_dir / f"{stem}.txt", labels.aus, values)
         else:
-            path = _write_text(out_dir / f"{stem}.csv", openface_csv(labels.aus, values, video.fps))
+            csv_text = openface_csv(labels.aus, values, video.fps)
+            path = write_text_atomically(out_dir / f"{stem}.csv", csv_text)
         logger.info("exported video %d (%s) to %s", video.id, coder or "model", path)
         written.append(path)
     return written
@@ -91,12 +92,3 @@ def _only_coder(session: Session, video: Video) -> str | None:
             video.path, f"labelled by several coders ({', '.join(coders)}); choose one with --coder"
         )
     return coders[0] if coders else None
-
-
-def _write_text(path: Path, text: str) -> Path:
-    # atomic like write_label_file: a crash never leaves half a file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
-    return path

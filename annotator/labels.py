@@ -79,11 +79,15 @@ def format_label_file(aus: tuple[str, ...], labels: np.ndarray) -> str:
 
 
 def write_label_file(path: str | Path, aus: tuple[str, ...], labels: np.ndarray) -> Path:
-    """Write a label file, replacing it atomically so a crash never leaves half a file."""
-    path = Path(path)
+    """Write a label file atomically (see write_text_atomically)."""
+    return write_text_atomically(Path(path), format_label_file(aus, labels))
+
+
+def write_text_atomically(path: Path, text: str) -> Path:
+    """Write through a partial file that replaces `path`, so a crash never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(format_label_file(aus, labels), encoding="utf-8")
+    partial.write_text(text, encoding="utf-8")
     partial.replace(path)
     return path
 

@@ -18,13 +18,12 @@ def smooth_probabilities(probabilities: np.ndarray, window: int) -> np.ndarray:
         return probabilities.copy()
     valid = ~np.isnan(probabilities)
     values = np.where(valid, probabilities, 0.0)
-    kernel = np.ones(window, dtype=np.float64)
     half = window // 2
     # cumulative sums make this O(T) per AU even for window sizes in the hundreds
     padded_values = np.pad(values, ((half, window - 1 - half), (0, 0)))
     padded_counts = np.pad(valid.astype(np.float64), ((half, window - 1 - half), (0, 0)))
-    sums = _sliding_sum(padded_values, len(kernel))
-    counts = _sliding_sum(padded_counts, len(kernel))
+    sums = _sliding_sum(padded_values, window)
+    counts = _sliding_sum(padded_counts, window)
     smoothed = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     return np.where(valid, smoothed, np.nan).astype(np.float32)
 
