@@ -1,4 +1,5 @@
-"""AU annotator: the Streamlit UI. Widgets and layout only; the work is done in annotator/ui.
+"""AU annotator: the Streamlit UI. Widgets and layout only; the work is done in
+annotator.actions and annotator.jobs, the pictures in annotator/ui.
 
 Run with `au-annotator app` (or `streamlit run streamlit_app.py`). The page URL keeps the coder,
 the open video and a running processing job, so a reload comes back to the same place; every
@@ -13,17 +14,21 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from annotator.errors import InputError
-from annotator.frame_access import FrameReader
+from annotator import actions, jobs
 from annotator.landmarks import LandmarkTable
 from annotator.pipeline import landmarks_for_video
-from annotator.ui import processing_jobs, review, timeline
+from annotator.ui import timeline
 from annotator.ui.frame_view import frame_view
-from annotator.ui.label_panels import agreement_ui, export_ui
-from annotator.ui.models_panel import models_panel_ui
-from annotator.ui.settings import VIDEO_SUFFIXES, AppSettings, app_settings, server_videos
-from annotator.ui.uploads import save_upload, upload_limit_message
-from model.constants import ABSENT, NOT_CODED, PRESENT
+from annotator.ui.panels import agreement_ui, export_ui, models_panel_ui
+from annotator.ui.settings import (
+    AppSettings,
+    app_settings,
+    save_upload,
+    server_videos,
+    upload_limit_message,
+)
+from annotator.video import FrameReader
+from model.formats import ABSENT, NOT_CODED, PRESENT, VIDEO_EXTENSIONS, InputError
 
 SOURCES = ("Demo clip", "Upload", "Server folder", "Processed videos")
 PANELS = ("History", "Export", "Agreement", "Model")
@@ -50,7 +55,7 @@ def frame_reader(path: str) -> FrameReader:
 
 @st.cache_data(max_entries=8)
 def smoothed_probabilities(database_url: str, run_id: int) -> np.ndarray:
-    return review.smoothed_probabilities(database_url, run_id)
+    return actions.smoothed_probabilities(database_url, run_id)
 
 
 def main() -> None:
@@ -81,7 +86,7 @@ def coder_ui(config: AppSettings) -> str | None:
             st.title("AU annotator")
             st.button("Log in", on_click=st.login, type="primary")
             return None
-        name = review.register_coder(config.database_url, st.user.get("email") or st.user.name)
+        name = actions.register_coder(config.database_url, st.user.get("email") or st.user.name)
         sidebar.write(f"Coding as **{name}**")
         sidebar.button("Log out", on_click=st.logout)
         return name
@@ -94,7 +99,7 @@ def coder_ui(config: AppSettings) -> str | None:
     with st.form("coder"):
         typed = st.text_input("Your name (stored as the coder of your labels)")
         if st.form_submit_button("Start coding", type="primary") and typed.strip():
-            st.query_params["coder"] = review.register_coder(config.database_url, typed)
+            st.query_params["coder"] = actions.register_coder(config.database_url, typed)
             st.rerun()
     return None
 
@@ -124,7 +129,7 @@ def video_ui(config: AppSettings) -> int | None:
 
 
 def upload_ui(config: AppSettings) -> None:
-    uploaded = st.sidebar.file_uploader("Video file", type=[s[1:] for s in VIDEO_SUFFIXES],
+    uploaded = st.sidebar.file_uploader("Video file", type=[s[1:] for s in VIDEO_EXTENSIONS],
                                         max_upload_size=config.max_upload_mb)
     if uploaded is None:
         return
@@ -150,7 +155,7 @@ def server_folder_ui(config: AppSettings) -> None:
 
 
 def processed_ui(config: AppSettings) -> None:
-    videos = review.processed_videos(config.database_url)
+    videos = actions.processed_videos(config.database_url)
     if not videos:
         st.sidebar.info("No processed videos yet.")
         return
@@ -160,13 +165,13 @@ def processed_ui(config: AppSettings) -> None:
 
 
 def _process(config: AppSettings, path) -> None:
-    st.query_params["job"] = str(processing_jobs.start_processing(config.database_url, path))
+    st.query_params["job"] = str(jobs.start_processing(config.database_url, path))
 
 
 @st.fragment(run_every=0.5)
 def progress_ui(database_url: str, job_id: int) -> None:
     """Polls the job; the rest of the page stays usable while a video is processed."""
-    status = processing_jobs.job_status(database_url, job_id)
+    status = jobs.job_status(database_url, job_id)
     if status.state == "done":
         del st.query_params["job"]
         st.query_params["video"] = str(status.video_id)
@@ -190,11 +195,11 @@ def welcome_ui(config: AppSettings) -> None:
 
 
 def review_ui(config: AppSettings, coder: str, video_id: int) -> None:
-    summary = review.video_summary(config.database_url, video_id)
+    summary = actions.video_summary(config.database_url, video_id)
     if summary is None:
         st.error(f"No video #{video_id} in this database.")
         return
-    state = review.review_state(config.database_url, video_id, coder)
+    state = actions.review_state(config.database_url, video_id, coder)
     _reset_on_new_video(summary)
     st.subheader(f"{summary.name} · {summary.frame_count:,} frames · {summary.fps:.2f} fps")
     left, right = st.columns([3, 2])
@@ -206,7 +211,7 @@ def review_ui(config: AppSettings, coder: str, video_id: int) -> None:
     panel = st.radio("Panel", PANELS, horizontal=True, key="panel",
                      label_visibility="collapsed")
     if panel == "History":
-        st.dataframe(review.history_table(config.database_url, video_id), hide_index=True)
+        st.dataframe(actions.history_table(config.database_url, video_id), hide_index=True)
     elif panel == "Export":
         export_ui(config.database_url, coder, summary)
     elif panel == "Agreement":
@@ -215,12 +220,12 @@ def review_ui(config: AppSettings, coder: str, video_id: int) -> None:
         models_panel_ui(config.database_url, coder)
 
 
-def _reset_on_new_video(summary: review.VideoSummary) -> None:
+def _reset_on_new_video(summary: actions.VideoSummary) -> None:
     if st.session_state.get("video_shown") != summary.id:
         st.session_state.update(video_shown=summary.id, frame=0, first=0, last=0)
 
 
-def frame_ui(summary: review.VideoSummary) -> None:
+def frame_ui(summary: actions.VideoSummary) -> None:
     last_frame = summary.frame_count - 1
     placeholder = st.empty()
     try:
@@ -275,8 +280,8 @@ def _start_playing() -> None:
     st.session_state["play"] = (first, last)
 
 
-def label_ui(config: AppSettings, coder: str, summary: review.VideoSummary,
-             state: review.ReviewState) -> None:
+def label_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
+             state: actions.ReviewState) -> None:
     last_frame = summary.frame_count - 1
     if st.session_state.get("au") not in state.aus:
         st.session_state["au"] = state.aus[0]
@@ -308,22 +313,22 @@ def _act(database_url: str, video_id: int, coder: str, action) -> None:
     first, last = sorted((st.session_state["first"], st.session_state["last"]))
     where = f"{au}, frames {first}–{last}"
     if action == "undo":
-        done = review.undo(database_url, video_id, coder)
+        done = actions.undo(database_url, video_id, coder)
         notice = "Undone." if done else "Nothing to undo."
     elif action == "redo":
-        done = review.redo(database_url, video_id, coder)
+        done = actions.redo(database_url, video_id, coder)
         notice = "Redone." if done else "Nothing to redo."
     elif action == "accept":
-        done = review.accept_prefill(database_url, video_id, coder, au, first, last)
+        done = actions.accept_prefill(database_url, video_id, coder, au, first, last)
         notice = f"Pre-fill accepted: {where}." if done else f"Already reviewed: {where}."
     else:
-        review.set_label(database_url, video_id, coder, au, first, last, action)
-        notice = f"Stored: {where} {review.VALUE_NAMES[action]}."
+        actions.set_label(database_url, video_id, coder, au, first, last, action)
+        notice = f"Stored: {where} {actions.VALUE_NAMES[action]}."
     st.session_state["notice"] = notice
 
 
-def prefill_ui(config: AppSettings, summary: review.VideoSummary,
-               state: review.ReviewState) -> None:
+def prefill_ui(config: AppSettings, summary: actions.VideoSummary,
+               state: actions.ReviewState) -> None:
     if state.run_id is None:
         return
     with st.expander("Pre-fill: smoothing and threshold"):
@@ -341,11 +346,11 @@ def _change_prefill(database_url: str, video_id: int, run_id: int, au: str) -> N
     window = st.session_state[f"window_{run_id}"]
     threshold = st.session_state.get(f"threshold_{au}_{run_id}")
     thresholds = {} if threshold is None else {au: threshold}
-    review.set_prefill_parameters(database_url, video_id, window, thresholds)
+    actions.set_prefill_parameters(database_url, video_id, window, thresholds)
 
 
-def timeline_ui(config: AppSettings, summary: review.VideoSummary,
-                state: review.ReviewState) -> None:
+def timeline_ui(config: AppSettings, summary: actions.VideoSummary,
+                state: actions.ReviewState) -> None:
     if state.run_id is None:
         probabilities = np.full(state.labels.shape, np.nan, np.float32)
     else:

@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from annotator.analysis import analyse_video
 from annotator.landmarks import LandmarkBackend, LandmarkTable
+from annotator.pipeline import analyse_video
 from annotator.video import VideoInfo, iter_frames
-from model.config import NetworkConfig
-from model.network import AUNetwork, predict_probabilities
+from model.network import AUNetwork, NetworkConfig, predict_probabilities
 
 
 @dataclass
@@ -112,7 +111,7 @@ def use_random_fan_weights() -> Path:
     import os
     import tempfile
 
-    from annotator.landmarks.fan_weights import write_random_weights
+    from annotator.landmarks.fan_backend import write_random_weights
 
     home = Path(tempfile.mkdtemp(prefix="au-annotator-random-fan-"))
     os.environ["TORCH_HOME"] = str(home)

@@ -1,9 +1,10 @@
-"""`au-annotator` command line: one subcommand per module in `annotator.commands`.
+"""`au-annotator` command line: subcommands grouped by what they work on in
+`annotator.commands` (app, videos, models, labels).
 
-Each command module defines NAME, HELP, `add_arguments(parser)` and `run(args) -> int`.
-Only the module of the command being run is imported (they pull in torch, Streamlit...), so
-`--help` and quick commands start fast. Bad input surfaces as one line on stderr naming the
-file and the problem, exit status 2.
+Each command `NAME` of module M has `M.add_NAME_arguments(parser)` and `M.run_NAME(args) -> int`
+(dashes become underscores). Only the module of the command being run is imported (they pull
+in torch, Streamlit...), so `--help` and quick commands start fast. Bad input surfaces as one
+line on stderr naming the file and the problem, exit status 2.
 """
 
 from __future__ import annotations
@@ -13,24 +14,24 @@ import importlib
 import logging
 import sys
 
-from annotator.errors import InputError
+from model.formats import InputError
 
-# name → one-line help, in DESIGN.md's order; the module is annotator.commands.<name with _>.
+# name → (module in annotator.commands, one-line help), in the order `--help` lists them.
 COMMANDS = {
-    "app": "launch the Streamlit UI",
-    "process": "run the AU pipeline on a video and store its pre-fill in the database",
-    "predict": "write an ABAW-format prediction file for a video",
-    "train": "train the seed AU network on an Aff-Wild2-format folder",
-    "evaluate": "print the ABAW score of a checkpoint on an Aff-Wild2-format folder",
-    "finetune": "fine-tune the active model on coders' corrections",
-    "export": "export labels as Aff-Wild2 txt or OpenFace-style CSV",
-    "import-labels": "import an Aff-Wild2 label folder as one coder's labels",
-    "bench": "time decode → landmarks → features → AU probabilities against a reference",
+    "app": ("app", "launch the Streamlit UI (opens on the bundled demo video)"),
+    "process": ("videos", "run the AU pipeline on a video and store its pre-fill in the database"),
+    "predict": ("videos", "write per-frame AU labels for a video as an Aff-Wild2 prediction file"),
+    "train": ("models", "train the seed AU network on an Aff-Wild2-format folder"),
+    "evaluate": ("models", "print the ABAW score and per-AU F1 of a checkpoint on an "
+                           "Aff-Wild2-format folder"),
+    "finetune": ("models", "fine-tune the active model on coders' corrections; prints held-out "
+                           "scores"),
+    "export": ("labels", "export labels as Aff-Wild2 txt or OpenFace-style CSV"),
+    "import-labels": ("labels", "import an Aff-Wild2 label folder as one coder's labels "
+                                "(all files or none)"),
+    "bench": ("videos", "time decode → landmarks → features → AU probabilities against a "
+                        "reference"),
 }
-
-
-def _command_module(name: str):
-    return importlib.import_module(f"annotator.commands.{name.replace('-', '_')}")
 
 
 def _chosen_command(argv: list[str]) -> str | None:
@@ -47,12 +48,13 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = _chosen_command(argv)
-    for name, summary in COMMANDS.items():
+    for name, (module_name, summary) in COMMANDS.items():
         sub = subcommands.add_parser(name, help=summary, description=summary)
         if name == chosen:
-            module = _command_module(name)
-            module.add_arguments(sub)
-            sub.set_defaults(run=module.run)
+            module = importlib.import_module(f"annotator.commands.{module_name}")
+            function = name.replace("-", "_")
+            getattr(module, f"add_{function}_arguments")(sub)
+            sub.set_defaults(run=getattr(module, f"run_{function}"))
     return parser
 
 

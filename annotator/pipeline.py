@@ -1,35 +1,168 @@
-"""Per-video processing: one decoding pass for landmarks and features, both cached.
+"""A video's path through the product: extract → cache → store.
 
-A video's landmark table and network features are cached under its content hash and landmark
-backend, so re-opening, renaming, predicting again or training never recomputes them.
+1. extract: one decoding pass finds each frame's landmarks and aligned face image together.
+   Decoding runs in a worker thread; each frame's face image is computed as the frame arrives,
+   so a frame is decoded once and dropped. Landmark motion needs both neighbours, so it is
+   computed from the whole landmark table at the end (it is tiny).
+2. cache: the landmark table and the features are kept under the video's content hash and
+   landmark backend (`AU_ANNOTATOR_CACHE` moves the folder), so re-opening, renaming,
+   predicting again or training never recomputes them; a changed file gets a new hash.
+3. store: the active predictor (a model version, else the geometry baseline) turns the features
+   into AU probabilities, stored with the video as a prediction run.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
+import os
+from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-from annotator.analysis import VideoAnalysis, analyse_video
-from annotator.cache import content_hash, video_cache_dir
-from annotator.errors import InputError
-from annotator.landmarks import LandmarkBackend, LandmarkTable, make_backend
-from annotator.video import VideoInfo, count_frames, iter_frames, open_video
-from model.features import FeatureConfig, FrameCountError, VideoFeatures, features_from_frames
+import numpy as np
+import platformdirs
+from tqdm import tqdm
+
+import db
+from annotator.landmarks import BACKENDS, FaceResult, LandmarkBackend, LandmarkTable
+from annotator.video import VideoInfo, iter_frames, open_video, prefetch_frames
+from model.checkpoint import AUPredictor, load_predictor
+from model.dataset import FeatureLoader
+from model.features import (
+    FeatureConfig,
+    FrameCountError,
+    VideoFeatures,
+    face_image,
+    features_from_frames,
+    landmark_motion,
+)
+from model.formats import NUM_LANDMARKS, InputError, au_names, content_hash
 
 log = logging.getLogger(__name__)
-
-__all__ = [
-    "analyse_and_cache", "count_frames", "features_for_video", "landmarks_for_video",
-    "video_summary",
-]
 
 # Called as progress(frames_done, frames_expected) while a video is analysed.
 ProgressCallback = Callable[[int, int], None]
 
 _backends: dict[tuple[str, str], LandmarkBackend] = {}
+
+
+@dataclass
+class VideoAnalysis:
+    landmarks: LandmarkTable
+    features: VideoFeatures
+
+
+@dataclass(frozen=True)
+class ProcessedVideo:
+    video_id: int
+    run_id: int
+    frames: int
+    frames_with_face: int
+    predictor: str
+
+
+# --- extract -----------------------------------------------------------------------------
+
+
+def analyse_video(
+    path: Path, info: VideoInfo, backend: LandmarkBackend, config: FeatureConfig | None = None,
+    progress: bool = False, on_progress: ProgressCallback | None = None,
+) -> VideoAnalysis:
+    """Landmarks + features of every decoded frame (no cache)."""
+    config = config or FeatureConfig()
+    backend.reset()
+    results, times = [], []
+    faces = _FaceImages(config)
+    frames_in_order: deque[np.ndarray] = deque()
+    expected = info.frame_count_claimed or None
+
+    def frames():
+        for frame in prefetch_frames(path):
+            times.append(frame.time)
+            frames_in_order.append(frame.rgb)  # held only until its landmarks come back
+            yield frame.rgb
+
+    bar = tqdm(total=expected, unit="frame", desc=path.name, disable=not progress)
+    with bar:
+        for result in backend.track(frames()):
+            faces.add(frames_in_order.popleft(), result)
+            results.append(result)
+            bar.update(1)
+            if on_progress is not None:
+                on_progress(len(results), max(expected or 0, len(results)))
+        bar.total = len(results)  # containers misreport counts: end the bar at what decoded
+        bar.refresh()
+    table = LandmarkTable.from_results(results, times)
+    images, aligned = faces.collect()
+    motion, has_motion = landmark_motion(aligned, table.face, config)
+    features = VideoFeatures(images, motion, table.face.copy(), has_motion, aligned)
+    return VideoAnalysis(table, features)
+
+
+class _FaceImages:
+    """Aligned face images computed on worker threads (OpenCV releases the GIL), in order.
+
+    At most `_IN_FLIGHT` frames wait for a worker, so memory stays bounded.
+    """
+
+    _IN_FLIGHT = 64
+
+    def __init__(self, config: FeatureConfig):
+        self.config = config
+        size = config.crop_size
+        self.blank = np.zeros((2, size, size), np.uint8)
+        self.no_face = np.full((NUM_LANDMARKS, 2), np.nan, np.float32)
+        self.pending: deque[Future] = deque()
+        self.images: list[np.ndarray] = []
+        self.aligned: list[np.ndarray] = []
+
+    def add(self, rgb: np.ndarray, result: FaceResult) -> None:
+        if result.face:
+            self.pending.append(_pool().submit(face_image, rgb, result.landmarks, self.config))
+        else:
+            self.pending.append(_done((self.blank, self.no_face)))
+        while len(self.pending) > self._IN_FLIGHT:
+            self._take_oldest()
+
+    def _take_oldest(self) -> None:
+        image, aligned = self.pending.popleft().result()
+        self.images.append(image)
+        self.aligned.append(aligned)
+
+    def collect(self) -> tuple[np.ndarray, np.ndarray]:
+        while self.pending:
+            self._take_oldest()
+        count, size = len(self.images), self.config.crop_size
+        images = np.array(self.images, np.uint8).reshape(count, 2, size, size)
+        aligned = np.array(self.aligned, np.float32).reshape(count, NUM_LANDMARKS, 2)
+        return images, aligned
+
+
+def _done(value) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="face")
+
+
+def make_backend(name: str = "dlib", device: str = "cpu") -> LandmarkBackend:
+    """A ready landmark backend by name; `fan` loads face-alignment's networks on `device`."""
+    if name == "dlib":
+        from annotator.landmarks.dlib_backend import DlibBackend  # loads dlib's model file
+
+        return DlibBackend()
+    if name == "fan":
+        from annotator.landmarks.fan_backend import FanBackend  # imports face-alignment
+
+        return FanBackend(device=device)
+    raise ValueError(f"unknown landmark backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
 def backend_for(name: str, device: str) -> LandmarkBackend:
@@ -40,13 +173,26 @@ def backend_for(name: str, device: str) -> LandmarkBackend:
     return _backends[key]
 
 
+# --- cache -------------------------------------------------------------------------------
+
+
+def cache_root() -> Path:
+    override = os.environ.get("AU_ANNOTATOR_CACHE")
+    return Path(override) if override else Path(platformdirs.user_cache_dir("au-annotator"))
+
+
+def video_cache_dir(path: str | Path, backend: str) -> Path:
+    """Folder for everything derived from one video (by content) with one landmark backend."""
+    return cache_root() / content_hash(path)[:32] / backend
+
+
 def landmark_cache_path(path: str | Path, backend: str) -> Path:
-    return video_cache_dir(content_hash(path), backend) / "landmarks.npz"
+    return video_cache_dir(path, backend) / "landmarks.npz"
 
 
 def features_path(path: str | Path, backend: str, config: FeatureConfig) -> Path:
     """Where the features of this video (by content), backend and config are cached."""
-    return video_cache_dir(content_hash(path), backend) / f"features-{config.key()}.npz"
+    return video_cache_dir(path, backend) / f"features-{config.key()}.npz"
 
 
 def analyse_and_cache(
@@ -72,7 +218,6 @@ def analyse_and_cache(
     )
     analysis.features.save(features_file)
     analysis.landmarks.save(landmarks_file)
-    _write_summary(landmarks_file.parent, info, analysis.landmarks, backend)
     return analysis
 
 
@@ -82,6 +227,12 @@ def features_for_video(
 ) -> VideoFeatures:
     """The network's features of every decoded frame, cached per video, backend and config."""
     return analyse_and_cache(path, backend, device, config, progress).features
+
+
+def feature_loader(landmark_backend: str, device: str = "cpu") -> FeatureLoader:
+    """Per-video features from the cache (computed on first use), for model/'s training and
+    evaluation, which take a loader instead of decoding videos themselves."""
+    return lambda video_path: features_for_video(video_path, landmark_backend, device)
 
 
 def _cached_features(features_file: Path) -> VideoFeatures | None:
@@ -115,13 +266,57 @@ def landmarks_for_video(
     return analyse_and_cache(path, backend, device, None, progress, on_progress).landmarks
 
 
-def _write_summary(folder: Path, info: VideoInfo, table: LandmarkTable, backend: str) -> None:
-    summary = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(info).items()}
-    summary.update(frames=len(table), frames_with_face=int(table.face.sum()), backend=backend)
-    (folder / "video.json").write_text(json.dumps(summary, indent=2))
+# --- store -------------------------------------------------------------------------------
 
 
-def video_summary(path: str | Path, backend: str) -> dict | None:
-    """What the cache knows of a processed video (frames, faces, fps...), or None."""
-    summary = video_cache_dir(content_hash(path), backend) / "video.json"
-    return json.loads(summary.read_text()) if summary.exists() else None
+def active_predictor(
+    database_url: str, model: str | Path | None = None
+) -> tuple[AUPredictor, int | None]:
+    """The predictor that pre-fills: `model` if given, else the active version, else baseline."""
+    if model is not None:
+        return load_predictor(model), None
+    with db.open_database(database_url).begin() as session:
+        version = db.active_model_version(session)
+        if version is None:
+            return load_predictor(None), None
+        return load_predictor(version.path, version.au_set), version.id
+
+
+def process_video(
+    path: str | Path, database_url: str, backend: str = "dlib", device: str = "cpu",
+    model: str | Path | None = None, progress: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> ProcessedVideo:
+    """Decode, find landmarks and features, predict AU probabilities and store them: what
+    `au-annotator process` and the app's "open video" do."""
+    path = Path(path)
+    info = open_video(path)
+    predictor, version_id = active_predictor(database_url, model)
+    analysis = analyse_and_cache(path, backend, device, progress=progress,
+                                 on_progress=on_progress)
+    probabilities = predictor.predict(analysis.features)  # (T, K), NaN rows = no face
+    parameters = prediction_parameters(predictor, backend)
+    with db.open_database(database_url).begin() as session:
+        video = db.register_video(
+            session, content_hash=content_hash(path), path=path.resolve(), fps=info.fps,
+            frame_count=len(analysis.landmarks), width=info.width, height=info.height,
+        )
+        run = db.store_prediction_run(session, video, probabilities, parameters, version_id)
+        session.flush()
+        return ProcessedVideo(video.id, run.id, len(analysis.landmarks),
+                              int(analysis.landmarks.face.sum()), predictor.version)
+
+
+def prediction_parameters(
+    predictor: AUPredictor, backend: str | None = None
+) -> db.PredictionParameters:
+    """How a run of this predictor becomes pre-fill labels (stored with the run)."""
+    thresholds = map(float, predictor.thresholds)
+    return db.PredictionParameters(
+        au_set=predictor.au_set,
+        thresholds=dict(zip(au_names(predictor.au_set), thresholds, strict=True)),
+        smoothing_window=int(predictor.smoothing_window),
+        predictor="geometry-baseline" if predictor.version == "baseline" else "network",
+        details={"landmark_backend": backend or predictor.landmark_backend,
+                 "version": predictor.version},
+    )

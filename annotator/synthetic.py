@@ -2,7 +2,7 @@
 
 Each clip takes a run of consecutive real frames (a fixed crop around the face, so natural head
 motion stays) in which the lips are closed, and puts AU episodes on them with landmark-driven
-warps (annotator.au_warps): every AU is switched on in random episodes with a ramp up, a hold
+warps (below): every AU is switched on in random episodes with a ramp up, a hold
 and a ramp down; a frame is labelled 1 for an AU while that AU's intensity is at least half.
 Brow raising (AU1, AU2) never overlaps brow lowering (AU4), nor lip-corner pulling (AU12)
 depressing (AU15), since their warps would cancel.
@@ -15,6 +15,14 @@ the warps cannot make are written -1 (not annotated).
 
 Labels are only as clean as the source frames are neutral: an expression already in a source
 frame is not labelled. Use sources whose closed-mouth frames are near neutral.
+
+The warps: each AU moves a few landmark groups by a set amount in the face's own frame (x
+towards the image-right eye, y towards the chin), in units of the inter-ocular distance (IOD).
+Around each moved landmark the image follows a Gaussian displacement field (radius per handle),
+so skin, brows and lips slide smoothly as in a real movement. Displacements are well below the
+field's radius, so the warp never folds. Lip parting (AU25) also paints a dark mouth opening
+between the moved inner lips, because stretching closed lips alone shows no gap to a landmark
+detector. These warps make a training set whose labels are exact; they are not a face model.
 """
 
 from __future__ import annotations
@@ -30,21 +38,134 @@ import av
 import cv2
 import numpy as np
 
-from annotator.au_warps import SYNTHETIC_AUS, apply_aus
-from annotator.errors import InputError
-from annotator.labels import write_label_file
+from annotator import DEMO_VIDEO
 from annotator.pipeline import landmarks_for_video
 from annotator.video import iter_frames
-from model.affwild2 import LAYOUTS
-from model.constants import NOT_CODED, au_names
-from model.face_template import INNER_LIPS, inter_ocular_distance
+from model.baseline import CLOSED_LIPS, lip_gap
+from model.features import EYE_LEFT, EYE_RIGHT, INNER_LIPS
+from model.formats import LAYOUTS, NOT_CODED, InputError, atomic_path, au_names, write_label_file
 
 logger = logging.getLogger(__name__)
 
-DEMO_VIDEO = Path(__file__).parent / "demo" / "WolfgangLanger_Pexels.mp4"
+
+@dataclass(frozen=True)
+class Handle:
+    points: tuple[int, ...]  # iBUG indices moved together
+    dx: float  # IOD, towards the image-right eye (mirrored for the image-left half of the face)
+    dy: float  # IOD, towards the chin (negative = up)
+    sigma: float = 0.16  # IOD: radius of the displacement field around each point
+    mirror: bool = True  # dx points away from the face's midline (True) or in absolute x
+
+
+# Peak movements per AU (intensity 1). Values are a clear but natural-looking expression.
+AU_HANDLES: dict[str, tuple[Handle, ...]] = {
+    "AU1": (Handle((20, 21, 22, 23), 0.0, -0.13), Handle((19, 24), 0.0, -0.07)),
+    "AU2": (Handle((17, 18, 25, 26), 0.0, -0.13), Handle((19, 24), 0.0, -0.06)),
+    # Small radii where handles moving apart sit close: the two inner brows, the two eyelids.
+    "AU4": (
+        Handle((20, 21, 22, 23), -0.06, 0.11, sigma=0.09),
+        Handle((18, 19, 24, 25), -0.02, 0.06, sigma=0.09),
+    ),
+    "AU6": (
+        Handle((40, 41, 46, 47), 0.0, -0.06, sigma=0.06),
+        Handle((37, 38, 43, 44), 0.0, 0.025, sigma=0.06),
+        Handle((1, 2, 14, 15), -0.02, -0.07),
+    ),
+    "AU12": (Handle((48, 54), 0.09, -0.11), Handle((49, 59, 53, 55), 0.04, -0.05)),
+    "AU15": (Handle((48, 54), 0.01, 0.11), Handle((59, 55), 0.0, 0.05)),
+    "AU20": (Handle((48, 54), 0.13, 0.015), Handle((49, 59, 53, 55), 0.06, 0.0)),
+    "AU25": (
+        Handle((56, 57, 58, 65, 66, 67), 0.0, 0.13),
+        Handle((55, 59), 0.0, 0.07),
+        Handle((61, 62, 63), 0.0, -0.03),
+    ),
+}
+SYNTHETIC_AUS = tuple(AU_HANDLES)
+_MOUTH_COLOUR = np.array([45, 22, 22], dtype=np.float32)  # dark red-brown of an open mouth
+
+
+def face_axes(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """(x axis, y axis, IOD, midline point) of a face: unit vectors in image coordinates."""
+    left, right = landmarks[EYE_LEFT].mean(axis=0), landmarks[EYE_RIGHT].mean(axis=0)
+    across = right - left
+    iod = float(np.linalg.norm(across))
+    x_axis = across / iod
+    y_axis = np.array([-x_axis[1], x_axis[0]])  # x rotated 90° clockwise: towards the chin
+    return x_axis, y_axis, iod, (left + right) / 2
+
+
+def landmark_moves(
+    landmarks: np.ndarray, intensities: dict[str, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(68, 2) pixel displacement of each landmark for the given AU intensities (0 … 1), and
+    (68,) the radius in pixels of each moved landmark's field (the smallest asked for it)."""
+    x_axis, y_axis, iod, middle = face_axes(landmarks)
+    moves = np.zeros_like(landmarks, dtype=np.float64)
+    radii = np.full(len(landmarks), np.inf)
+    for au, intensity in intensities.items():
+        if intensity <= 0:
+            continue
+        for handle in AU_HANDLES[au]:
+            for point in handle.points:
+                side = np.sign((landmarks[point] - middle) @ x_axis) if handle.mirror else 1.0
+                moves[point] += intensity * iod * (side * handle.dx * x_axis + handle.dy * y_axis)
+                radii[point] = min(radii[point], handle.sigma * iod)
+    return moves, radii
+
+
+def displacement_field(
+    shape: tuple[int, int], landmarks: np.ndarray, moves: np.ndarray, radii: np.ndarray
+) -> np.ndarray:
+    """(H, W, 2) displacement: each moved landmark pulls its surroundings with a Gaussian."""
+    height, width = shape
+    moved = np.flatnonzero(np.abs(moves).sum(axis=1) > 1e-6)
+    field = np.zeros((height, width, 2), dtype=np.float32)
+    if len(moved) == 0:
+        return field
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    weights_total = np.zeros((height, width), dtype=np.float32)
+    for point in moved:
+        cx, cy = landmarks[point]
+        weight = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * radii[point] ** 2))
+        field += weight[..., None] * moves[point].astype(np.float32)
+        weights_total += weight
+    # Neighbouring handles overlap; dividing where they pile up keeps each landmark's move
+    # close to its own value instead of the sum of its neighbours'.
+    return field / np.maximum(weights_total, 1.0)[..., None]
+
+
+def apply_aus(
+    rgb: np.ndarray, landmarks: np.ndarray, intensities: dict[str, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The frame with the AUs applied, and its moved (68, 2) landmarks."""
+    moves, radii = landmark_moves(landmarks, intensities)
+    if not np.any(moves):
+        return rgb.copy(), landmarks.copy()
+    field = displacement_field(rgb.shape[:2], landmarks, moves, radii)
+    height, width = rgb.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    # Backward mapping: the output pixel p shows the input at p − D(p) (fine for small moves).
+    warped = cv2.remap(
+        rgb, xs - field[..., 0], ys - field[..., 1], cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT,
+    )
+    moved_landmarks = (landmarks + moves).astype(np.float32)
+    parting = intensities.get("AU25", 0.0)
+    if parting > 0:
+        warped = _paint_mouth_opening(warped, moved_landmarks, parting)
+    return warped, moved_landmarks
+
+
+def _paint_mouth_opening(rgb: np.ndarray, landmarks: np.ndarray, parting: float) -> np.ndarray:
+    mask = np.zeros(rgb.shape[:2], dtype=np.float32)
+    cv2.fillPoly(mask, [np.round(landmarks[INNER_LIPS]).astype(np.int32)], 1.0)
+    mask = cv2.GaussianBlur(mask, (0, 0), 1.2) * min(1.0, parting * 1.5)
+    painted = rgb * (1 - mask[..., None]) + _MOUTH_COLOUR * mask[..., None]
+    return np.clip(painted, 0, 255).astype(np.uint8)
+
+
 _EXCLUSIVE = {"AU1": ("AU4",), "AU2": ("AU4",), "AU4": ("AU1", "AU2"),
               "AU12": ("AU15",), "AU15": ("AU12",)}
-CLOSED_LIPS = 0.05  # IOD: inner-lip gap under this is a closed mouth
 
 
 @dataclass(frozen=True)
@@ -82,7 +203,8 @@ def load_source(path: Path, config: SyntheticConfig, backend: str = "dlib") -> S
     side = float(np.median(boxes[:, 2] - boxes[:, 0])) * config.face_span
     origin = centre - side / 2
     scale = config.size / side
-    gap = _lip_gap(table.landmarks)
+    with np.errstate(invalid="ignore"):
+        gap = np.nan_to_num(lip_gap(table.landmarks), nan=np.inf)  # no face: never usable
     usable = table.face & (gap < CLOSED_LIPS)
     frames, landmarks, keep = [], [], []
     for frame in iter_frames(path):
@@ -94,13 +216,6 @@ def load_source(path: Path, config: SyntheticConfig, backend: str = "dlib") -> S
         raise InputError(path, "no frame with a closed mouth; cannot make synthetic clips")
     logger.info("%s: %d of %d frames usable as sources", path, len(frames), len(table))
     return SourceFrames(path.stem, frames, np.asarray(landmarks, np.float32), _runs(keep))
-
-
-def _lip_gap(landmarks: np.ndarray) -> np.ndarray:
-    upper, lower = landmarks[:, INNER_LIPS[1:4], 1], landmarks[:, INNER_LIPS[7:4:-1], 1]
-    with np.errstate(invalid="ignore"):
-        gap = np.maximum(lower - upper, 0).mean(axis=1) / inter_ocular_distance(landmarks)
-    return np.nan_to_num(gap, nan=np.inf)
 
 
 def _crop(rgb: np.ndarray, origin: np.ndarray, side: float, size: int) -> np.ndarray:
@@ -180,10 +295,8 @@ def _ping_pong(start: int, stop: int, count: int, rng: np.random.Generator) -> l
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
-    """H.264 MP4 (yuv420p, near-lossless), written to a partial file and then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.stem + ".partial.mp4")
-    with av.open(str(partial), "w") as container:
+    """H.264 MP4 (yuv420p, near-lossless), written atomically."""
+    with atomic_path(path) as temporary, av.open(str(temporary), "w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.height, stream.width = frames[0].shape[:2]
         stream.pix_fmt = "yuv420p"
@@ -191,7 +304,6 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
         for rgb in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
         container.mux(stream.encode(None))
-    partial.replace(path)
 
 
 def make_synthetic_dataset(

@@ -36,8 +36,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from annotator.labels import write_label_file  # noqa: E402
-from model.constants import NOT_CODED, au_names  # noqa: E402
+from model.formats import (  # noqa: E402
+    NOT_CODED,
+    au_names,
+    write_label_file,  # noqa: E402
+)
 
 DEMO = ROOT / "annotator" / "demo" / "WolfgangLanger_Pexels.mp4"
 AUS = au_names("abaw2020")
@@ -83,9 +86,9 @@ def cross_check(url: str, version_id: int, held_out: list[str]) -> None:
     """Both pre-fills recomputed from the cached features, scored per labelled AU."""
     import db
     from annotator.pipeline import features_for_video
-    from annotator.smoothing import prefill_labels
+    from model.checkpoint import load_predictor
     from model.metrics import confusion_counts
-    from model.predictor import load_predictor
+    from model.smoothing import prefill_labels
 
     with db.open_database(url).begin() as session:
         path = session.get(db.ModelVersion, version_id).path
@@ -119,11 +122,11 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import db
-    from annotator.finetuning import FinetuneOptions, compare_versions
-    from annotator.finetuning.jobs import create_finetune_job
-    from annotator.finetuning.worker import run_job
-    from annotator.label_import import import_label_folder
-    from annotator.processing import process_video
+    from annotator.finetune import FinetuneOptions, compare_versions
+    from annotator.finetune.job import run_job
+    from annotator.finetune.launching import create_finetune_job
+    from annotator.label_io import import_label_folder
+    from annotator.pipeline import process_video
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="finetune-real-clip-"))
     started = time.monotonic()

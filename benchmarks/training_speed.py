@@ -18,9 +18,7 @@ import numpy as np
 import torch
 
 from annotator.pipeline import features_for_video
-from model.config import NetworkConfig
-from model.losses import au_loss
-from model.network import AUNetwork, batch_tensors, predict_probabilities
+from model.network import AUNetwork, NetworkConfig, au_loss, batch_tensors, predict_probabilities
 
 DEMO = Path(__file__).resolve().parent.parent / "annotator" / "demo" / "WolfgangLanger_Pexels.mp4"
 

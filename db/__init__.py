@@ -2,8 +2,12 @@
 
 Open a database with `open_database(database_url(cli_value))` (see db.engine for where the
 default file lives); functions here take a session and never commit: the caller owns the
-transaction (`with open_database(url).begin() as session: ...`).
+transaction (`with open_database(url).begin() as session: ...`; `Session` is its type).
+Everything the application asks of the store is a function named here; SQL stays inside this
+package.
 """
+
+from sqlalchemy.orm import Session
 
 from db.corrections import (
     HistoryRow,
@@ -18,43 +22,62 @@ from db.corrections import (
     tracks,
     undo,
 )
-from db.effective import EffectiveLabels, accept_prefill, effective_labels
 from db.engine import (
     DATABASE_OPTION_HELP,
+    database_file,
     database_url,
     default_database_path,
     get_engine,
     open_database,
 )
 from db.jobs import (
+    JobBusy,
     active_jobs,
     beat,
     cancel_job,
     create_job,
     fail_job,
     finish_job,
+    get_job,
+    latest_job,
     recent_jobs,
     report_progress,
     request_cancel,
+    set_job_process,
     start_job,
+    update_job_details,
 )
-from db.model_versions import (
+from db.labels import (
+    EffectiveLabels,
+    accept_prefill,
+    effective_labels,
+    fully_reviewed,
+    reviewed_labels,
+)
+from db.models import Coder, Correction, Edit, Job, ModelVersion, PredictionRun, Video
+from db.versions import (
     activate_model_version,
     active_model_version,
     add_model_version,
     deactivate_model_versions,
+    get_model_version,
     list_model_versions,
 )
-from db.models import Coder, Correction, Edit, Job, ModelVersion, PredictionRun, Video
-from db.predictions import (
+from db.videos import (
     PredictionParameters,
+    get_prediction_run,
+    get_video,
     latest_prediction_run,
+    list_videos,
+    processed_video_id,
+    processed_videos,
+    register_video,
     run_parameters,
     run_prefill,
     run_probabilities,
     store_prediction_run,
+    videos_named,
 )
-from db.videos import get_video, list_videos, register_video, videos_named
 
 __all__ = [
     "DATABASE_OPTION_HELP",
@@ -65,14 +88,16 @@ __all__ = [
     "HistoryRow",
     "Interval",
     "Job",
+    "JobBusy",
     "ModelVersion",
     "PredictionParameters",
     "PredictionRun",
+    "Session",
     "Track",
     "Video",
     "accept_prefill",
-    "active_jobs",
     "activate_model_version",
+    "active_jobs",
     "active_model_version",
     "add_model_version",
     "beat",
@@ -80,32 +105,43 @@ __all__ = [
     "coder_named",
     "correct",
     "create_job",
+    "database_file",
     "database_url",
     "deactivate_model_versions",
     "default_database_path",
     "effective_labels",
     "fail_job",
     "finish_job",
+    "fully_reviewed",
     "get_engine",
+    "get_job",
+    "get_model_version",
+    "get_prediction_run",
     "get_video",
     "history",
     "intervals_from_labels",
+    "latest_job",
     "latest_prediction_run",
     "list_model_versions",
     "list_videos",
     "open_database",
-    "record_edit",
+    "processed_video_id",
+    "processed_videos",
     "recent_jobs",
+    "record_edit",
     "redo",
     "register_video",
     "report_progress",
     "request_cancel",
+    "reviewed_labels",
     "run_parameters",
     "run_prefill",
     "run_probabilities",
+    "set_job_process",
     "start_job",
     "store_prediction_run",
     "tracks",
     "undo",
+    "update_job_details",
     "videos_named",
 ]

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import SIDES, Coder, Correction, Edit, Video
-from model.constants import AU_SETS
+from model.formats import AU_SETS
 
 logger = logging.getLogger(__name__)
 
@@ -127,25 +127,22 @@ def correct(
 
 def undo(session: Session, video: Video, coder: str, side: str | None = None) -> Edit | None:
     """Revert the track's newest active edit; None when there is nothing to undo."""
-    coder_row = _locked_coder(session, coder)
-    active, _ = _undo_state(session, video.id, coder_row.id, _side(side))
-    if not active:
-        return None
-    return _add_marker(session, video, coder_row, side, "undo", active[-1])
+    return _undo_or_redo(session, video, coder, side, "undo")
 
 
 def redo(session: Session, video: Video, coder: str, side: str | None = None) -> Edit | None:
     """Restore the track's most recently undone edit; None when there is nothing to redo."""
+    return _undo_or_redo(session, video, coder, side, "redo")
+
+
+def _undo_or_redo(session: Session, video: Video, coder: str, side: str | None,
+                  kind: str) -> Edit | None:
     coder_row = _locked_coder(session, coder)
-    _, undone = _undo_state(session, video.id, coder_row.id, _side(side))
-    if not undone:
+    active, undone = edit_state(session, video.id, coder_row.id, _side(side))
+    targets = active if kind == "undo" else undone
+    if not targets:
         return None
-    return _add_marker(session, video, coder_row, side, "redo", undone[-1])
-
-
-def active_edit_ids(session: Session, video_id: int, coder_id: int, side: str | None) -> list[int]:
-    """Ids of the track's edits that count (not undone), oldest first."""
-    return _undo_state(session, video_id, coder_id, side)[0]
+    return _add_marker(session, video, coder_row, side, kind, targets[-1])
 
 
 def tracks(session: Session, video_id: int) -> list[Track]:
@@ -271,9 +268,10 @@ def _add_marker(session, video: Video, coder: Coder, side, kind: str, target: in
     return edit
 
 
-def _undo_state(
+def edit_state(
     session: Session, video_id: int, coder_id: int, side: str | None
 ) -> tuple[list[int], list[int]]:
+    """(ids of the track's edits that count, ids that redo would restore), each oldest first."""
     edits = session.execute(
         select(Edit.id, Edit.kind, Edit.target_edit_id)
         .where(*track_filter(video_id, coder_id, side))

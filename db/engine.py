@@ -5,8 +5,10 @@ environment variable, else a SQLite file in the per-user data folder
 (`platformdirs.user_data_dir("au-annotator")/annotations.sqlite3`, e.g.
 `~/.local/share/au-annotator/annotations.sqlite3` on Linux). Any SQLAlchemy URL works.
 
-`open_database(url)` upgrades the schema to the newest Alembic revision the first time a
-process opens a URL, then hands out the process's sessionmaker. Callers own transactions:
+`open_database(url)` upgrades the schema to the newest Alembic revision (db/migrations) the
+first time a process opens a URL, then hands out the process's sessionmaker. Developers write a
+new revision with `alembic -c db/alembic.ini revision -m "..."` (`--autogenerate` compares
+db/models.py with the database named by `--db`/AU_ANNOTATOR_DB). Callers own transactions:
 `with open_database(url).begin() as session: ...`.
 
 SQLite connections run in WAL mode with foreign keys on, wait up to 30 s for a busy database,
@@ -23,6 +25,10 @@ import threading
 from pathlib import Path
 
 import platformdirs
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +42,10 @@ DATABASE_OPTION_HELP = (
     f"SQLAlchemy database URL or SQLite file (default: ${ENV_VARIABLE}, else "
     f"{DATABASE_FILE} in the per-user data folder)"
 )
+
+_PACKAGE = Path(__file__).resolve().parent
+# any constant works: it only has to be the same in every process that migrates
+_POSTGRES_MIGRATION_LOCK = 0x61752D61
 
 _lock = threading.Lock()
 # keyed by (process id, URL): a forked child must not reuse its parent's connections
@@ -62,6 +72,14 @@ def database_url(cli_value: str | None = None) -> str:
     return value
 
 
+def database_file(url: str) -> Path | None:
+    """The SQLite file behind `url`; None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        return Path(parsed.database).expanduser().resolve()
+    return None
+
+
 def get_engine(url: str) -> Engine:
     """This process's engine for `url` (created once; SQLite pragmas set on every connection)."""
     key = (os.getpid(), url)
@@ -73,8 +91,6 @@ def get_engine(url: str) -> Engine:
 
 def open_database(url: str | None = None) -> sessionmaker[Session]:
     """This process's sessionmaker for `url` (default: `database_url()`), schema upgraded."""
-    from db.migrate import upgrade  # migrations import the models; keep this module light
-
     url = url or database_url()
     key = (os.getpid(), url)
     with _lock:
@@ -87,11 +103,11 @@ def open_database(url: str | None = None) -> sessionmaker[Session]:
 
 
 def _create_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
+    if make_url(url).get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    sqlite_file = database_file(url)
+    if sqlite_file is not None:
+        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_immediate)
@@ -111,3 +127,43 @@ def _configure_sqlite_connection(dbapi_connection, connection_record) -> None:
 
 def _begin_immediate(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def alembic_config() -> Config:
+    config = Config(str(_PACKAGE / "alembic.ini"))
+    config.set_main_option("script_location", str(_PACKAGE / "migrations"))
+    return config
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database to the newest revision, in one transaction (nothing half-done).
+
+    Several processes may open a fresh database at once: SQLite's BEGIN IMMEDIATE (see
+    db.engine) and an advisory lock on PostgreSQL make them migrate one after another.
+    """
+    config = alembic_config()
+    script = ScriptDirectory.from_config(config)
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_POSTGRES_MIGRATION_LOCK})")
+        found = MigrationContext.configure(connection).get_current_revision()
+        if found == script.get_current_head():
+            return
+        if found is not None and found not in {r.revision for r in script.walk_revisions()}:
+            where = engine.url.render_as_string(hide_password=True)
+            raise RuntimeError(
+                f"{where}: database schema revision {found} is newer than this au-annotator "
+                "knows; install a newer au-annotator"
+            )
+        logger.info("upgrading database schema from %s to %s", found, script.get_current_head())
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

@@ -9,15 +9,28 @@ the job's process polls, after which it ends in the state "cancelled".
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import Job, utc_now
 
 
-def create_job(session: Session, kind: str, video_id: int | None = None, message: str = "") -> Job:
-    job = Job(kind=kind, state="queued", progress=0.0, message=message, video_id=video_id)
+class JobBusy(Exception):
+    """A job of a kind that runs one at a time is already queued or running."""
+
+
+def create_job(session: Session, kind: str, video_id: int | None = None, message: str = "",
+               details: dict | None = None) -> Job:
+    """A queued job; JobBusy (the transaction is then spoilt) when its kind runs one at a time
+    and another is queued or running: the database's unique index decides, so two requests at
+    the same instant cannot both get one."""
+    job = Job(kind=kind, state="queued", progress=0.0, message=message, video_id=video_id,
+              details=details)
     session.add(job)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        raise JobBusy(f"a {kind} job is already queued or running") from None
     return job
 
 
@@ -47,9 +60,7 @@ def request_cancel(session: Session, job_id: int) -> Job:
 
 
 def cancel_job(session: Session, job_id: int, message: str) -> Job:
-    job = _job(session, job_id)
-    job.state, job.finished_at, job.message = "cancelled", utc_now(), message
-    return job
+    return _end(session, job_id, "cancelled", message)
 
 
 def active_jobs(session: Session, kind: str) -> list[Job]:
@@ -70,20 +81,52 @@ def report_progress(session: Session, job_id: int, progress: float, message: str
     return job
 
 
-def finish_job(session: Session, job_id: int, message: str = "") -> Job:
-    job = _job(session, job_id)
-    job.state, job.progress, job.finished_at, job.message = "done", 1.0, utc_now(), message
+def finish_job(session: Session, job_id: int, message: str = "",
+               video_id: int | None = None) -> Job:
+    """The job is done; `video_id` records the video it produced (processing)."""
+    job = _end(session, job_id, "done", message)
+    job.progress = 1.0
+    if video_id is not None:
+        job.video_id = video_id
     return job
 
 
 def fail_job(session: Session, job_id: int, message: str) -> Job:
+    return _end(session, job_id, "failed", message)
+
+
+def _end(session: Session, job_id: int, state: str, message: str) -> Job:
     job = _job(session, job_id)
-    job.state, job.finished_at, job.message = "failed", utc_now(), message
+    job.state, job.finished_at, job.message = state, utc_now(), message
     return job
 
 
 def recent_jobs(session: Session, limit: int = 20) -> list[Job]:
     return list(session.scalars(select(Job).order_by(Job.id.desc()).limit(limit)))
+
+
+def get_job(session: Session, job_id: int) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def latest_job(session: Session, kind: str) -> Job | None:
+    """The newest job of one kind, whatever its state."""
+    return session.scalar(select(Job).where(Job.kind == kind).order_by(Job.id.desc()))
+
+
+def set_job_process(session: Session, job_id: int, host: str, pid: int) -> Job:
+    """Record the process started for a queued job (so its death can be noticed)."""
+    job = _job(session, job_id)
+    if job.state == "queued":
+        job.host, job.pid = host, pid
+    return job
+
+
+def update_job_details(session: Session, job_id: int, **values) -> Job:
+    """Merge `values` into the job's JSON details (options, progress record, result)."""
+    job = _job(session, job_id)
+    job.details = {**(job.details or {}), **values}
+    return job
 
 
 def _job(session: Session, job_id: int) -> Job:

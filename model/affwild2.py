@@ -1,4 +1,5 @@
-"""Reading an Aff-Wild2 AU folder: label files per split, each matched to its video.
+"""Reading an Aff-Wild2 AU folder (label files per split, each matched to its video), and
+scoring a checkpoint on one of its splits.
 
 Layout of the folder given as `--data DIR` (the label folders are Aff-Wild2's own names):
 
@@ -20,23 +21,31 @@ refused, naming the label file.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-from annotator.errors import InputError
-from annotator.labels import find_video, read_label_file, video_name_for_label
-from model.constants import DEFAULT_AU_SET, NOT_CODED, au_names
+from model.checkpoint import load_network
+from model.dataset import FeatureLoader
+from model.formats import (
+    DEFAULT_AU_SET,
+    LAYOUTS,
+    NOT_CODED,
+    InputError,
+    au_names,
+    find_video,
+    read_label_file,
+    video_name_for_label,
+)
+from model.metrics import AUScores, metric_name, metric_value
+from model.network import predict_probabilities
+from model.smoothing import PostProcessing, label_prior_baseline, score_probabilities
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation")
-# AU set → (label folder, {split: subfolder}), in Aff-Wild2's own spelling.
-LAYOUTS: dict[str, tuple[str, dict[str, str]]] = {
-    "abaw2020": ("AU_Set", {"train": "Training_Set", "validation": "Validation_Set"}),
-    "abaw12": ("AU_Detection_Challenge", {"train": "Train_Set", "validation": "Validation_Set"}),
-}
 _LABEL_PARENTS = ("", "annotations", "Annotations")
 
 
@@ -153,3 +162,79 @@ def labels_for_frames(video: LabelledVideo, frame_count: int) -> np.ndarray:
     aligned = np.full((frame_count, video.labels.shape[1]), NOT_CODED, dtype=np.int8)
     aligned[:lines] = video.labels
     return aligned
+
+
+@dataclass
+class Evaluation:
+    au_set: str
+    aus: tuple[str, ...]
+    split: str
+    videos: int
+    frames: int
+    scores: AUScores
+    baseline: AUScores  # best constant prediction per AU on the same labels
+
+    @property
+    def metric(self) -> str:
+        return metric_name(self.au_set)
+
+    @property
+    def score(self) -> float:
+        return metric_value(self.scores, self.au_set)
+
+
+def evaluate(
+    data_dir: str | Path,
+    model_path: str | Path,
+    load_features: Callable[[str, str], FeatureLoader],
+    split: str = "validation",
+    device: str = "cpu",
+    progress: bool = False,
+) -> Evaluation:
+    """The checkpoint's scores on one split, with its own smoothing window and thresholds.
+
+    `load_features(landmark_backend, device)` gives the per-video feature loader for the
+    landmark backend the checkpoint was trained with."""
+    network, info = load_network(model_path)
+    network.to(device)
+    videos = read_split(Path(data_dir), split, info.au_set)
+    load = load_features(info.landmark_backend, device)
+    probabilities, labels = [], []
+    for video in tqdm(videos.videos, desc=f"evaluate ({split})", disable=not progress):
+        features = load(video.video_path)
+        labels.append(labels_for_frames(video, len(features.face)))
+        probabilities.append(
+            predict_probabilities(network, features.images, features.motion, features.face)
+        )
+    post = PostProcessing(info.thresholds, info.smoothing_window)
+    return Evaluation(
+        au_set=info.au_set,
+        aus=videos.aus,
+        split=split,
+        videos=len(labels),
+        frames=int(sum(len(label) for label in labels)),
+        scores=score_probabilities(probabilities, labels, post),
+        baseline=label_prior_baseline(labels, info.au_set),
+    )
+
+
+def format_evaluation(evaluation: Evaluation) -> str:
+    """The lines `au-annotator evaluate` prints, the AU set's challenge score first."""
+    scores, count = evaluation.scores, len(evaluation.aus)
+    if evaluation.metric == "abaw2020":
+        headline = (f"ABAW 2020 score: {scores.abaw2020:.4f}  (0.5 × mean F1 {scores.mean_f1:.4f} "
+                    f"+ 0.5 × accuracy {scores.accuracy:.4f})")
+    else:
+        headline = f"ABAW score (mean F1 over {count} AUs): {scores.mean_f1:.4f}"
+    lines = [
+        f"{evaluation.split}: {evaluation.videos} videos, {evaluation.frames} frames, "
+        f"AU set {evaluation.au_set}",
+        headline,
+        f"mean F1 over {count} AUs: {scores.mean_f1:.4f}; accuracy: {scores.accuracy:.4f}",
+        "per-AU F1: " + "  ".join(
+            f"{au} {f1:.3f}" for au, f1 in zip(evaluation.aus, scores.per_au_f1, strict=True)
+        ),
+        f"label-prior baseline ({evaluation.metric}): "
+        f"{metric_value(evaluation.baseline, evaluation.au_set):.4f}",
+    ]
+    return "\n".join(lines)

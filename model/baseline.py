@@ -24,18 +24,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.constants import DEFAULT_AU_SET, au_names
-from model.face_template import inter_ocular_distance
+from model.features import (
+    CHIN,
+    EYE_CORNERS,
+    INNER_BROW_ENDS,
+    INNER_BROWS,
+    INNER_LOWER_LIP,
+    INNER_UPPER_LIP,
+    LIP_CORNERS,
+    LOWER_LIDS,
+    NOSE_BOTTOM,
+    OUTER_BROWS,
+    OUTER_LOWER_LIP,
+    OUTER_UPPER_LIP,
+    UPPER_LIDS,
+    UPPER_LIP_TOP,
+    inter_ocular_distance,
+)
+from model.formats import DEFAULT_AU_SET, au_names
 
 logger = logging.getLogger(__name__)
 
-# Landmark indices (iBUG 68, 0-based) of the parts measured below.
-_EYE_CORNERS = [36, 39, 42, 45]
-_INNER_BROWS = [20, 21, 22, 23]
-_OUTER_BROWS = [17, 18, 25, 26]
-_UPPER_LIDS, _LOWER_LIDS = [37, 38, 43, 44], [41, 40, 47, 46]
-_INNER_UPPER_LIP, _INNER_LOWER_LIP = [61, 62, 63], [67, 66, 65]
-_OUTER_UPPER_LIP, _OUTER_LOWER_LIP = [50, 51, 52], [58, 57, 56]
 CLOSED_LIPS = 0.05  # IOD: inner-lip gap below this counts as a closed mouth
 MIN_RESTING_SHARE = 0.1
 
@@ -44,23 +53,32 @@ def geometry_measures(aligned: np.ndarray) -> dict[str, np.ndarray]:
     """Per-frame face measures in IOD units from (T, 68, 2) aligned landmarks (y grows down)."""
     iod = inter_ocular_distance(aligned)[:, None]  # (T, 1)
     x, y = aligned[..., 0] / iod, aligned[..., 1] / iod  # (T, 68)
-    eye_line = y[:, _EYE_CORNERS].mean(axis=1)
-    corners = y[:, [48, 54]].mean(axis=1)
+    eye_line = y[:, EYE_CORNERS].mean(axis=1)
+    left_corner, right_corner = LIP_CORNERS
+    brow_left, brow_right = INNER_BROW_ENDS
     return {
-        "inner_brow_height": eye_line - y[:, _INNER_BROWS].mean(axis=1),
-        "outer_brow_height": eye_line - y[:, _OUTER_BROWS].mean(axis=1),
-        "brow_gap": x[:, 22] - x[:, 21],
-        "eye_opening": (y[:, _LOWER_LIDS] - y[:, _UPPER_LIDS]).mean(axis=1),
-        "lip_gap": np.maximum(y[:, _INNER_LOWER_LIP] - y[:, _INNER_UPPER_LIP], 0).mean(axis=1),
-        "mouth_width": np.hypot(x[:, 54] - x[:, 48], y[:, 54] - y[:, 48]),
-        "corner_height": eye_line - corners,  # grows when the corners rise
-        "upper_lip_to_nose": y[:, 51] - y[:, 33],
+        "inner_brow_height": eye_line - y[:, INNER_BROWS].mean(axis=1),
+        "outer_brow_height": eye_line - y[:, OUTER_BROWS].mean(axis=1),
+        "brow_gap": x[:, brow_right] - x[:, brow_left],
+        "eye_opening": (y[:, LOWER_LIDS] - y[:, UPPER_LIDS]).mean(axis=1),
+        "lip_gap": lip_gap(aligned),
+        "mouth_width": np.hypot(x[:, right_corner] - x[:, left_corner],
+                                y[:, right_corner] - y[:, left_corner]),
+        "corner_height": eye_line - y[:, LIP_CORNERS].mean(axis=1),  # grows as corners rise
+        "upper_lip_to_nose": y[:, UPPER_LIP_TOP] - y[:, NOSE_BOTTOM],
         "lip_thickness": (
-            y[:, _INNER_UPPER_LIP] - y[:, _OUTER_UPPER_LIP]
-            + y[:, _OUTER_LOWER_LIP] - y[:, _INNER_LOWER_LIP]
+            y[:, INNER_UPPER_LIP] - y[:, OUTER_UPPER_LIP]
+            + y[:, OUTER_LOWER_LIP] - y[:, INNER_LOWER_LIP]
         ).mean(axis=1),
-        "chin_drop": y[:, 8] - eye_line,
+        "chin_drop": y[:, CHIN] - eye_line,
     }
+
+
+def lip_gap(landmarks: np.ndarray) -> np.ndarray:
+    """(T,) gap between the inner lips in IOD units of (T, 68, 2) landmarks (NaN without a
+    face); under CLOSED_LIPS the mouth is closed."""
+    gap = np.maximum(landmarks[:, INNER_LOWER_LIP, 1] - landmarks[:, INNER_UPPER_LIP, 1], 0)
+    return gap.mean(axis=1) / inter_ocular_distance(landmarks)
 
 
 def resting_frames(lip_gap: np.ndarray, face: np.ndarray) -> np.ndarray:
@@ -129,7 +147,7 @@ RULES: dict[str, Rule] = {
 
 
 class GeometryBaseline:
-    """An AUPredictor (model.predictor) computing probabilities from landmark geometry.
+    """An AUPredictor (model.checkpoint) computing probabilities from landmark geometry.
 
     `predict` needs the features' `aligned_landmarks` (model.features.VideoFeatures has them).
     """

@@ -1,8 +1,13 @@
-"""Checkpoints: one safetensors file holding the weights, with everything else as JSON metadata.
+"""Checkpoints, and the predictors that turn a video's features into AU probabilities.
 
-The JSON (under the metadata key "au_annotator") holds the network config, AU set, per-AU
-thresholds, smoothing window, landmark backend, data summary and metrics, so a checkpoint alone
-rebuilds a ready predictor. Loading never unpickles: a torch.save / pickle file is refused.
+A checkpoint is one safetensors file holding the weights, with everything else as JSON metadata
+(under the key "au_annotator"): network config, AU set, per-AU thresholds, smoothing window,
+landmark backend, data summary and metrics, so a checkpoint alone rebuilds a ready predictor.
+Loading never unpickles: a torch.save / pickle file is refused.
+
+Two predictors keep the AUPredictor contract: the seed network loaded from a checkpoint
+(NetworkPredictor) and the landmark-geometry baseline (model.baseline), used when no trained
+checkpoint is given. Callers get either through `load_predictor`.
 """
 
 from __future__ import annotations
@@ -11,19 +16,17 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
-from annotator.cache import content_hash
-from annotator.errors import InputError
-from model.config import NetworkConfig
-from model.constants import au_names
-from model.features import FeatureConfig
-from model.network import AUNetwork, predict_probabilities
-from model.predictor import FrameFeatures
+from model.baseline import load_baseline
+from model.features import FeatureConfig, FrameFeatures
+from model.formats import InputError, au_names, content_hash, write_bytes_atomically
+from model.network import AUNetwork, NetworkConfig, predict_probabilities
 
 logger = logging.getLogger(__name__)
 
@@ -89,14 +92,9 @@ class CheckpointInfo:
 
 def save_checkpoint(path: str | Path, network: AUNetwork, info: CheckpointInfo) -> Path:
     """Write weights + info atomically: readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     weights = {name: tensor.detach().cpu().contiguous() for name, tensor in
                network.state_dict().items()}
-    partial = path.with_name(path.name + ".partial")
-    save_file(weights, str(partial), metadata={_METADATA_KEY: info.to_json()})
-    partial.replace(path)
-    return path
+    return write_bytes_atomically(path, save(weights, metadata={_METADATA_KEY: info.to_json()}))
 
 
 def checkpoint_file(path: str | Path) -> Path:
@@ -169,8 +167,35 @@ def load_network(path: str | Path, au_set: str | None = None) -> tuple[AUNetwork
     return network, info
 
 
+BASELINE_LABEL = "geometry baseline"
+
+
+def version_label(version_id: int | None) -> str:
+    """How a model version is named to a coder: "version 3", or the baseline for None."""
+    return BASELINE_LABEL if version_id is None else f"version {version_id}"
+
+
+@runtime_checkable
+class AUPredictor(Protocol):
+    """Turns one video's features into per-frame AU probabilities.
+
+    Contract: `predict` returns (T, K) float32 probabilities that each AU of `au_set` is present,
+    in the AU set's fixed order; rows of frames without a face are NaN (never 0), so smoothing
+    and export treat them as "no face". `thresholds` (K,) and `smoothing_window` are the
+    post-processing tuned for this predictor (model.smoothing.prefill_labels takes them).
+    """
+
+    au_set: str
+    thresholds: np.ndarray  # (K,) float32
+    smoothing_window: int  # frames of the centred moving average; 1 = none
+    landmark_backend: str  # the backend whose features the predictor expects ("dlib", "fan")
+    version: str  # short, human-readable: "baseline" or the checkpoint's name + content hash
+
+    def predict(self, features: FrameFeatures) -> np.ndarray: ...
+
+
 class NetworkPredictor:
-    """The seed network behind model.predictor.AUPredictor."""
+    """The seed network behind the AUPredictor contract."""
 
     def __init__(self, network: AUNetwork, info: CheckpointInfo, version: str):
         self.network = network
@@ -195,3 +220,13 @@ def load_network_predictor(path: str | Path, au_set: str | None = None) -> Netwo
         logger.warning("%s: trained on features %s, this version computes %s; predictions may "
                        "be off until it is retrained", file, info.feature_key, current)
     return NetworkPredictor(network, info, version=f"{file.stem}-{content_hash(file)[:12]}")
+
+
+def load_predictor(path: str | Path | None, au_set: str | None = None) -> AUPredictor:
+    """The network in checkpoint `path`, or the geometry baseline when `path` is None.
+
+    `au_set` (when given) must match the checkpoint's AU set; a mismatch raises InputError.
+    """
+    if path is None:
+        return load_baseline(au_set)
+    return load_network_predictor(Path(path), au_set)

@@ -17,20 +17,13 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from annotator.errors import InputError
-from model.constants import NOT_CODED
-from model.predictor import FrameFeatures
+from model.features import FrameFeatures
+from model.formats import NOT_CODED, InputError
 
 logger = logging.getLogger(__name__)
 
+# A video's features by its path; the application passes its cached pipeline in.
 FeatureLoader = Callable[[Path], FrameFeatures]
-
-
-def feature_loader(landmark_backend: str, device: str = "cpu") -> FeatureLoader:
-    """Per-video features from the on-disk cache (computed on first use)."""
-    from annotator.pipeline import features_for_video
-
-    return lambda video_path: features_for_video(video_path, landmark_backend, device)
 
 
 class LabelSource(Protocol):

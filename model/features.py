@@ -1,7 +1,8 @@
-"""The network's input features, computed the same way for training and for inference.
+"""The network's input features, computed the same way for training and for inference, and
+the canonical face every frame is aligned to.
 
-Per frame t with a face (DESIGN.md, "model features"):
-- the frame is similarity-aligned to the canonical face (model.face_template) from the eye
+Per frame t with a face:
+- the frame is similarity-aligned to the canonical face (MEAN_SHAPE below) from the eye
   corners and nose, and cropped to crop_size²;
 - a face mask keeps the convex hull of the jaw, the brows and forehead points (each brow point
   moved up by `forehead_fraction` of the eye–chin distance); the background becomes black;
@@ -21,14 +22,84 @@ import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
-from model.constants import CROP_SIZE, NUM_LANDMARKS
-from model.face_template import BROWS, EYE_LEFT, EYE_RIGHT, JAW, STABLE_POINTS, template_landmarks
+from model.formats import CROP_SIZE, NUM_LANDMARKS, atomic_path
 
 logger = logging.getLogger(__name__)
+
+# The canonical face: dlib's mean face, the `initial_shape` stored at the start of
+# `shape_predictor_68_face_landmarks.dat` (shipped by `face_recognition_models`), rounded to four
+# decimals, in units of the detector's face box (x, y in [0, 1], chin slightly below 1). It is
+# exactly left–right symmetric, which keeps left and right AU geometry comparable.
+# tests/model/test_features.py re-reads the file and checks these numbers.
+# fmt: off
+MEAN_SHAPE = np.array([
+    (0.0294, 0.3219), (0.0326, 0.4464), (0.0459, 0.5704), (0.0718, 0.6920),
+    (0.1203, 0.8050), (0.1947, 0.9029), (0.2858, 0.9846), (0.3863, 1.0502),
+    (0.5000, 1.0697), (0.6137, 1.0502), (0.7142, 0.9846), (0.8053, 0.9029),
+    (0.8797, 0.8050), (0.9282, 0.6920), (0.9541, 0.5704), (0.9674, 0.4464),
+    (0.9706, 0.3219), (0.1192, 0.2309), (0.1775, 0.1784), (0.2598, 0.1627),
+    (0.3451, 0.1749), (0.4249, 0.2081), (0.5751, 0.2081), (0.6550, 0.1749),
+    (0.7402, 0.1627), (0.8225, 0.1784), (0.8809, 0.2309), (0.5000, 0.3055),
+    (0.5000, 0.3857), (0.5000, 0.4652), (0.5000, 0.5470), (0.4045, 0.6023),
+    (0.4504, 0.6192), (0.5000, 0.6337), (0.5497, 0.6192), (0.5955, 0.6023),
+    (0.2139, 0.3156), (0.2647, 0.2863), (0.3259, 0.2872), (0.3794, 0.3276),
+    (0.3221, 0.3378), (0.2612, 0.3370), (0.6207, 0.3276), (0.6742, 0.2872),
+    (0.7353, 0.2863), (0.7862, 0.3156), (0.7388, 0.3370), (0.6780, 0.3378),
+    (0.3171, 0.7511), (0.3844, 0.7242), (0.4525, 0.7103), (0.5000, 0.7220),
+    (0.5475, 0.7103), (0.6156, 0.7242), (0.6829, 0.7511), (0.6178, 0.8169),
+    (0.5516, 0.8460), (0.5000, 0.8515), (0.4484, 0.8460), (0.3823, 0.8169),
+    (0.3452, 0.7547), (0.4519, 0.7499), (0.5000, 0.7550), (0.5481, 0.7499),
+    (0.6548, 0.7547), (0.5490, 0.7857), (0.5000, 0.7916), (0.4510, 0.7857),
+], dtype=np.float32)
+# fmt: on
+assert MEAN_SHAPE.shape == (NUM_LANDMARKS, 2)
+
+# iBUG 68-point groups (0-based). "Left"/"right" are the image's left and right.
+JAW = np.arange(0, 17)
+BROW_LEFT = np.arange(17, 22)
+BROW_RIGHT = np.arange(22, 27)
+BROWS = np.arange(17, 27)
+NOSE = np.arange(27, 36)
+EYE_LEFT = np.arange(36, 42)
+EYE_RIGHT = np.arange(42, 48)
+OUTER_LIPS = np.arange(48, 60)
+INNER_LIPS = np.arange(60, 68)
+LIP_CORNERS = np.array([48, 54])
+EYE_CORNERS = np.array([36, 39, 42, 45])
+INNER_BROWS = np.array([20, 21, 22, 23])
+INNER_BROW_ENDS = np.array([21, 22])  # the points nearest the nose, left then right
+OUTER_BROWS = np.array([17, 18, 25, 26])
+UPPER_LIDS, LOWER_LIDS = np.array([37, 38, 43, 44]), np.array([41, 40, 47, 46])  # pairwise
+INNER_UPPER_LIP, INNER_LOWER_LIP = np.array([61, 62, 63]), np.array([67, 66, 65])  # pairwise
+OUTER_UPPER_LIP, OUTER_LOWER_LIP = np.array([50, 51, 52]), np.array([58, 57, 56])
+UPPER_LIP_TOP, NOSE_BOTTOM, CHIN = 51, 33, 8
+# Points that barely move with expressions, so a similarity fit to them removes head pose and
+# size without absorbing brow or mouth movement: eye corners and the nose.
+STABLE_POINTS = np.array([27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45])
+
+# The crop shows 1.2 face-box widths, centred on the box, so the brows sit about a quarter of the
+# crop below its top edge and the forehead (where AU1/AU2/AU4 wrinkle) stays in view.
+CROP_SPAN = 1.2
+CROP_CENTRE = (0.5, 0.5)
+
+
+def template_landmarks(crop_size: int = CROP_SIZE) -> np.ndarray:
+    """(68, 2) float32: where each landmark of the mean face lies in a crop_size² aligned crop."""
+    centre = np.asarray(CROP_CENTRE, dtype=np.float32)
+    return ((MEAN_SHAPE - centre) * (crop_size / CROP_SPAN) + crop_size / 2).astype(np.float32)
+
+
+def inter_ocular_distance(landmarks: np.ndarray) -> np.ndarray:
+    """Distance between the eye centres of (..., 68, 2) landmarks, shape (...)."""
+    left = landmarks[..., EYE_LEFT, :].mean(axis=-2)
+    right = landmarks[..., EYE_RIGHT, :].mean(axis=-2)
+    return np.linalg.norm(right - left, axis=-1)
+
 
 # Bump when the computation changes without a config change, so cached features are recomputed.
 FEATURE_VERSION = 1
@@ -53,6 +124,14 @@ class FeatureConfig:
         return hashlib.sha256(description.encode()).hexdigest()[:12]
 
 
+class FrameFeatures(Protocol):
+    """What a predictor reads per video (VideoFeatures has these fields)."""
+
+    images: np.ndarray  # (T, 2, 112, 112) uint8: grayscale of the masked face, its edge map
+    motion: np.ndarray  # (T, 136) float32: aligned landmarks L(t+1) − L(t−1), flattened 68×2
+    face: np.ndarray  # (T,) bool: a face was found in the frame
+
+
 @dataclass
 class VideoFeatures:
     """Features of every decoded frame of one video, in decode order."""
@@ -68,10 +147,8 @@ class VideoFeatures:
 
     def save(self, path: Path) -> None:
         """Write atomically, so an interrupted run never leaves a truncated cache file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial.npz")
-        np.savez_compressed(partial, **{f.name: getattr(self, f.name) for f in fields(self)})
-        partial.replace(path)
+        with atomic_path(path) as temporary:
+            np.savez_compressed(temporary, **{f.name: getattr(self, f.name) for f in fields(self)})
 
     @classmethod
     def load(cls, path: Path) -> VideoFeatures:

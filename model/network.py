@@ -1,18 +1,73 @@
-"""The seed AU network (seed/paper.txt): N_Sta + N_Dyn → fusion F → AU query GRU Q → classifier C.
+"""The seed AU network: N_Sta + N_Dyn → fusion F → AU query GRU Q → classifier C, its config
+(saved whole in every checkpoint) and its training loss.
 
-Input per frame: a 2-channel crop (grayscale, edge) and the aligned landmark difference
-L(t+1) − L(t−1). Output: per-AU logits for (absent, present); `present_probability` turns them
-into the probability that each AU of the configured set is present.
+The seed paper (an FG-2020 ABAW entry: static face texture and landmark dynamics, fused as the
+initial hidden state of a GRU that reads a trainable lookup table of AU embeddings) reports 0.56
+on the Aff-Wild2 validation set. Input per frame: a 2-channel crop (grayscale, edge) and the
+aligned landmark difference L(t+1) − L(t−1). Output: per-AU logits for (absent, present);
+`present_probability` turns them into the probability that each AU of the configured set is
+present. The loss is a per-AU two-way cross-entropy, positives up-weighted, unannotated pairs
+masked.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional
 
-from model.config import NetworkConfig
+from model.formats import CROP_SIZE, DEFAULT_AU_SET, NOT_CODED, NUM_LANDMARKS, au_names
+
+FUSIONS = ("concat", "sum")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Everything needed to rebuild the seed network from a checkpoint."""
+
+    au_set: str = DEFAULT_AU_SET
+    crop_size: int = CROP_SIZE
+    in_channels: int = 2  # grayscale of the masked face + its edge map
+    # 3×3 conv blocks, each halving the size (the first by stride 2, the others by max-pool):
+    # 112 → 7×7 positions after four, each seeing a ~45-pixel patch (a brow, an eye, a mouth
+    # corner), not the whole face; the GRU then relates the positions.
+    conv_channels: tuple[int, ...] = (16, 32, 48, 64)
+    hidden_size: int = 96  # static, dynamic and fused features; the AU query GRU's state
+    embedding_size: int = 64  # one learnable query embedding per AU
+    motion_size: int = NUM_LANDMARKS * 2  # flattened aligned landmark difference
+    motion_scale: float = 1.0  # multiplies the landmark difference; training sets it to 1/std
+    fusion: str = "concat"  # "concat": linear over [static, dynamic]; "sum": static + dynamic
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        au_names(self.au_set)  # unknown sets fail here, naming the known ones
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {self.fusion!r}; known: {', '.join(FUSIONS)}")
+        if self.crop_size % 2 ** len(self.conv_channels):
+            raise ValueError(
+                f"crop size {self.crop_size} is not divisible by 2^{len(self.conv_channels)}"
+            )
+
+    @property
+    def num_aus(self) -> int:
+        return len(au_names(self.au_set))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> NetworkConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown network settings: {', '.join(sorted(unknown))}")
+        values = dict(values)
+        if "conv_channels" in values:
+            values["conv_channels"] = tuple(values["conv_channels"])
+        return cls(**values)
 
 
 class StaticFeatures(nn.Module):
@@ -152,3 +207,31 @@ def predict_probabilities(
         probabilities[chosen] = network.present_probability(*inputs).cpu().numpy()
     network.train(was_training)
     return probabilities
+
+
+def positive_weights(labels: np.ndarray, cap: float) -> np.ndarray:
+    """(K,) present-class weight per AU: negatives / positives in `labels` (T, K), -1 skipped.
+
+    Most AUs are absent in most frames; without this a network learns "never present" and still
+    scores high accuracy. Capped at `cap`; an AU with no positives at all gets weight 1.
+    """
+    labels = np.asarray(labels)
+    positives = (labels == 1).sum(0).astype(np.float64)
+    negatives = (labels == 0).sum(0).astype(np.float64)
+    ratio = np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0)
+    return np.clip(ratio, 1.0, cap).astype(np.float32)
+
+
+def au_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted mean cross-entropy over annotated (frame, AU) pairs.
+
+    logits (B, K, 2), labels (B, K) int in {-1, 0, 1}, weights (K,) for the present class.
+    """
+    annotated = labels != NOT_CODED  # (B, K)
+    if not annotated.any():
+        return logits.sum() * 0.0  # keeps the graph so a fully masked batch is a no-op step
+    targets = labels.clamp(min=0).long()  # (B, K)
+    losses = functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (B, K)
+    pair_weights = torch.where(targets == 1, weights.expand_as(losses), torch.ones_like(losses))
+    pair_weights = pair_weights * annotated
+    return (losses * pair_weights).sum() / pair_weights.sum()

@@ -1,7 +1,7 @@
 """Training the seed network, keeping the best checkpoint on validation.
 
 `fit` is the loop itself, on any pair of VideoSets (an Aff-Wild2 folder's splits, or coders'
-corrections from the database: annotator.finetuning): each epoch is one pass over the usable
+corrections from the database: annotator.finetune): each epoch is one pass over the usable
 training frames in random order (weighted cross-entropy), then the validation videos are
 predicted, the smoothing window and per-AU thresholds are tuned on them, and the checkpoint is
 replaced when the AU set's challenge score improved. `train` runs it on an Aff-Wild2 folder.
@@ -12,27 +12,30 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from annotator.errors import InputError
 from model.affwild2 import infer_au_set, read_split
 from model.checkpoint import CHECKPOINT_NAME, CheckpointInfo, save_checkpoint
-from model.config import NetworkConfig, TrainingConfig
-from model.constants import au_names
-from model.dataset import FeatureLoader, VideoSet, feature_loader
+from model.dataset import FeatureLoader, VideoSet
 from model.features import FeatureConfig
-from model.losses import au_loss, positive_weights
-from model.network import AUNetwork, batch_tensors, predict_probabilities
-from model.tuning import (
+from model.formats import InputError, au_names, write_text_atomically
+from model.metrics import metric_name, metric_value
+from model.network import (
+    AUNetwork,
+    NetworkConfig,
+    au_loss,
+    batch_tensors,
+    positive_weights,
+    predict_probabilities,
+)
+from model.smoothing import (
     PostProcessing,
     label_prior_baseline,
-    metric_name,
-    metric_value,
     score_probabilities,
     tune_postprocessing,
 )
@@ -40,6 +43,29 @@ from model.tuning import (
 logger = logging.getLogger(__name__)
 
 TRAINING_LOG_NAME = "training_log.json"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    # Positive-class weight per AU is (negatives / positives) from the training labels, capped
+    # so an AU with a handful of positives cannot dominate the loss.
+    max_positive_weight: float = 20.0
+    # Videos are loaded a chunk at a time so the crops of a large data set never all sit in memory.
+    frames_per_chunk: int = 50_000
+    smoothing_windows: tuple[int, ...] = (1, 3, 5, 9, 15, 25)
+    threshold_grid: tuple[float, ...] = field(
+        default_factory=lambda: tuple(round(0.05 * i, 2) for i in range(1, 20))
+    )
+    landmark_backend: str = "dlib"
+    device: str = "cpu"  # for landmarks ("fan" wants "cuda") and for the network itself
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -99,25 +125,27 @@ class FitInputs:
 def train(
     data_dir: str | Path,
     out_dir: str | Path,
+    load_features: FeatureLoader,
     au_set: str | None = None,
     config: TrainingConfig | None = None,
     network_config: NetworkConfig | None = None,
-    load_features: FeatureLoader | None = None,
     progress: bool = False,
 ) -> TrainingResult:
-    """Train on DIR's training split, validate each epoch, write OUT/model.safetensors (best)."""
+    """Train on DIR's training split, validate each epoch, write OUT/model.safetensors (best).
+
+    `load_features(video_path)` gives a video's features (the application passes its cached
+    pipeline, so this layer never decodes videos itself)."""
     config = config or TrainingConfig()
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     au_set = au_set or infer_au_set(data_dir)
     checkpoint_path = out_dir / CHECKPOINT_NAME
     if checkpoint_path.exists():
         raise InputError(checkpoint_path, "already exists; choose a new --out folder")
-    load = load_features or feature_loader(config.landmark_backend, config.device)
     budget = config.frames_per_chunk
     sets = []
     for split, whole_videos in (("train", False), ("validation", True)):
         videos = read_split(data_dir, split, au_set)
-        sets.append(VideoSet(videos.videos, load, budget, whole_videos, progress, split,
+        sets.append(VideoSet(videos.videos, load_features, budget, whole_videos, progress, split,
                              videos.skipped))
     train_set, val_set = sets
     summary = {"train": train_set.summary(), "validation": val_set.summary()}
@@ -281,6 +309,4 @@ def _write_log(path: Path, result: TrainingResult, summary: dict) -> None:
         "data_summary": summary,
         "history": result.history,
     }
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(log, indent=2), encoding="utf-8")
-    partial.replace(path)
+    write_text_atomically(path, json.dumps(log, indent=2))

@@ -13,16 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from annotator.errors import InputError
 from db import DATABASE_OPTION_HELP
-
-NAME = "app"
-HELP = "launch the Streamlit UI (opens on the bundled demo video)"
+from model.formats import InputError
 
 APP_FILE = Path(__file__).resolve().parents[2] / "streamlit_app.py"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_app_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="URL", help=DATABASE_OPTION_HELP)
     parser.add_argument("--port", type=int, default=8501, help="HTTP port (default: 8501)")
     parser.add_argument("--address", default="localhost",
@@ -65,7 +62,7 @@ def streamlit_command(args: argparse.Namespace, headless: bool) -> tuple[list[st
     return command, env
 
 
-def run(args: argparse.Namespace) -> int:
+def run_app(args: argparse.Namespace) -> int:
     if not APP_FILE.is_file():
         raise InputError(APP_FILE, "missing: install the project from its source folder with "
                                    "`pip install -e .` (the app file lives in the repository)")

@@ -16,9 +16,8 @@ import cv2
 import dlib
 import numpy as np
 
-from annotator.landmarks.base import FaceResult, LandmarkBackend
-from annotator.landmarks.subject import pick_subject
-from model.constants import NUM_LANDMARKS
+from annotator.landmarks import FaceResult, LandmarkBackend, pick_subject
+from model.formats import NUM_LANDMARKS
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 # The HOG detector's smallest face is about 80 px; windows are scaled so the face is ~90 px.

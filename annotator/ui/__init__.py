@@ -1,2 +1,3 @@
-"""What the Streamlit app needs beyond widgets: settings, background processing, review actions
-on the store, timeline figures and frame drawing. `streamlit_app.py` only lays out widgets."""
+"""What the Streamlit page draws beyond plain widgets: settings and video sources, the frame
+viewer's pictures, the AU timelines, and the panels below them. `streamlit_app.py` lays out the
+page; the work behind every button is in annotator.actions and annotator.jobs."""

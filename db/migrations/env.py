@@ -1,4 +1,4 @@
-"""Alembic environment: migrate the connection db.migrate hands over, or the configured URL."""
+"""Alembic environment: migrate the connection that db.engine.upgrade hands over, or the URL."""
 
 from __future__ import annotations
 

@@ -12,16 +12,14 @@ from pathlib import Path
 import numpy as np
 
 import db
-from annotator.cache import cache_root
-from annotator.finetuning import FinetuneStatus, finetune_status
-from annotator.label_import import import_label_folder
-from annotator.labels import read_label_file, write_label_file
-from annotator.processing import process_video
+from annotator.finetune import FinetuneStatus, finetune_status
+from annotator.label_io import import_label_folder
+from annotator.pipeline import cache_root, process_video
 from annotator.synthetic import SyntheticConfig, make_synthetic_dataset
 from model.checkpoint import save_checkpoint
-from model.config import NetworkConfig
-from model.constants import NOT_CODED
 from model.features import FeatureConfig
+from model.formats import NOT_CODED, read_label_file, write_label_file
+from model.network import NetworkConfig
 
 CODER = "coder"
 # One dataset for every fine-tuning test module, so a test run makes it once.

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import db
-from annotator.agreement import coder_agreement, label_agreement
-from model.constants import au_names
+from annotator.actions import coder_agreement
+from model.formats import au_names
+from model.metrics import label_agreement
 
 
 def test_kappa_and_f1_match_hand_computed_values():

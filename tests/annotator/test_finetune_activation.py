@@ -16,7 +16,7 @@ from finetune_setup import (
 from sqlalchemy import select
 
 import db
-from annotator.finetuning import FinetuneError, activate_version, rollback
+from annotator.finetune import FinetuneError, activate_version, rollback
 
 
 @pytest.fixture

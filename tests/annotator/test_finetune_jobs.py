@@ -18,7 +18,7 @@ from finetune_setup import (
 
 import db
 from annotator.cli import main
-from annotator.finetuning import (
+from annotator.finetune import (
     FinetuneBusy,
     FinetuneOptions,
     cancel_finetune,
@@ -26,7 +26,7 @@ from annotator.finetuning import (
     models_folder,
     start_finetune,
 )
-from annotator.finetuning.jobs import work_folder
+from annotator.finetune.launching import work_folder
 
 # far more epochs than a test waits for: the job is stopped while it trains
 LONG = FinetuneOptions(epochs=500, batch_size=8)

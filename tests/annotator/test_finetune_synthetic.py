@@ -22,9 +22,9 @@ from finetune_setup import (
 )
 
 import db
-from annotator.finetuning import FinetuneOptions, compare_versions
-from annotator.finetuning.jobs import create_finetune_job
-from annotator.finetuning.worker import run_job
+from annotator.finetune import FinetuneOptions, compare_versions
+from annotator.finetune.job import run_job
+from annotator.finetune.launching import create_finetune_job
 
 pytestmark = pytest.mark.slow
 CORRECTED_AUS = ("AU6", "AU12", "AU20")

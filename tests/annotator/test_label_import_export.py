@@ -9,10 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 import db
-from annotator.errors import InputError
-from annotator.export import ExportOptions, export_video, openface_csv
-from annotator.label_import import import_label_folder
-from model.constants import au_names
+from annotator.label_io import ExportOptions, export_video, import_label_folder, openface_csv
+from model.formats import InputError, au_names
 
 
 @pytest.fixture

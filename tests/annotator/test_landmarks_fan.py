@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from annotator.errors import InputError
 from annotator.landmarks.dlib_backend import DlibBackend
-from annotator.landmarks.fan_backend import FanBackend
-from annotator.landmarks.fan_weights import WEIGHT_FILES, write_random_weights
+from annotator.landmarks.fan_backend import WEIGHT_FILES, FanBackend, write_random_weights
 from annotator.pipeline import landmarks_for_video
 from annotator.video import iter_frames
+from model.formats import InputError
 
 pytestmark = pytest.mark.slow  # FAN-4 runs at about 2 faces/s on CPU
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from videos import faststart_copy, marker_frame, truncated_copy, write_video
 
-from annotator.errors import InputError
 from annotator.video import count_frames, iter_frames, open_video
+from model.formats import InputError
 
 
 def test_frame_count_is_what_decodes_not_what_the_container_claims(no_face):

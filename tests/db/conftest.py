@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import db
-from model.constants import au_names
+from model.formats import au_names
 
 
 @pytest.fixture

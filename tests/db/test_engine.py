@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
 import db
-from db.migrate import current_revision, head_revision, upgrade
+from db.engine import current_revision, head_revision, upgrade
 from db.models import Base
 
 

@@ -4,7 +4,6 @@ database's own refusal of a second active fine-tune."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy.exc import IntegrityError
 
 import db
 
@@ -14,7 +13,7 @@ def test_the_database_refuses_a_second_active_finetune_but_not_other_jobs(sessio
         first = db.create_job(session, "finetune")
         db.create_job(session, "process")
         db.create_job(session, "process")  # processing jobs may queue up side by side
-    with pytest.raises(IntegrityError):
+    with pytest.raises(db.JobBusy):
         with sessions.begin() as session:
             db.create_job(session, "finetune")
     with sessions.begin() as session:

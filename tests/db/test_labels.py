@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import db
-from annotator.smoothing import prefill_labels
+from model.smoothing import prefill_labels
 
 AU12 = 4  # column of AU12 in abaw2020
 

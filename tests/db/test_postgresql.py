@@ -12,7 +12,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.exc import IntegrityError
 
 import db
-from db.migrate import current_revision, head_revision
+from db.engine import current_revision, head_revision
 from db.models import Base
 
 

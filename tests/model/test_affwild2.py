@@ -6,10 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotator.errors import InputError
-from annotator.labels import write_label_file
 from model.affwild2 import infer_au_set, labels_for_frames, read_split
-from model.constants import au_names
+from model.formats import InputError, au_names, write_label_file
 
 AUS = au_names("abaw2020")
 

@@ -10,12 +10,16 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from annotator.errors import InputError
-from model.checkpoint import CheckpointInfo, load_network, save_checkpoint
-from model.config import NetworkConfig
+from model.checkpoint import (
+    AUPredictor,
+    CheckpointInfo,
+    load_network,
+    load_predictor,
+    save_checkpoint,
+)
 from model.features import FeatureConfig
-from model.network import AUNetwork, predict_probabilities
-from model.predictor import AUPredictor, load_predictor
+from model.formats import InputError
+from model.network import AUNetwork, NetworkConfig, predict_probabilities
 
 SMALL = {"conv_channels": (8, 8, 8, 8), "hidden_size": 16, "embedding_size": 8}
 

@@ -12,9 +12,17 @@ import pytest
 from annotator.landmarks.dlib_backend import predictor_path
 from annotator.pipeline import features_for_video, features_path, landmarks_for_video
 from annotator.video import iter_frames
-from model.constants import CROP_SIZE
-from model.face_template import EYE_LEFT, EYE_RIGHT, MEAN_SHAPE, template_landmarks
-from model.features import FeatureConfig, face_image, face_mask, features_from_frames
+from model.features import (
+    EYE_LEFT,
+    EYE_RIGHT,
+    MEAN_SHAPE,
+    FeatureConfig,
+    face_image,
+    face_mask,
+    features_from_frames,
+    template_landmarks,
+)
+from model.formats import CROP_SIZE
 
 DATA = Path(__file__).parents[1] / "data"
 SINGLE_FACE = DATA / "single_face.mp4"

@@ -6,14 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annotator.errors import InputError
 from annotator.pipeline import features_for_video
 from model.baseline import load_baseline
 from model.checkpoint import CHECKPOINT_NAME, load_network
-from model.config import NetworkConfig, TrainingConfig
 from model.dataset import VideoLabels, VideoSet
-from model.network import AUNetwork
-from model.training import FitInputs, TrainingStopped, fit
+from model.formats import InputError
+from model.network import AUNetwork, NetworkConfig
+from model.training import FitInputs, TrainingConfig, TrainingStopped, fit
 
 TINY = NetworkConfig(conv_channels=(8, 8, 16, 16), hidden_size=32, embedding_size=16)
 

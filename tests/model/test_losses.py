@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.losses import au_loss, positive_weights
+from model.network import au_loss, positive_weights
 
 
 def test_positive_weight_is_negatives_over_positives():

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from model.config import NetworkConfig
-from model.constants import AU_SETS
-from model.network import AUNetwork, predict_probabilities
+from model.formats import AU_SETS
+from model.network import AUNetwork, NetworkConfig, predict_probabilities
 
 SMALL = {"conv_channels": (8, 8, 8, 8), "hidden_size": 16, "embedding_size": 8}
 

@@ -7,10 +7,11 @@ import re
 import pytest
 
 from annotator.cli import main
+from annotator.pipeline import feature_loader
 from annotator.synthetic import SyntheticConfig, make_synthetic_dataset
 from model.checkpoint import load_network
-from model.config import NetworkConfig, TrainingConfig
-from model.training import train
+from model.network import NetworkConfig
+from model.training import TrainingConfig, train
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +31,8 @@ def dataset(tmp_path_factory, demo_video):
 @pytest.fixture(scope="module")
 def trained(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    return train(dataset, out, config=QUICK_TRAINING, network_config=SMALL_NETWORK)
+    return train(dataset, out, feature_loader("dlib"), config=QUICK_TRAINING,
+                 network_config=SMALL_NETWORK)
 
 
 def test_validation_score_is_well_above_the_label_prior_baseline(trained):
@@ -75,8 +77,8 @@ def test_train_command_writes_a_checkpoint_and_refuses_to_overwrite_it(dataset, 
 
 
 def test_checkpoint_for_another_au_set_is_refused_by_the_predict_side(trained):
-    from annotator.errors import InputError
-    from model.predictor import load_predictor
+    from model.checkpoint import load_predictor
+    from model.formats import InputError
 
     with pytest.raises(InputError, match="AU set abaw2020 .8 AUs., not the requested abaw12"):
         load_predictor(trained.checkpoint, au_set="abaw12")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annotator.frame_access import FrameReader
-from annotator.video import iter_frames
+from annotator.video import FrameReader, iter_frames
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import db
-from annotator.finetuning import FinetuneOptions, compare_versions, finetune_status
-from annotator.finetuning.jobs import create_finetune_job
-from annotator.finetuning.worker import run_job
+from annotator.finetune import FinetuneOptions, compare_versions, finetune_status
+from annotator.finetune.job import run_job
+from annotator.finetune.launching import create_finetune_job
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "annotator"))  # the fine-tuning tests' shared set-up

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 import db
-from annotator.ui.processing_jobs import (
+from annotator.jobs import (
     job_status,
     processed_video_id,
     progress_message,

@@ -1,0 +1,107 @@
+"""Fine-tuning data: the frames coders reviewed, a held-out split, and the features loader.
+
+A (frame, AU) pair trains only when a coder reviewed it (corrected it, accepted the pre-fill
+or imported a label for it) with a value of 0 or 1; reviewed -1 ("cannot be coded") and
+unreviewed pairs are left out. Each (video, coder) pair with reviewed frames is one training
+entry; two-person tracks (sides) are left out, as the features follow one face.
+
+Evaluation holds out whole videos. A video that trained the parent model or any of its
+ancestors is never held out, so the parent's held-out score is not flattered by its own
+training data; the choice among the others is stable (ordered by a hash of the content), so
+successive fine-tunes keep holding out the same videos.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import db
+from annotator.finetune.options import FinetuneError
+from annotator.pipeline import features_for_video
+from model.dataset import FeatureLoader, VideoLabels
+from model.formats import InputError
+
+
+@dataclass(frozen=True)
+class ReviewedVideo:
+    video_id: int
+    name: str
+    path: Path
+    content_hash: str
+    coder: str
+    labels: np.ndarray  # (T, K) int8: reviewed 0/1 values, -1 elsewhere
+
+    def as_video_labels(self) -> VideoLabels:
+        return VideoLabels(f"{self.name} (video {self.video_id}, {self.coder})", self.path,
+                           self.labels)
+
+
+def reviewed_videos(
+    session: db.Session, au_set: str, coder: str | None = None, video_ids: tuple[int, ...] = (),
+) -> list[ReviewedVideo]:
+    """Every (video, coder) with reviewed 0/1 labels of `au_set`, by video id then coder."""
+    return [
+        ReviewedVideo(video.id, video.name, Path(video.path), video.content_hash, name, labels)
+        for video, name, labels in db.reviewed_labels(session, au_set, coder, video_ids)
+    ]
+
+
+def split_held_out(
+    videos: list[ReviewedVideo], held_out: tuple[int, ...], share: float,
+    trained_before: set[str],
+) -> tuple[list[ReviewedVideo], list[ReviewedVideo]]:
+    """(training entries, held-out entries), split by whole videos.
+
+    `held_out`: video ids chosen by the caller (else `share` of the videos is chosen);
+    `trained_before`: content hashes of videos the parent lineage trained on.
+    """
+    ids = sorted({v.video_id for v in videos})
+    hashes = {v.video_id: v.content_hash for v in videos}
+    if len(ids) < 2:
+        raise FinetuneError(
+            f"reviewed frames were found in {len(ids)} video(s); fine-tuning needs at least "
+            "two: one to train on and one held out to measure the new model"
+        )
+    if held_out:
+        unknown = sorted(set(held_out) - set(ids))
+        if unknown:
+            raise FinetuneError(f"videos {unknown} have no reviewed frames to hold out")
+        seen = sorted(i for i in held_out if hashes[i] in trained_before)
+        if seen:
+            raise FinetuneError(f"videos {seen} trained the active model, so they cannot "
+                                "measure it; hold out other videos")
+        chosen = set(held_out)
+    else:
+        candidates = [i for i in ids if hashes[i] not in trained_before]
+        if not candidates:
+            raise FinetuneError(
+                "every reviewed video already trained the active model; review another video "
+                "so it can be held out to measure the new model"
+            )
+        candidates.sort(key=lambda i: hashlib.sha256(hashes[i].encode()).hexdigest())
+        count = min(max(1, math.ceil(share * len(ids))), len(ids) - 1, len(candidates))
+        chosen = set(candidates[:count])
+    if chosen == set(ids):
+        raise FinetuneError("every reviewed video would be held out; nothing is left to train on")
+    training = [v for v in videos if v.video_id not in chosen]
+    return training, [v for v in videos if v.video_id in chosen]
+
+
+def memory_loader(backend: str, device: str) -> FeatureLoader:
+    """Cached features of each video, read once per fine-tune and shared by its video sets."""
+    held: dict[Path, object] = {}
+
+    def load(path: Path):
+        if path not in held:
+            if not Path(path).is_file():
+                raise InputError(path, "video file not found (moved or deleted?); put it back "
+                                       "or leave its video out of the fine-tune")
+            held[path] = features_for_video(path, backend, device)
+        return held[path]
+
+    return load

@@ -1,0 +1,201 @@
+"""The app's panels below the timelines: Export, Agreement and Model. Widgets and layout only;
+the work is in annotator.actions, annotator.jobs and annotator.finetune.
+
+The fine-tune runs in its own process and the activation in a server thread; the Model panel
+polls both with fragments, so coding goes on meanwhile, and a reload finds them again (the
+latest fine-tune job in the database, the activation by database URL).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from annotator import actions, jobs
+from annotator.actions import METRIC_NAMES
+from annotator.finetune import (
+    FinetuneError,
+    FinetuneOptions,
+    FinetuneStatus,
+    VersionComparison,
+    cancel_finetune,
+    compare_versions,
+    finetune_status,
+    start_finetune,
+    version_history,
+)
+from model.checkpoint import version_label
+
+
+def models_panel_ui(database_url: str, coder: str) -> None:
+    versions = version_history(database_url)
+    active = next((v for v in versions if v.active), None)
+    activation = jobs.current_activation(database_url)
+    activating = activation is not None and not activation.finished
+    job = finetune_status(database_url)
+    training = job is not None and not job.finished
+    active_ui(active)
+    finetune_ui(database_url, coder, active, disabled=training or activating)
+    if training:
+        finetune_progress_ui(database_url, job.job_id)
+    elif job is not None:
+        last_finetune_ui(job)
+    if activating:
+        activation_progress_ui(database_url)
+    elif activation is not None:
+        activation_result_ui(activation)
+    if versions:
+        comparison_ui(database_url, versions, active, disabled=training or activating)
+        st.markdown("##### Version history")
+        st.dataframe(actions.version_history_table(versions), hide_index=True,
+                     column_config={"held-out score": st.column_config.NumberColumn(
+                         format="%.3f"), "parent's score": st.column_config.NumberColumn(
+                         format="%.3f")})
+
+
+def active_ui(active: VersionComparison | None) -> None:
+    if active is None:
+        st.markdown("**Active predictor:** geometry baseline (no fine-tuned version is active)")
+        return
+    text = f"**Active predictor:** version {active.version_id}, fine-tuned from " \
+           f"{active.parent_label}"
+    if active.new and active.parent:
+        metric = METRIC_NAMES.get(active.metric, active.metric)
+        text += (f" · held-out {metric} {active.new['score']:.3f} "
+                 f"({active.parent_label}: {active.parent['score']:.3f})")
+    st.markdown(text)
+
+
+def finetune_ui(database_url: str, coder: str, active: VersionComparison | None,
+                disabled: bool) -> None:
+    st.markdown("##### Fine-tune on reviewed labels")
+    start_from = "a new network" if active is None else version_label(active.version_id)
+    st.caption(f"Trains {start_from} on reviewed frames, holding out whole reviewed videos to "
+               "measure the new version and its parent on the same frames. It runs in the "
+               "background: keep coding, or reload; nothing changes until you activate it.")
+    epochs, mine, start = st.columns([1, 1, 1], vertical_alignment="bottom")
+    epochs.number_input("Epochs", min_value=1, max_value=200, value=5, step=1,
+                        key="finetune_epochs")
+    mine.checkbox("Only my reviewed labels", key="finetune_mine")
+    start.button("Fine-tune", type="primary", disabled=disabled, on_click=_start_finetune,
+                 args=(database_url, coder))
+    if "finetune_refused" in st.session_state:
+        st.error(st.session_state.pop("finetune_refused"))
+
+
+def _start_finetune(database_url: str, coder: str) -> None:
+    try:
+        options = FinetuneOptions(coder=coder if st.session_state["finetune_mine"] else None,
+                                  epochs=int(st.session_state["finetune_epochs"]))
+        refused = actions.finetune_refusal(database_url, options)
+        if refused is None:
+            start_finetune(database_url, options)
+    except FinetuneError as error:  # busy, or could not start the process
+        refused = str(error)
+    if refused is not None:
+        st.session_state["finetune_refused"] = f"Fine-tune not started: {refused}"
+
+
+@st.fragment(run_every=1.0)
+def finetune_progress_ui(database_url: str, job_id: int) -> None:
+    """Polls the fine-tune job; the page reruns as a whole once it ends."""
+    job = finetune_status(database_url, job_id)
+    if job.finished:
+        st.session_state.pop("model_version", None)  # so the comparison shows the new version
+        st.rerun()
+    text = job.message or "waiting to start…"
+    if job.parent_score is not None:
+        text += f" · parent's held-out {job.parent_score:.3f}"
+    st.progress(min(max(job.progress, 0.0), 1.0), text=text)
+    if job.cancel_requested:
+        st.caption("Cancelling… the active model and the labels stay as they are.")
+    else:
+        st.button("Cancel the fine-tune", on_click=cancel_finetune, args=(database_url, job_id))
+
+
+def last_finetune_ui(job: FinetuneStatus) -> None:
+    if job.state == "done":
+        st.caption(f"Last fine-tune (job {job.job_id}) made {version_label(job.version_id)}.")
+    elif job.state == "cancelled":
+        st.info(f"Last fine-tune (job {job.job_id}): {job.message}")
+    else:
+        st.error(f"Last fine-tune (job {job.job_id}) failed: {job.message}")
+
+
+@st.fragment(run_every=0.5)
+def activation_progress_ui(database_url: str) -> None:
+    activation = jobs.current_activation(database_url)
+    if activation.finished:
+        st.rerun()
+    share = activation.done / activation.total if activation.total else 0.0
+    st.progress(share, text=f"Activating {activation.target}: pre-fill re-run on "
+                            f"{activation.done} of {activation.total or '?'} videos…")
+
+
+def activation_result_ui(activation: jobs.Activation) -> None:
+    if activation.error is not None:
+        st.error(activation.error)
+        return
+    result = activation.result
+    text = (f"Now active: {version_label(result.version_id)}. Pre-fill re-run on "
+            f"{len(result.refreshed_videos)} video(s) where frames were unreviewed; "
+            f"{len(result.kept_videos)} fully reviewed video(s) kept. Corrections are unchanged.")
+    if result.missing_videos:
+        text += f" Video files not found (pre-fill not re-run): {result.missing_videos}."
+    st.success(text)
+
+
+def comparison_ui(database_url: str, versions: list[VersionComparison],
+                  active: VersionComparison | None, disabled: bool) -> None:
+    st.markdown("##### New version against its parent (held-out videos)")
+    chosen_id = st.selectbox("Version", [v.version_id for v in versions], key="model_version",
+                             format_func=lambda i: version_label(i) + (
+                                 " (active)" if active and active.version_id == i else ""))
+    chosen = compare_versions(database_url, chosen_id)
+    if chosen.new is None or chosen.parent is None:
+        st.caption(f"{version_label(chosen_id)} was not made by fine-tuning: no held-out scores.")
+    else:
+        metric = METRIC_NAMES.get(chosen.metric, chosen.metric)
+        verdict = "higher" if chosen.improved else "not higher"
+        (st.success if chosen.improved else st.warning)(
+            f"{version_label(chosen_id).capitalize()} scores {verdict} than "
+            f"{chosen.parent_label} on {metric}: {chosen.new['score']:.3f} against "
+            f"{chosen.parent['score']:.3f}.")
+        table = actions.comparison_table(chosen)
+        st.dataframe(table.style.format("{:.3f}", na_rep="—"),
+                     height=35 * (len(table) + 1) + 3)  # every AU's row without scrolling
+        st.caption(f"Held out: {len(chosen.held_out_videos)} video(s) "
+                   f"({', '.join(chosen.held_out_videos)}), {chosen.held_out_frames:,} frames "
+                   f"with reviewed labels; trained on {len(chosen.training_videos)} video(s). "
+                   "— : no reviewed held-out label of that AU.")
+    activate, back = st.columns(2)
+    activate.button("Activate this version", type="primary", disabled=disabled or chosen.active,
+                    on_click=jobs.start_activation, args=(database_url, chosen_id),
+                    help="re-runs the pre-fill where frames are unreviewed; corrections stay")
+    back.button("Roll back", disabled=disabled or active is None,
+                on_click=jobs.start_activation, args=(database_url, None, True),
+                help=None if active is None else f"activate {active.parent_label} again")
+
+
+def export_ui(database_url: str, coder: str, summary: actions.VideoSummary) -> None:
+    file_format = st.radio("Format", ("affwild2", "openface-csv"), horizontal=True,
+                           format_func={"affwild2": "Aff-Wild2 txt",
+                                        "openface-csv": "OpenFace-style CSV"}.get)
+    unreviewed = st.radio("Frames you have not reviewed", ("prefill", "not-coded"),
+                          horizontal=True, format_func={"prefill": "model's pre-fill",
+                                                        "not-coded": "-1 (not coded)"}.get)
+    for name, content in actions.export_files(database_url, summary.id, coder,
+                                             file_format, unreviewed):
+        st.download_button(f"Download {name}", content, file_name=name, type="primary")
+        lines = content.decode().splitlines()
+        st.code("\n".join(lines[:12]) + ("\n…" if len(lines) > 12 else ""), language=None)
+
+
+def agreement_ui(database_url: str, coder: str, summary: actions.VideoSummary) -> None:
+    coders = sorted({coder, *actions.video_coders(database_url, summary.id)})
+    first, second = st.columns(2)
+    one = first.selectbox("Coder", coders, index=coders.index(coder))
+    other = second.selectbox("Compared with", [actions.MODEL, *(c for c in coders if c != one)])
+    table = actions.agreement_table(database_url, summary.id, one, other)
+    st.dataframe(table.style.format({"kappa": "{:.2f}", "f1": "{:.2f}"}))
+    st.caption("Cohen's kappa and F1 of 'present' per AU, over frames both sides labelled "
+               "(a coder's unreviewed frames are left out).")

@@ -1,0 +1,187 @@
+"""Effective labels: the model's pre-fill overlaid with one coder's corrections, and the
+questions asked of them (reviewed frames for fine-tuning, fully reviewed videos).
+
+For each frame and AU the effective label is the value of the newest active (not undone)
+correction of that coder covering it, else the pre-fill of the video's latest prediction run
+(smoothed and thresholded; -1 on frames without a face, and everywhere when the video has no
+run). `reviewed` marks the frames and AUs some active correction covers; a reviewed -1 means the
+coder decided the frame cannot be coded.
+
+"Accept the pre-fill as reviewed" is stored as ordinary interval events holding the pre-fill
+values (an edit of kind "accept"), so an accepted stretch keeps the values the coder saw even
+when a later model run would pre-fill it differently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.corrections import edit_state, intervals_from_labels, record_edit, track_filter
+from db.models import Coder, Correction, Edit, Video
+from db.videos import latest_prediction_run, run_prefill
+from model.formats import AU_SETS, DEFAULT_AU_SET, NOT_CODED, au_names
+
+
+@dataclass(frozen=True)
+class EffectiveLabels:
+    au_set: str
+    labels: np.ndarray  # (T, K) int8: what the coder's export and fine-tuning see
+    reviewed: np.ndarray  # (T, K) bool: covered by one of the coder's active corrections
+    prefill: np.ndarray  # (T, K) int8: the latest run's pre-fill (-1 without a run or a face)
+    face: np.ndarray  # (T,) bool: the latest run found a face (all True without a run)
+    run_id: int | None
+
+    @property
+    def aus(self) -> tuple[str, ...]:
+        return au_names(self.au_set)
+
+
+def effective_labels(
+    session: Session,
+    video: Video,
+    coder: str | None,
+    side: str | None = None,
+    au_set: str | None = None,
+) -> EffectiveLabels:
+    """The labels one coder sees for a video (coder None: the model's pre-fill alone).
+
+    au_set defaults to the latest run's, unless the coder's corrections use AUs outside it (then
+    the AU set that holds them all). Corrections of AUs outside the AU set are left out.
+    """
+    run = latest_prediction_run(session, video.id)
+    events = _active_events(session, video.id, coder, side)
+    if au_set is None:
+        au_set = _au_set_of(events, run.au_set if run is not None else DEFAULT_AU_SET)
+    aus = au_names(au_set)
+    frames = video.frame_count
+    prefill = np.full((frames, len(aus)), NOT_CODED, dtype=np.int8)
+    face = np.ones(frames, dtype=bool)
+    if run is not None:
+        run_labels, face = run_prefill(run)
+        run_aus = au_names(run.au_set)
+        for k, au in enumerate(aus):
+            if au in run_aus:
+                prefill[:, k] = run_labels[:, run_aus.index(au)]
+    labels, reviewed = _paint(prefill, events, aus)
+    return EffectiveLabels(au_set, labels, reviewed, prefill, face, run.id if run else None)
+
+
+def accept_prefill(
+    session: Session,
+    video: Video,
+    coder: str,
+    first_frame: int,
+    last_frame: int,
+    aus: tuple[str, ...] | None = None,
+    side: str | None = None,
+) -> Edit | None:
+    """Mark the unreviewed frames first..last of `aus` (default: all) as reviewed, keeping the
+    pre-fill values; frames the coder already corrected keep their corrections. None when
+    everything in range was already reviewed."""
+    current = effective_labels(session, video, coder, side)
+    chosen = [k for k, au in enumerate(current.aus) if aus is None or au in aus]
+    span = slice(first_frame, last_frame + 1)
+    intervals = intervals_from_labels(
+        current.prefill[span][:, chosen],
+        tuple(current.aus[k] for k in chosen),
+        mask=~current.reviewed[span][:, chosen],
+        first_frame=first_frame,
+    )
+    if not intervals:
+        return None
+    return record_edit(session, video, coder, intervals, side, kind="accept")
+
+
+def _active_events(session: Session, video_id: int, coder: str | None, side: str | None):
+    """(au, first, last, value) of the coder's active corrections on the video, oldest first."""
+    if coder is None:
+        return []
+    coder_id = session.scalar(select(Coder.id).where(Coder.name == coder))
+    if coder_id is None:
+        return []
+    active, _ = edit_state(session, video_id, coder_id, side)
+    if not active:
+        return []
+    active_set = set(active)
+    rows = session.execute(
+        select(
+            Correction.edit_id,
+            Correction.au,
+            Correction.first_frame,
+            Correction.last_frame,
+            Correction.value,
+        )
+        .join(Correction.edit)
+        .where(*track_filter(video_id, coder_id, side))
+        .order_by(Correction.id)
+    ).all()
+    # correction ids grow with time, and a redone edit has no newer active edit above it
+    # (redo is only possible before new edits), so id order is the order events apply in
+    return [row[1:] for row in rows if row[0] in active_set]
+
+
+def _au_set_of(events, preferred: str) -> str:
+    """`preferred` (the run's) if it holds every AU the events use, else the first set that does
+    (imported 12-AU labels stay 12-AU on a video pre-filled with 8)."""
+    used = {au for au, *_ in events}
+    for name in (preferred, *AU_SETS):
+        if used <= set(AU_SETS[name]):
+            return name
+    return preferred
+
+
+def _paint(prefill: np.ndarray, events, aus: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    # paint (K, T) rows so each event writes one contiguous slice
+    labels = np.ascontiguousarray(prefill.T)
+    reviewed = np.zeros_like(labels, dtype=bool)
+    column = {au: k for k, au in enumerate(aus)}
+    for au, first, last, value in events:
+        k = column.get(au)
+        if k is not None:
+            labels[k, first : last + 1] = value
+            reviewed[k, first : last + 1] = True
+    return np.ascontiguousarray(labels.T), np.ascontiguousarray(reviewed.T)
+
+
+def reviewed_labels(
+    session: Session, au_set: str, coder: str | None = None, video_ids: tuple[int, ...] = (),
+) -> list[tuple[Video, str, np.ndarray]]:
+    """(video, coder, (T, K) int8 labels) for every (video, coder) with reviewed 0/1 labels of
+    `au_set`, by video id then coder. Unreviewed pairs and reviewed -1 ("cannot be coded") are
+    -1; two-person tracks (sides) are left out, as the features follow one face."""
+    query = (
+        select(Video, Coder.name)
+        .join(Edit, Edit.video_id == Video.id)
+        .join(Coder, Coder.id == Edit.coder_id)
+        .where(Edit.side.is_(None))
+        .distinct()
+        .order_by(Video.id, Coder.name)
+    )
+    if coder is not None:
+        query = query.where(Coder.name == coder)
+    if video_ids:
+        query = query.where(Video.id.in_(video_ids))
+    found = []
+    for video, name in session.execute(query).all():
+        current = effective_labels(session, video, name, au_set=au_set)
+        labels = np.where(current.reviewed, current.labels, NOT_CODED).astype(np.int8)
+        if (labels != NOT_CODED).any():
+            found.append((video, name, labels))
+    return found
+
+
+def fully_reviewed(session: Session, video_id: int, au_set: str) -> bool:
+    """Every coder working on the video reviewed all its frames and AUs (and there is one)."""
+    tracks = session.execute(
+        select(Coder.name, Edit.side).join(Edit, Edit.coder_id == Coder.id)
+        .where(Edit.video_id == video_id).distinct()
+    ).all()
+    video = session.get(Video, video_id)
+    return bool(tracks) and all(
+        effective_labels(session, video, coder, side, au_set).reviewed.all()
+        for coder, side in tracks
+    )

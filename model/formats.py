@@ -1,0 +1,236 @@
+"""What every layer shares: AU sets and label values, the Aff-Wild2 label-file format and folder
+layouts, input errors, atomic file writes and content hashes.
+
+It sits at the bottom (model/ imports neither annotator/ nor db/), so the database, the network
+and the application all read and write these the same way.
+
+A label file is a header naming the AUs (`AU1,AU2,...`) followed by one line per decoded frame
+(line j after the header is frame j, 1-based) with one integer per AU: 1 present, 0 absent,
+-1 not annotated. Prediction files use the same layout. Two people in one video are labelled
+in `<video>_left.txt` and `<video>_right.txt`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+NUM_LANDMARKS = 68  # iBUG 68-point scheme (dlib and face-alignment both give it)
+CROP_SIZE = 112  # side of the aligned face crop the network sees, in pixels
+
+# Named AU sets, in the fixed order the AU query GRU reads them and label files list them.
+AU_SETS: dict[str, tuple[str, ...]] = {
+    "abaw2020": ("AU1", "AU2", "AU4", "AU6", "AU12", "AU15", "AU20", "AU25"),
+    "abaw12": (
+        "AU1", "AU2", "AU4", "AU6", "AU7", "AU10",
+        "AU12", "AU15", "AU23", "AU24", "AU25", "AU26",
+    ),
+}
+DEFAULT_AU_SET = "abaw2020"
+
+# Label values used everywhere (files, database, arrays).
+PRESENT, ABSENT, NOT_CODED = 1, 0, -1
+
+# Aff-Wild2's label folders per AU set: (folder, {split: subfolder}), in its own spelling.
+SPLITS = ("train", "validation")
+LAYOUTS: dict[str, tuple[str, dict[str, str]]] = {
+    "abaw2020": ("AU_Set", {"train": "Training_Set", "validation": "Validation_Set"}),
+    "abaw12": ("AU_Detection_Challenge", {"train": "Train_Set", "validation": "Validation_Set"}),
+}
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+_SIDE_SUFFIX = re.compile(r"_(left|right)$")
+_HASH_CHUNK = 4 * 1024 * 1024
+# Hash results are remembered per (path, size, mtime) so a 2 GB video is read once per process.
+_hash_memo: dict[tuple[str, int, int], str] = {}
+
+
+class InputError(Exception):
+    """Bad input file (not a video, truncated, wrong label file...): one line naming the file
+    and the problem. The CLI prints `str(error)` and exits non-zero, without a traceback."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+def au_names(au_set: str) -> tuple[str, ...]:
+    """The AUs of a named set, or a clear error naming the known sets."""
+    try:
+        return AU_SETS[au_set]
+    except KeyError:
+        known = ", ".join(AU_SETS)
+        raise ValueError(f"unknown AU set {au_set!r}; known sets: {known}") from None
+
+
+def au_set_for_header(header: tuple[str, ...]) -> str | None:
+    """The AU set whose label-file header is exactly `header`, else None."""
+    for name, aus in AU_SETS.items():
+        if tuple(header) == aus:
+            return name
+    return None
+
+
+# --- atomic files ------------------------------------------------------------------------
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A fresh temporary file name beside `path` for any writer; when the block ends without
+    error the file is flushed to disk and renamed onto `path`, otherwise it is removed.
+
+    Readers see the old file or the new one, never half of one; the name is unique per call,
+    so two processes writing the same target never share a temporary file. The suffix is kept
+    (`.npz`, `.mp4`), so writers that choose a format by it still do.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    temporary = path.with_name(f".{path.stem}.{token}.partial{path.suffix}")
+    try:
+        yield temporary
+        with open(temporary, "rb+") as stream:
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+        _sync_folder(path.parent)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_bytes_atomically(path: str | Path, data: bytes) -> Path:
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+    return Path(path)
+
+
+def write_text_atomically(path: str | Path, text: str) -> Path:
+    return write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def _sync_folder(folder: Path) -> None:
+    # the rename itself is durable only once the folder's entry is on disk
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the rename is still atomic
+    finally:
+        os.close(descriptor)
+
+
+def content_hash(path: str | Path) -> str:
+    """SHA-256 of the file's bytes, as hex: a video's identity, whatever its name."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _hash_memo:
+        digest = hashlib.sha256()
+        with open(path, "rb") as stream:
+            while chunk := stream.read(_HASH_CHUNK):
+                digest.update(chunk)
+        _hash_memo[key] = digest.hexdigest()
+    return _hash_memo[key]
+
+
+# --- Aff-Wild2 label files ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelFile:
+    path: Path
+    au_set: str
+    labels: np.ndarray  # (T, K) int8, values in {-1, 0, 1}
+
+    @property
+    def aus(self) -> tuple[str, ...]:
+        return au_names(self.au_set)
+
+
+def read_label_file(path: str | Path, au_set: str | None = None) -> LabelFile:
+    """Parse one label file; any problem raises InputError naming the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(path, f"cannot read label file ({error.__class__.__name__})") from None
+    lines = text.splitlines()
+    if not lines:
+        raise InputError(path, "empty label file (expected a header like AU1,AU2,...)")
+    header = tuple(name.strip() for name in lines[0].split(","))
+    found_set = au_set_for_header(header)
+    if found_set is None:
+        expected = " or ".join(",".join(aus) for aus in AU_SETS.values())
+        raise InputError(path, f"line 1: header {lines[0]!r} is not an AU header ({expected})")
+    if au_set is not None and found_set != au_set:
+        raise InputError(path, f"line 1: file holds AU set {found_set}, expected {au_set}")
+    return LabelFile(path, found_set, _parse_rows(path, lines[1:], len(header)))
+
+
+def _parse_rows(path: Path, rows: list[str], width: int) -> np.ndarray:
+    labels = np.empty((len(rows), width), dtype=np.int8)
+    for number, row in enumerate(rows, start=2):
+        cells = row.split(",")
+        if len(cells) != width:
+            raise InputError(path, f"line {number}: {len(cells)} values, expected {width}")
+        try:
+            values = [int(cell) for cell in cells]
+        except ValueError:
+            raise InputError(path, f"line {number}: {row!r} is not integers") from None
+        if any(value not in (-1, 0, 1) for value in values):
+            raise InputError(path, f"line {number}: values must be -1, 0 or 1, got {row!r}")
+        labels[number - 2] = values
+    return labels
+
+
+def format_label_file(aus: tuple[str, ...], labels: np.ndarray) -> str:
+    """The exact text of a label file (header, then one comma-separated line per frame)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.shape[1] != len(aus):
+        raise ValueError(f"labels of shape {labels.shape} do not match {len(aus)} AUs")
+    body = "\n".join(",".join(str(int(v)) for v in row) for row in labels)
+    return ",".join(aus) + "\n" + (body + "\n" if len(labels) else "")
+
+
+def write_label_file(path: str | Path, aus: tuple[str, ...], labels: np.ndarray) -> Path:
+    """Write a label file atomically."""
+    return write_text_atomically(path, format_label_file(aus, labels))
+
+
+def video_name_for_label(label_path: str | Path) -> tuple[str, str | None]:
+    """(video stem, side) of a label file.
+
+    `12-24-1920x1080_left.txt` → ('12-24-1920x1080', 'left'); `video7.txt` → ('video7', None).
+    """
+    stem = Path(label_path).stem
+    side = _SIDE_SUFFIX.search(stem)
+    if side:
+        return stem[: side.start()], side.group(1)
+    return stem, None
+
+
+def find_video(folder: Path, video_stem: str) -> Path | None:
+    """The video file called `video_stem` (any known extension) in `folder`, if present."""
+    for extension in VIDEO_EXTENSIONS:
+        candidate = folder / f"{video_stem}{extension}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def label_file_folders(root: Path) -> list[Path]:
+    """Where label files may lie under `root`: in it, or in any released split folder below it
+    (root being the dataset, or its AU_Set or AU_Detection_Challenge folder)."""
+    parents = ("", *(folder for folder, _ in LAYOUTS.values()))
+    splits = ("", *dict.fromkeys(s for _, subs in LAYOUTS.values() for s in subs.values()))
+    return [root / parent / split for parent in parents for split in splits]
