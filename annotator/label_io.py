@@ -11,7 +11,10 @@ registered video is matched to it first, so a video literally called `x_left.mp4
 Every file is checked before anything is written, and the caller runs the whole import in one
 transaction: one bad file (unknown video, wrong header, wrong line count) stores nothing.
 Labels become interval events, one per run of equal values per AU, in one edit of kind "import"
-per file; -1 runs are kept, so exporting the labels again gives back the same file.
+per file. In Aff-Wild2 files -1 means "no label here": such frames stay unreviewed (the
+pre-fill shows there) unless `minus_one="not-codable"` stores them as the coder's "cannot be
+coded". A file whose labels the coder already holds exactly is not stored again, so importing
+the same folder twice changes nothing.
 
 Export. One file per video and person: `<video>.txt`, or `<video>_left.txt` /
 `<video>_right.txt` for the sides of a two-person video. Frames a coder reviewed carry the
@@ -44,6 +47,7 @@ from model.formats import (
 logger = logging.getLogger(__name__)
 
 FORMATS = ("affwild2", "openface-csv")
+MINUS_ONE = ("unreviewed", "not-codable")  # what an imported -1 becomes
 UNREVIEWED = ("prefill", "not-coded")
 
 
@@ -119,7 +123,8 @@ class ImportedFile:
     side: str | None
     au_set: str
     frames: int
-    events: int
+    events: int  # interval events stored (0 when unchanged)
+    unchanged: bool = False  # the coder already held exactly these labels
 
 
 def find_label_files(folder: str | Path) -> list[Path]:
@@ -140,28 +145,34 @@ def find_label_files(folder: str | Path) -> list[Path]:
     return found
 
 
-def import_label_folder(session: db.Session, folder: str | Path, coder: str) -> list[ImportedFile]:
+def import_label_folder(session: db.Session, folder: str | Path, coder: str,
+                        minus_one: str = "unreviewed") -> list[ImportedFile]:
     """Store every label file of `folder` as `coder`'s labels; the caller commits."""
+    if minus_one not in MINUS_ONE:
+        raise ValueError(f"minus_one must be one of {MINUS_ONE}, got {minus_one!r}")
     checked = [_check_file(session, path) for path in find_label_files(folder)]
     _refuse_duplicates(checked)
     imported = []
     for label_file, video, side in checked:
-        intervals = db.intervals_from_labels(label_file.labels, label_file.aus)
-        db.record_edit(session, video, coder, intervals, side, kind="import")
-        imported.append(
-            ImportedFile(
-                label_file.path,
-                video.id,
-                side,
-                label_file.au_set,
-                len(label_file.labels),
-                len(intervals),
-            )
-        )
-        logger.info(
-            "imported %s: %d events for video %d", label_file.path, len(intervals), video.id
-        )
+        labels = label_file.labels
+        coded = np.ones(labels.shape, bool) if minus_one == "not-codable" else labels != NOT_CODED
+        unchanged = _already_held(session, video, coder, side, label_file, coded)
+        intervals = [] if unchanged else db.intervals_from_labels(labels, label_file.aus, coded)
+        if intervals:
+            db.record_edit(session, video, coder, intervals, side, kind="import")
+        imported.append(ImportedFile(label_file.path, video.id, side, label_file.au_set,
+                                     len(labels), len(intervals), unchanged))
+        logger.info("imported %s: %d events for video %d%s", label_file.path, len(intervals),
+                    video.id, " (unchanged)" if unchanged else "")
     return imported
+
+
+def _already_held(session: db.Session, video: db.Video, coder: str, side: str | None,
+                  label_file: LabelFile, coded: np.ndarray) -> bool:
+    """The coder's reviewed labels already equal the file's on every frame it codes."""
+    current = db.effective_labels(session, video, coder, side, label_file.au_set)
+    return bool(current.reviewed[coded].all()
+                and (current.labels[coded] == label_file.labels[coded]).all())
 
 
 def _check_file(session: db.Session, path: Path) -> tuple[LabelFile, db.Video, str | None]:

@@ -10,7 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from annotator.label_io import FORMATS, UNREVIEWED, ExportOptions, export_video, import_label_folder
+from annotator.label_io import (
+    FORMATS,
+    MINUS_ONE,
+    UNREVIEWED,
+    ExportOptions,
+    export_video,
+    import_label_folder,
+)
 from db import (
     DATABASE_OPTION_HELP,
     database_url,
@@ -79,13 +86,18 @@ def _chosen_videos(session, chosen: list[str] | None):
 def add_import_labels_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", type=Path, metavar="DIR", help="Aff-Wild2 label folder")
     parser.add_argument("--coder", required=True, metavar="NAME", help="store the labels as")
+    parser.add_argument("--minus-one", choices=MINUS_ONE, default="unreviewed",
+                        help="what a -1 in the files becomes: left unreviewed, so the pre-fill "
+                             "shows (default), or the coder's 'not codable'")
     parser.add_argument("--db", metavar="URL", help=DATABASE_OPTION_HELP)
 
 
 def run_import_labels(args: argparse.Namespace) -> int:
     # one transaction: any bad file rolls back the whole import
     with open_database(database_url(args.db)).begin() as session:
-        imported = import_label_folder(session, args.folder, args.coder)
+        imported = import_label_folder(session, args.folder, args.coder, args.minus_one)
     videos = len({item.video_id for item in imported})
-    print(f"imported {len(imported)} label files for {videos} videos as coder {args.coder}")
+    unchanged = sum(item.unchanged for item in imported)
+    print(f"imported {len(imported)} label files for {videos} videos as coder {args.coder}"
+          + (f" ({unchanged} unchanged: already stored)" if unchanged else ""))
     return 0

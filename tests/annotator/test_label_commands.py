@@ -35,6 +35,9 @@ def test_import_labels_then_export_from_the_command_line(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == str(out / "clip.txt")
     assert (out / "clip.txt").read_text() == text
 
+    assert main(["import-labels", str(tmp_path / "labels"), "--coder", "ann", "--db", url]) == 0
+    assert "(1 unchanged: already stored)" in capsys.readouterr().out
+
 
 def test_a_bad_label_folder_is_one_line_on_stderr_and_exit_2(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("AU_ANNOTATOR_DB", str(tmp_path / "b.sqlite3"))

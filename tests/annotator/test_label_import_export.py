@@ -93,8 +93,47 @@ def test_twelve_au_files_round_trip_even_on_a_video_prefilled_with_eight(session
         )
         db.store_prediction_run(session, video, np.full((150, 8), 0.7, np.float32), parameters)
         import_label_folder(session, tmp_path / "labels", "abaw")
-        [written] = export_video(session, video, tmp_path / "out", ExportOptions(coder="abaw"))
+        # the file's -1 stretch stays unreviewed: exported as -1 with the not-coded option
+        options = ExportOptions(coder="abaw", unreviewed="not-coded")
+        [written] = export_video(session, video, tmp_path / "out", options)
     assert written.read_text() == text
+
+
+def _prefilled_video(session, name, frames):
+    video = _video(session, name, frames)
+    parameters = db.PredictionParameters("abaw2020", dict.fromkeys(au_names("abaw2020"), 0.5), 1)
+    db.store_prediction_run(session, video, np.full((frames, 8), 0.7, np.float32), parameters)
+    return video
+
+
+def test_minus_one_in_a_file_leaves_frames_unreviewed_unless_asked(sessions, tmp_path):
+    text = _label_text("abaw2020", 90, 8)  # frames 30..41 are -1 in every AU
+    _write(tmp_path / "labels/clip.txt", text)
+    with sessions.begin() as session:
+        video = _prefilled_video(session, "clip", 90)
+        import_label_folder(session, tmp_path / "labels", "alice")
+        import_label_folder(session, tmp_path / "labels", "bob", minus_one="not-codable")
+        alice = db.effective_labels(session, video, "alice")
+        bob = db.effective_labels(session, video, "bob")
+    assert not alice.reviewed[30:42].any() and alice.reviewed[:30].all()
+    assert (alice.labels[30:42] == 1).all()  # the pre-fill (0.7 ≥ 0.5) shows there
+    assert bob.reviewed.all() and (bob.labels[30:42] == -1).all()
+
+
+def test_importing_the_same_file_again_changes_nothing(sessions, tmp_path):
+    _write(tmp_path / "labels/clip.txt", _label_text("abaw2020", 90, 9))
+    with sessions.begin() as session:
+        _prefilled_video(session, "clip", 90)
+        [first] = import_label_folder(session, tmp_path / "labels", "alice")
+    edits = _stored_edits(sessions)
+    with sessions.begin() as session:
+        [again] = import_label_folder(session, tmp_path / "labels", "alice")
+    assert first.events > 0 and not first.unchanged
+    assert again.unchanged and again.events == 0
+    assert _stored_edits(sessions) == edits
+    with sessions.begin() as session:  # another coder's import of the same file is stored
+        [other] = import_label_folder(session, tmp_path / "labels", "bob")
+    assert not other.unchanged and _stored_edits(sessions) == edits + 1
 
 
 @pytest.mark.parametrize(
