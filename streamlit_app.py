@@ -8,17 +8,14 @@ label action is stored in the database the moment it is made.
 
 from __future__ import annotations
 
-import time
 from functools import partial
 
 import numpy as np
 import streamlit as st
 
 from annotator import actions, jobs
-from annotator.landmarks import LandmarkTable
-from annotator.pipeline import landmarks_for_video
-from annotator.ui import timeline
-from annotator.ui.frame_view import frame_view
+from annotator.ui import learning, timeline
+from annotator.ui.frame_view import frame_ui
 from annotator.ui.panels import agreement_ui, export_ui, models_panel_ui
 from annotator.ui.settings import (
     AppSettings,
@@ -27,14 +24,10 @@ from annotator.ui.settings import (
     server_videos,
     upload_limit_message,
 )
-from annotator.video import FrameReader
-from model.formats import ABSENT, NOT_CODED, PRESENT, VIDEO_EXTENSIONS, InputError
+from model.formats import ABSENT, NOT_CODED, PRESENT, VIDEO_EXTENSIONS
 
 SOURCES = ("Demo clip", "Upload", "Server folder", "Processed videos")
-PANELS = ("History", "Export", "Agreement", "Model")
-STEPS = (("−1 s", "PageUp", "second", -1), ("−10", "Shift+Left", "frames", -10),
-         ("−1", "Left", "frames", -1), ("+1", "Right", "frames", 1),
-         ("+10", "Shift+Right", "frames", 10), ("+1 s", "PageDown", "second", 1))
+PANELS = ("Review queue", "History", "Export", "Agreement", "Model")
 VALUES = (("Present", "P", PRESENT), ("Absent", "A", ABSENT), ("Not codable", "N", NOT_CODED))
 
 
@@ -43,19 +36,14 @@ def settings() -> AppSettings:
     return app_settings()
 
 
-@st.cache_resource(max_entries=4)
-def landmark_table(path: str) -> LandmarkTable:
-    return landmarks_for_video(path)
-
-
-@st.cache_resource(max_entries=4)
-def frame_reader(path: str) -> FrameReader:
-    return FrameReader(path, landmark_table(path).timestamps)
-
-
 @st.cache_data(max_entries=8)
 def smoothed_probabilities(database_url: str, run_id: int) -> np.ndarray:
     return actions.smoothed_probabilities(database_url, run_id)
+
+
+@st.cache_data(max_entries=4)
+def run_prefill(database_url: str, run_id: int) -> np.ndarray | None:
+    return actions.run_prefill(database_url, run_id)
 
 
 def main() -> None:
@@ -201,16 +189,22 @@ def review_ui(config: AppSettings, coder: str, video_id: int) -> None:
         return
     state = actions.review_state(config.database_url, video_id, coder)
     _reset_on_new_video(summary)
+    probabilities = _smoothed(config.database_url, state)
+    prior = None if state.prior_run_id is None else run_prefill(config.database_url,
+                                                                state.prior_run_id)
+    queue = actions.review_queue(state, probabilities, prior, summary.fps)
     st.subheader(f"{summary.name} · {summary.frame_count:,} frames · {summary.fps:.2f} fps")
     left, right = st.columns([3, 2])
     with left:
         frame_ui(summary)
     with right:
-        label_ui(config, coder, summary, state)
-    timeline_ui(config, summary, state)
+        label_ui(config, coder, summary, state, queue)
+    timeline_ui(summary, state, probabilities)
     panel = st.radio("Panel", PANELS, horizontal=True, key="panel",
                      label_visibility="collapsed")
-    if panel == "History":
+    if panel == "Review queue":
+        learning.queue_ui(queue)
+    elif panel == "History":
         st.dataframe(actions.history_table(config.database_url, video_id), hide_index=True)
     elif panel == "Export":
         export_ui(config.database_url, coder, summary)
@@ -225,67 +219,17 @@ def _reset_on_new_video(summary: actions.VideoSummary) -> None:
         st.session_state.update(video_shown=summary.id, frame=0, first=0, last=0)
 
 
-def frame_ui(summary: actions.VideoSummary) -> None:
-    last_frame = summary.frame_count - 1
-    placeholder = st.empty()
-    try:
-        reader = frame_reader(summary.path)
-        table = landmark_table(summary.path)
-    except InputError as error:
-        placeholder.warning(f"The video file cannot be shown ({error}); its labels can still "
-                            "be reviewed on the timelines.")
-        return
-    playing = st.session_state.pop("play", None)
-    if playing:
-        _play(placeholder, reader, table, summary, *playing)
-    _show_frame(placeholder, reader, table, summary, st.session_state["frame"])
-    with st.container(horizontal=True):
-        for label, shortcut, unit, amount in STEPS:
-            delta = amount * max(1, round(summary.fps)) if unit == "second" else amount
-            st.button(label, shortcut=shortcut, on_click=_step, args=(delta, last_frame))
-    go_to, play = st.columns([2, 1], vertical_alignment="bottom")
-    go_to.number_input("Frame", min_value=0, max_value=last_frame, step=1, key="frame")
-    play.button("▶ Play range", on_click=_start_playing, width="stretch",
-                help="plays the frames first…last of the label range")
-
-
-def _show_frame(placeholder, reader, table, summary, index: int) -> None:
-    view = frame_view(reader.frame(index).rgb, table, index)
-    with placeholder.container():
-        picture, crops = st.columns([4, 1])
-        seconds = table.timestamps[index] - table.timestamps[0]
-        picture.image(view.annotated, width="stretch",
-                      caption=f"frame {index} of {summary.frame_count - 1} · {seconds:.3f} s · "
-                              + ("face" if view.face else "no face found"))
-        if view.face:
-            crops.image(view.gray, caption="network input: gray", width="stretch")
-            crops.image(view.edges, caption="network input: edges", width="stretch")
-
-
-def _play(placeholder, reader, table, summary, first: int, last: int) -> None:
-    period = 1.0 / summary.fps if summary.fps > 0 else 0.04
-    for index in range(first, last + 1):
-        started = time.monotonic()
-        _show_frame(placeholder, reader, table, summary, index)
-        time.sleep(max(0.0, period - (time.monotonic() - started)))
-    st.session_state["frame"] = last
-
-
-def _step(delta: int, last_frame: int) -> None:
-    st.session_state["frame"] = int(min(max(st.session_state["frame"] + delta, 0), last_frame))
-
-
-def _start_playing() -> None:
-    first, last = sorted((st.session_state["first"], st.session_state["last"]))
-    st.session_state["play"] = (first, last)
-
-
 def label_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
-             state: actions.ReviewState) -> None:
+             state: actions.ReviewState, queue: list[actions.ReviewItem]) -> None:
     last_frame = summary.frame_count - 1
     if st.session_state.get("au") not in state.aus:
         st.session_state["au"] = state.aus[0]
-    st.radio("Action unit", state.aus, key="au", horizontal=True)
+    if not set(st.session_state.get("aus", ())) <= set(state.aus):
+        st.session_state["aus"] = (st.session_state["au"],)
+    st.radio("Action unit", state.aus, key="au", horizontal=True, on_change=_one_au)
+    if len(_chosen_aus()) > 1:
+        st.caption(f"The buttons apply to {', '.join(_chosen_aus())} (rows boxed on the "
+                   "timelines); pick one AU above to go back to one.")
     first, last = st.columns(2)
     first.number_input("First frame", min_value=0, max_value=last_frame, step=1, key="first")
     last.number_input("Last frame", min_value=0, max_value=last_frame, step=1, key="last")
@@ -299,9 +243,21 @@ def label_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
         st.button("Undo", shortcut="Ctrl+Z", on_click=act, args=("undo",))
         st.button("Redo", shortcut="Ctrl+Y", on_click=act, args=("redo",))
         st.button("Range = this frame", shortcut="H", on_click=_range_to_frame)
+        st.button("Review next", on_click=learning.review_next, args=(queue,),
+                  help="(key R) go to the unreviewed stretch where the pre-fill is least sure")
+    learning.review_key()
     if "notice" in st.session_state:
         st.caption(st.session_state["notice"])
+    learning.learn_ui(config.database_url, summary.id, state)
     prefill_ui(config, summary, state)
+
+
+def _chosen_aus() -> tuple[str, ...]:
+    return tuple(st.session_state.get("aus") or (st.session_state["au"],))
+
+
+def _one_au() -> None:
+    st.session_state["aus"] = (st.session_state["au"],)
 
 
 def _range_to_frame() -> None:
@@ -309,9 +265,9 @@ def _range_to_frame() -> None:
 
 
 def _act(database_url: str, video_id: int, coder: str, action) -> None:
-    au = st.session_state["au"]
+    aus = _chosen_aus()
     first, last = sorted((st.session_state["first"], st.session_state["last"]))
-    where = f"{au}, frames {first}–{last}"
+    where = f"{', '.join(aus)}, frames {first}–{last}"
     if action == "undo":
         done = actions.undo(database_url, video_id, coder)
         notice = "Undone." if done else "Nothing to undo."
@@ -319,12 +275,14 @@ def _act(database_url: str, video_id: int, coder: str, action) -> None:
         done = actions.redo(database_url, video_id, coder)
         notice = "Redone." if done else "Nothing to redo."
     elif action == "accept":
-        done = actions.accept_prefill(database_url, video_id, coder, au, first, last)
+        done = actions.accept_prefill(database_url, video_id, coder, aus, first, last)
         notice = f"Pre-fill accepted: {where}." if done else f"Already reviewed: {where}."
     else:
-        actions.set_label(database_url, video_id, coder, au, first, last, action)
-        notice = f"Stored: {where} {actions.VALUE_NAMES[action]}."
+        actions.set_label(database_url, video_id, coder, aus, first, last, action)
+        done, notice = True, f"Stored: {where} {actions.VALUE_NAMES[action]}."
     st.session_state["notice"] = notice
+    if done:
+        learning.learn_after_correction(database_url, video_id)
 
 
 def prefill_ui(config: AppSettings, summary: actions.VideoSummary,
@@ -349,16 +307,18 @@ def _change_prefill(database_url: str, video_id: int, run_id: int, au: str) -> N
     actions.set_prefill_parameters(database_url, video_id, window, thresholds)
 
 
-def timeline_ui(config: AppSettings, summary: actions.VideoSummary,
-                state: actions.ReviewState) -> None:
+def _smoothed(database_url: str, state: actions.ReviewState) -> np.ndarray:
     if state.run_id is None:
-        probabilities = np.full(state.labels.shape, np.nan, np.float32)
-    else:
-        probabilities = smoothed_probabilities(config.database_url, state.run_id)
+        return np.full(state.labels.shape, np.nan, np.float32)
+    return smoothed_probabilities(database_url, state.run_id)
+
+
+def timeline_ui(summary: actions.VideoSummary, state: actions.ReviewState,
+                probabilities: np.ndarray) -> None:
     codes = timeline.band_codes(state.labels, state.reviewed, state.prefill)
     selected = sorted((st.session_state["first"], st.session_state["last"]))
     figure = timeline.timeline_figure(state.aus, probabilities, codes, state.thresholds,
-                                      st.session_state["frame"], st.session_state["au"],
+                                      st.session_state["frame"], _chosen_aus(),
                                       tuple(selected))
     st.plotly_chart(timeline.seek_bar_figure(summary.frame_count, summary.fps,
                                              st.session_state["frame"]),
@@ -371,7 +331,8 @@ def timeline_ui(config: AppSettings, summary: actions.VideoSummary,
     st.html(" ".join(f'<span style="background:{colour};border:1px solid #999;'
                      f'padding:0 .6em;margin:0 .2em 0 .8em"></span>{text}'
                      for colour, text in timeline.BAND_LEGEND)
-            + " — drag across a row to select frames; click the grey bar to go to a frame")
+            + " — drag across a row (or several) to select frames; click the grey bar to go to "
+              "a frame")
 
 
 def _timeline_selected(frame_count: int, aus: tuple[str, ...], key: str = "timeline") -> None:
@@ -382,8 +343,8 @@ def _timeline_selected(frame_count: int, aus: tuple[str, ...], key: str = "timel
     st.session_state["frame"] = chosen.first_frame
     if chosen.is_range:
         st.session_state.update(first=chosen.first_frame, last=chosen.last_frame)
-    if chosen.au is not None:
-        st.session_state["au"] = chosen.au
+    if chosen.aus:
+        st.session_state.update(au=chosen.aus[0], aus=chosen.aus)
 
 
 main()

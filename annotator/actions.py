@@ -27,6 +27,7 @@ import db
 from annotator.finetune import FinetuneError, FinetuneOptions, VersionComparison
 from annotator.finetune.training import plan_finetune
 from annotator.label_io import ExportOptions, export_video
+from model.adapt import stretches
 from model.checkpoint import version_label
 from model.formats import NOT_CODED, au_names
 from model.metrics import Agreement, agreement_from_counts, confusion_counts
@@ -34,6 +35,8 @@ from model.smoothing import smooth_probabilities
 
 VALUE_NAMES = {1: "present", 0: "absent", NOT_CODED: "not codable"}
 MODEL = "model (pre-fill)"  # the agreement view's name for the model's side
+QUEUE_NEAR = 0.15  # a smoothed probability this close to its threshold is uncertain
+QUEUE_MIN_FRAMES = 3  # shorter uncertain stretches are flicker, not worth a look
 METRIC_NAMES = {"abaw2020": "ABAW 2020", "mean_f1": "mean F1"}
 
 
@@ -60,6 +63,18 @@ class ReviewState:
     run_id: int | None
     thresholds: np.ndarray  # (K,) of the newest run (0.5 without a run)
     smoothing_window: int
+    prior_run_id: int | None = None  # set when the newest run learnt from corrections
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One stretch of the review queue: where the pre-fill is least sure."""
+
+    au: str
+    first_frame: int
+    last_frame: int
+    reason: str
+    score: float  # 0..1, higher first
 
 
 def register_coder(database_url: str, name: str) -> str:
@@ -90,13 +105,65 @@ def review_state(database_url: str, video_id: int, coder: str) -> ReviewState:
         video = db.get_video(session, video_id)
         labels = db.effective_labels(session, video, coder)
         run = db.latest_prediction_run(session, video_id)
+        prior_id = None
         if run is None or run.au_set != labels.au_set:
             thresholds, window = np.full(len(labels.aus), 0.5, np.float32), 1
         else:
             parameters = db.run_parameters(run)
             thresholds, window = parameters.threshold_array(), parameters.smoothing_window
+            if parameters.predictor == db.ADAPTED:
+                prior_id = parameters.details.get("prior_run")
     return ReviewState(labels.aus, labels.labels, labels.reviewed, labels.prefill, labels.face,
-                       labels.run_id, thresholds, window)
+                       labels.run_id, thresholds, window, prior_id)
+
+
+def learnt_reports(database_url: str, run_id: int | None) -> list[dict]:
+    """Per-AU reports (model.adapt.AUReport fields) of a run made by learning; [] otherwise."""
+    if run_id is None:
+        return []
+    with db.open_database(database_url).begin() as session:
+        run = db.get_prediction_run(session, run_id)
+        return [] if run is None else list(run.parameters.get("details", {}).get("reports", []))
+
+
+def run_prefill(database_url: str, run_id: int) -> np.ndarray | None:
+    """(T, K) int8 pre-fill of a run (None when the run is gone)."""
+    with db.open_database(database_url).begin() as session:
+        run = db.get_prediction_run(session, run_id)
+        return None if run is None else db.run_prefill(run)[0]
+
+
+def review_queue(state: ReviewState, smoothed: np.ndarray, prior_prefill: np.ndarray | None,
+                 fps: float, limit: int = 20) -> list[ReviewItem]:
+    """The unreviewed stretches most worth a coder's look, best first: where the smoothed
+    probability is near its AU's threshold, or where the pre-fill that learnt from corrections
+    and its prior disagree. Stretches are cut to at most 2 s; a correction changes `state`, so
+    the queue follows it."""
+    items = []
+    for k, au in enumerate(state.aus):
+        open_frames = state.face & ~state.reviewed[:, k]
+        with np.errstate(invalid="ignore"):
+            distance = np.abs(smoothed[:, k] - state.thresholds[k])
+        near = open_frames & (distance < QUEUE_NEAR)
+        disagree = np.zeros_like(near)
+        if prior_prefill is not None:
+            disagree = open_frames & (prior_prefill[:, k] != state.prefill[:, k])
+        flagged = np.flatnonzero(near | disagree)
+        for stretch in stretches(flagged, max(QUEUE_MIN_FRAMES, round(2 * (fps or 25)))):
+            if len(stretch) < QUEUE_MIN_FRAMES:
+                continue
+            closeness = float(np.mean(np.where(near[stretch],
+                                               1 - distance[stretch] / QUEUE_NEAR, 0)))
+            disagreement = float(disagree[stretch].mean())
+            if disagreement >= closeness:
+                reason = "learnt pre-fill and its prior disagree"
+            else:
+                reason = (f"probability near the threshold ({np.nanmean(smoothed[stretch, k]):.2f}"
+                          f" vs {state.thresholds[k]:.2f})")
+            items.append(ReviewItem(au, int(stretch[0]), int(stretch[-1]), reason,
+                                    max(closeness, disagreement)))
+    items.sort(key=lambda item: (-item.score, item.first_frame))
+    return items[:limit]
 
 
 def smoothed_probabilities(database_url: str, run_id: int) -> np.ndarray:
@@ -107,19 +174,21 @@ def smoothed_probabilities(database_url: str, run_id: int) -> np.ndarray:
         return smooth_probabilities(db.run_probabilities(run), window)
 
 
-def set_label(database_url: str, video_id: int, coder: str, au: str, first: int, last: int,
-              value: int) -> None:
-    """Frames first..last (0-based, inclusive) of `au` become `value` (1, 0 or -1)."""
+def set_label(database_url: str, video_id: int, coder: str, aus: tuple[str, ...], first: int,
+              last: int, value: int) -> None:
+    """Frames first..last (0-based, inclusive) of each AU become `value` (1, 0 or -1), as one
+    edit (one undo takes it back)."""
     with db.open_database(database_url).begin() as session:
-        db.correct(session, db.get_video(session, video_id), coder, au, first, last, value)
+        intervals = [db.Interval(au, first, last, value) for au in aus]
+        db.record_edit(session, db.get_video(session, video_id), coder, intervals)
 
 
-def accept_prefill(database_url: str, video_id: int, coder: str, au: str, first: int,
-                   last: int) -> bool:
+def accept_prefill(database_url: str, video_id: int, coder: str, aus: tuple[str, ...],
+                   first: int, last: int) -> bool:
     """Mark the pre-fill of first..last reviewed; False when all of it already was."""
     with db.open_database(database_url).begin() as session:
         video = db.get_video(session, video_id)
-        return db.accept_prefill(session, video, coder, first, last, (au,)) is not None
+        return db.accept_prefill(session, video, coder, first, last, tuple(aus)) is not None
 
 
 def undo(database_url: str, video_id: int, coder: str) -> bool:

@@ -26,9 +26,11 @@ COMMANDS = {
                            "Aff-Wild2-format folder"),
     "finetune": ("models", "fine-tune the active model on coders' corrections; prints held-out "
                            "scores"),
-    "export": ("labels", "export labels as Aff-Wild2 txt or OpenFace-style CSV"),
-    "import-labels": ("labels", "import an Aff-Wild2 label folder as one coder's labels "
-                                "(all files or none)"),
+    "adapt": ("models", "let one video's pre-fill learn from the frames coders reviewed in it"),
+    "export": ("labels", "export labels as Aff-Wild2 txt, ELAN .eaf, BORIS project or OpenFace "
+                         "CSV"),
+    "import-labels": ("labels", "import Aff-Wild2 label files and ELAN .eaf files as one coder's "
+                                "labels (all files or none)"),
     "bench": ("videos", "time decode → landmarks → features → AU probabilities against a "
                         "reference"),
 }

@@ -1,5 +1,6 @@
-"""Work the app server runs in the background so the page never waits: processing a video, and
-activating a model version (or rolling back).
+"""Work the app server runs in the background so the page never waits: processing a video,
+learning from a video's corrections (adaptation), and activating a model version (or rolling
+back).
 
 Processing is a row of the database's jobs table: the app starts a job and polls `job_status` a
 few times a second. The row outlives the browser tab, so a reload (which starts a new Streamlit
@@ -12,6 +13,10 @@ seconds (the demo) to minutes (many long videos), so it runs in a thread of the 
 and the page polls it. The thread outlives the browser tab: a reload finds it again by the
 database URL. One activation at a time per database and server process. (Fine-tuning runs in a
 process of its own: annotator.finetune.)
+
+Adaptation takes a second or two; in "auto" mode the page asks for it after every correction.
+One runs at a time per video: a request while one runs is remembered and served once the
+running one ends, so the newest corrections are always learnt and nothing piles up.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import db
+from annotator.adaptation import AdaptationError, AdaptationResult, adapt_video
 from annotator.finetune import ActivationResult, FinetuneError, activate_version, rollback
 from annotator.pipeline import process_video
 from model.checkpoint import version_label
@@ -213,3 +219,58 @@ def _activate(database_url: str, version_id: int | None, roll_back: bool,
         activation.error = f"activating {activation.target} failed ({error}); nothing changed"
     finally:
         activation.finished = True
+
+
+# --- adaptation --------------------------------------------------------------------------
+
+
+@dataclass
+class Adaptation:
+    """The background adaptation of one video: running, asked for again, or the last result."""
+
+    running: bool = False
+    again: bool = False  # asked for while running: run once more when this one ends
+    runs: int = 0  # finished adaptations since the server started
+    result: AdaptationResult | None = None
+    error: str | None = None
+
+
+_adaptation_lock = threading.Lock()
+_adaptations: dict[tuple[str, int], Adaptation] = {}
+
+
+def adaptation_state(database_url: str, video_id: int) -> Adaptation | None:
+    with _adaptation_lock:
+        return _adaptations.get((database_url, video_id))
+
+
+def start_adaptation(database_url: str, video_id: int) -> Adaptation:
+    """Learn from the video's reviewed frames in a background thread (every coder's)."""
+    key = (database_url, video_id)
+    with _adaptation_lock:
+        state = _adaptations.setdefault(key, Adaptation())
+        if state.running:
+            state.again = True
+            return state
+        state.running, state.again = True, False
+    threading.Thread(target=_adapt, args=(key, state), name=f"adapt-video-{video_id}",
+                     daemon=True).start()
+    return state
+
+
+def _adapt(key: tuple[str, int], state: Adaptation) -> None:
+    while True:
+        try:
+            state.result, state.error = adapt_video(*key), None
+        except (AdaptationError, InputError) as error:
+            state.error = str(error)
+        except Exception as error:  # the page must show the failure instead of polling forever
+            log.exception("adapting video %d failed", key[1])
+            state.error = f"learning from the corrections failed ({error}); the pre-fill is " \
+                          "unchanged"
+        with _adaptation_lock:
+            state.runs += 1
+            if not state.again:
+                state.running = False
+                return
+            state.again = False

@@ -3,10 +3,12 @@
 1. extract: one decoding pass finds each frame's landmarks and aligned face image together.
    Decoding runs in a worker thread; each frame's face image is computed as the frame arrives,
    so a frame is decoded once and dropped. Landmark motion needs both neighbours, so it is
-   computed from the whole landmark table at the end (it is tiny).
-2. cache: the landmark table and the features are kept under the video's content hash and
-   landmark backend (`AU_ANNOTATOR_CACHE` moves the folder), so re-opening, renaming,
-   predicting again or training never recomputes them; a changed file gets a new hash.
+   computed from the whole landmark table at the end (it is tiny). The descriptors a small
+   learner uses (model.descriptors) come from the features.
+2. cache: the landmark table, the features and the descriptors are kept under the video's
+   content hash and landmark backend (`AU_ANNOTATOR_CACHE` moves the folder), so re-opening,
+   renaming, predicting again or training never recomputes them; a changed file gets a new
+   hash.
 3. store: the active predictor (a model version, else the geometry baseline) turns the features
    into AU probabilities, stored with the video as a prediction run.
 """
@@ -31,6 +33,7 @@ from annotator.landmarks import BACKENDS, FaceResult, LandmarkBackend, LandmarkT
 from annotator.video import VideoInfo, iter_frames, open_video, prefetch_frames
 from model.checkpoint import AUPredictor, load_predictor
 from model.dataset import FeatureLoader
+from model.descriptors import DESCRIPTOR_VERSION, VideoDescriptors, descriptors_from_features
 from model.features import (
     FeatureConfig,
     FrameCountError,
@@ -53,6 +56,7 @@ _backends: dict[tuple[str, str], LandmarkBackend] = {}
 class VideoAnalysis:
     landmarks: LandmarkTable
     features: VideoFeatures
+    descriptors: VideoDescriptors
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class ProcessedVideo:
 def analyse_video(
     path: Path, info: VideoInfo, backend: LandmarkBackend, config: FeatureConfig | None = None,
     progress: bool = False, on_progress: ProgressCallback | None = None,
-) -> VideoAnalysis:
+) -> tuple[LandmarkTable, VideoFeatures]:
     """Landmarks + features of every decoded frame (no cache)."""
     config = config or FeatureConfig()
     backend.reset()
@@ -98,8 +102,7 @@ def analyse_video(
     table = LandmarkTable.from_results(results, times)
     images, aligned = faces.collect()
     motion, has_motion = landmark_motion(aligned, table.face, config)
-    features = VideoFeatures(images, motion, table.face.copy(), has_motion, aligned)
-    return VideoAnalysis(table, features)
+    return table, VideoFeatures(images, motion, table.face.copy(), has_motion, aligned)
 
 
 class _FaceImages:
@@ -195,6 +198,11 @@ def features_path(path: str | Path, backend: str, config: FeatureConfig) -> Path
     return video_cache_dir(path, backend) / f"features-{config.key()}.npz"
 
 
+def descriptors_path(path: str | Path, backend: str, config: FeatureConfig) -> Path:
+    name = f"descriptors-{config.key()}-v{DESCRIPTOR_VERSION}.npz"
+    return video_cache_dir(path, backend) / name
+
+
 def analyse_and_cache(
     path: str | Path, backend: str = "dlib", device: str = "cpu",
     config: FeatureConfig | None = None, progress: bool = False,
@@ -206,19 +214,26 @@ def analyse_and_cache(
     info = open_video(path)  # fails early, with a clear message, on a bad file
     landmarks_file = landmark_cache_path(path, backend)
     features_file = features_path(path, backend, config)
+    descriptors_file = descriptors_path(path, backend, config)
     if landmarks_file.exists():
         table = LandmarkTable.load(landmarks_file)
-        features = _cached_features(features_file)
+        features = _cached(VideoFeatures, features_file)
         if features is None:
             features = _features_from_landmarks(path, table, config)
             features.save(features_file)
-        return VideoAnalysis(table, features)
-    analysis = analyse_video(
+        descriptors = _cached(VideoDescriptors, descriptors_file)
+        if descriptors is None:
+            descriptors = descriptors_from_features(features)
+            descriptors.save(descriptors_file)
+        return VideoAnalysis(table, features, descriptors)
+    table, features = analyse_video(
         path, info, backend_for(backend, device), config, progress, on_progress
     )
-    analysis.features.save(features_file)
-    analysis.landmarks.save(landmarks_file)
-    return analysis
+    descriptors = descriptors_from_features(features)
+    features.save(features_file)
+    descriptors.save(descriptors_file)
+    table.save(landmarks_file)  # last: its presence means the others are there too
+    return VideoAnalysis(table, features, descriptors)
 
 
 def features_for_video(
@@ -235,14 +250,32 @@ def feature_loader(landmark_backend: str, device: str = "cpu") -> FeatureLoader:
     return lambda video_path: features_for_video(video_path, landmark_backend, device)
 
 
-def _cached_features(features_file: Path) -> VideoFeatures | None:
-    if not features_file.is_file():
+def descriptors_for_video(path: str | Path, backend: str = "dlib", device: str = "cpu",
+                          config: FeatureConfig | None = None) -> VideoDescriptors:
+    """The learner's descriptors of every decoded frame, from the cache when present (reading
+    them costs a fraction of a second even for a long video; the features are not loaded)."""
+    cached = cached_descriptors(path, backend, config)
+    if cached is not None:
+        return cached
+    return analyse_and_cache(path, backend, device, config).descriptors
+
+
+def cached_descriptors(path: str | Path, backend: str = "dlib",
+                       config: FeatureConfig | None = None) -> VideoDescriptors | None:
+    """The descriptors when the cache holds them (never computed here); None otherwise."""
+    if not Path(path).is_file():
+        return None
+    return _cached(VideoDescriptors, descriptors_path(path, backend, config or FeatureConfig()))
+
+
+def _cached(kind, file: Path):
+    if not file.is_file():
         return None
     try:
-        return VideoFeatures.load(features_file)
+        return kind.load(file)
     except (OSError, ValueError, KeyError) as error:
         # A cache file from an interrupted or older run is rebuilt, never trusted.
-        log.warning("%s: unreadable cached features (%s); recomputing", features_file, error)
+        log.warning("%s: unreadable cache file (%s); recomputing", file, error)
         return None
 
 

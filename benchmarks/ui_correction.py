@@ -51,10 +51,10 @@ def one_correction(url: str, video_id: int, smoothed: np.ndarray, rng) -> float:
     first = int(rng.integers(0, frames - 500))
     au = str(rng.choice(au_names("abaw2020")))
     start = time.perf_counter()
-    actions.set_label(url, video_id, CODER, au, first, first + 400, 1)
+    actions.set_label(url, video_id, CODER, (au,), first, first + 400, 1)
     state = actions.review_state(url, video_id, CODER)
     codes = timeline.band_codes(state.labels, state.reviewed, state.prefill)
-    figure = timeline.timeline_figure(state.aus, smoothed, codes, state.thresholds, first, au,
+    figure = timeline.timeline_figure(state.aus, smoothed, codes, state.thresholds, first, (au,),
                                       (first, first + 400))
     figure.to_json()
     return (time.perf_counter() - start) * 1000

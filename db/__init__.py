@@ -64,22 +64,27 @@ from db.versions import (
     list_model_versions,
 )
 from db.videos import (
+    ADAPTED,
     PredictionParameters,
     get_prediction_run,
     get_video,
     latest_prediction_run,
     list_videos,
+    prior_run,
     processed_video_id,
     processed_videos,
+    prune_adapted_runs,
     register_video,
     run_parameters,
     run_prefill,
     run_probabilities,
     store_prediction_run,
+    videos_matching,
     videos_named,
 )
 
 __all__ = [
+    "ADAPTED",
     "DATABASE_OPTION_HELP",
     "Coder",
     "Correction",
@@ -127,6 +132,8 @@ __all__ = [
     "open_database",
     "processed_video_id",
     "processed_videos",
+    "prior_run",
+    "prune_adapted_runs",
     "recent_jobs",
     "record_edit",
     "redo",
@@ -143,5 +150,6 @@ __all__ = [
     "tracks",
     "undo",
     "update_job_details",
+    "videos_matching",
     "videos_named",
 ]

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from db.models import PredictionRun, Video
@@ -25,6 +25,8 @@ from model.smoothing import prefill_labels
 logger = logging.getLogger(__name__)
 
 _STORED_DTYPE = np.dtype("<f4")
+ADAPTED = "adapted"  # the predictor of runs made by learning from a video's corrections
+KEEP_ADAPTED_RUNS = 3  # older adapted runs of a video are superseded and deleted
 
 
 def register_video(
@@ -71,6 +73,14 @@ def videos_named(session: Session, name: str) -> list[Video]:
     return list(session.scalars(select(Video).where(Video.name == name).order_by(Video.id)))
 
 
+def videos_matching(session: Session, value: str) -> list[Video]:
+    """The videos a user means by `value` on a command line: an id, or a file name (stem)."""
+    if value.isdigit():
+        video = session.get(Video, int(value))
+        return [video] if video is not None else []
+    return videos_named(session, value)
+
+
 def list_videos(session: Session) -> list[Video]:
     return list(session.scalars(select(Video).order_by(Video.id)))
 
@@ -98,7 +108,7 @@ class PredictionParameters:
     au_set: str
     thresholds: dict[str, float]  # per AU name
     smoothing_window: int
-    predictor: str = "network"  # "network" or "geometry-baseline"
+    predictor: str = "network"  # "network", "geometry-baseline" or ADAPTED
     details: dict = field(default_factory=dict)  # anything else worth keeping (backend, ...)
 
     def threshold_array(self) -> np.ndarray:
@@ -153,6 +163,32 @@ def latest_prediction_run(session: Session, video_id: int) -> PredictionRun | No
         .order_by(PredictionRun.id.desc())
         .limit(1)
     )
+
+
+def prior_run(session: Session, video_id: int) -> PredictionRun | None:
+    """The newest run not made by adaptation: the active predictor's pre-fill (with any
+    smoothing or thresholds a coder set), which adaptation starts from."""
+    found = next((run_id for run_id, parameters in _run_kinds(session, video_id)
+                  if parameters.get("predictor") != ADAPTED), None)
+    return None if found is None else session.get(PredictionRun, found)
+
+
+def prune_adapted_runs(session: Session, video_id: int, keep: int = KEEP_ADAPTED_RUNS) -> int:
+    """Delete all but the newest `keep` adapted runs of a video (each re-adaptation supersedes
+    the last; a run is derived data, never a coder's work); returns how many went."""
+    adapted = [run_id for run_id, parameters in _run_kinds(session, video_id)
+               if parameters.get("predictor") == ADAPTED]
+    if adapted[keep:]:
+        session.execute(delete(PredictionRun).where(PredictionRun.id.in_(adapted[keep:])))
+    return len(adapted[keep:])
+
+
+def _run_kinds(session: Session, video_id: int) -> list[tuple[int, dict]]:
+    """(id, parameters) of a video's runs, newest first, without their arrays."""
+    return list(session.execute(
+        select(PredictionRun.id, PredictionRun.parameters)
+        .where(PredictionRun.video_id == video_id).order_by(PredictionRun.id.desc())
+    ))
 
 
 def get_prediction_run(session: Session, run_id: int) -> PredictionRun | None:

@@ -45,6 +45,10 @@ from model.formats import DEFAULT_AU_SET, au_names
 
 logger = logging.getLogger(__name__)
 
+MEASURES = (
+    "inner_brow_height", "outer_brow_height", "brow_gap", "eye_opening", "lip_gap",
+    "mouth_width", "corner_height", "upper_lip_to_nose", "lip_thickness", "chin_drop",
+)
 CLOSED_LIPS = 0.05  # IOD: inner-lip gap below this counts as a closed mouth
 MIN_RESTING_SHARE = 0.1
 
@@ -93,11 +97,26 @@ def resting_frames(lip_gap: np.ndarray, face: np.ndarray) -> np.ndarray:
     return closed if closed.sum() >= MIN_RESTING_SHARE * face.sum() else face
 
 
+def changes_from_rest(measures: dict[str, np.ndarray], face: np.ndarray) -> dict[str, np.ndarray]:
+    """Each measure minus its median over the video's resting frames."""
+    resting = resting_frames(measures["lip_gap"], face)
+    return {name: values - np.median(values[resting]) for name, values in measures.items()}
+
+
+def geometry_changes(aligned: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """(T, len(MEASURES)) float64: the measures of (T, 68, 2) aligned landmarks as changes from
+    the video's resting face, in MEASURES order; NaN rows where `face` is False."""
+    changes = np.full((len(face), len(MEASURES)), np.nan)
+    if face.any():
+        safe = np.where(face[:, None, None], aligned, _any_face_row(aligned, face))
+        moved = changes_from_rest(geometry_measures(safe), face)
+        changes[face] = np.stack([moved[name] for name in MEASURES], axis=1)[face]
+    return changes
+
+
 def au_evidence(measures: dict[str, np.ndarray], face: np.ndarray) -> dict[str, np.ndarray]:
     """Evidence per AU in IOD units: change from the resting face in the AU's direction."""
-    resting = resting_frames(measures["lip_gap"], face)
-    rest = {name: np.median(values[resting]) for name, values in measures.items()}
-    change = {name: values - rest[name] for name, values in measures.items()}
+    change = changes_from_rest(measures, face)
     raise_corners = change["corner_height"]
     widen = change["mouth_width"]
     narrow_eyes = -change["eye_opening"]

@@ -20,14 +20,14 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-from model.formats import CROP_SIZE, NUM_LANDMARKS, atomic_path
+from model.formats import CROP_SIZE, NUM_LANDMARKS, load_arrays, save_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -147,13 +147,11 @@ class VideoFeatures:
 
     def save(self, path: Path) -> None:
         """Write atomically, so an interrupted run never leaves a truncated cache file."""
-        with atomic_path(path) as temporary:
-            np.savez_compressed(temporary, **{f.name: getattr(self, f.name) for f in fields(self)})
+        save_arrays(path, self)
 
     @classmethod
     def load(cls, path: Path) -> VideoFeatures:
-        with np.load(path, allow_pickle=False) as arrays:
-            return cls(**{f.name: arrays[f.name] for f in fields(cls)})
+        return load_arrays(cls, path)
 
 
 def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +127,19 @@ def _sync_folder(folder: Path) -> None:
         pass  # some file systems cannot sync a folder; the rename is still atomic
     finally:
         os.close(descriptor)
+
+
+def save_arrays(path: str | Path, record, compress: bool = True) -> None:
+    """Write the array fields of a dataclass `record` as one .npz, atomically."""
+    save = np.savez_compressed if compress else np.savez
+    with atomic_path(path) as temporary:
+        save(temporary, **{f.name: getattr(record, f.name) for f in fields(record)})
+
+
+def load_arrays(kind, path: str | Path):
+    """The dataclass `kind` read back from what save_arrays wrote (never unpickles)."""
+    with np.load(path, allow_pickle=False) as arrays:
+        return kind(**{f.name: arrays[f.name] for f in fields(kind)})
 
 
 def content_hash(path: str | Path) -> str:

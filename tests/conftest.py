@@ -42,3 +42,9 @@ def no_face() -> Path:
 @pytest.fixture(scope="session")
 def demo_video() -> Path:
     return DEMO
+
+
+@pytest.fixture(scope="session")
+def eye_labels() -> Path:
+    """Folder of label files judged by eye for the real clips (see its README.md)."""
+    return ROOT / "tests" / "data" / "eye_labels"

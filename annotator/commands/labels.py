@@ -1,7 +1,8 @@
 """`au-annotator export` and `import-labels`: label files out of and into the database.
 
-export: effective labels as Aff-Wild2 label files or OpenFace-style CSV. import-labels: an
-Aff-Wild2 label folder becomes one coder's labels, all files or none (annotator.label_io).
+export: effective labels as Aff-Wild2 label files, OpenFace CSV, ELAN files or BORIS projects.
+import-labels: a folder of Aff-Wild2 label files and ELAN files becomes one coder's labels, all
+files or none (annotator.label_io, annotator.elan).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from annotator.elan import parse_tier_map
 from annotator.label_io import (
     FORMATS,
     MINUS_ONE,
@@ -21,10 +23,9 @@ from annotator.label_io import (
 from db import (
     DATABASE_OPTION_HELP,
     database_url,
-    get_video,
     list_videos,
     open_database,
-    videos_named,
+    videos_matching,
 )
 from model.formats import AU_SETS, InputError
 
@@ -38,7 +39,10 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         help="video id or file name (repeatable); default: all videos",
     )
     which.add_argument("--all", action="store_true", help="every registered video (default)")
-    parser.add_argument("--format", choices=FORMATS, required=True)
+    parser.add_argument("--format", choices=FORMATS, required=True,
+                        help="affwild2: <video>.txt; openface-csv: <video>.csv with landmarks "
+                             "(needs the video file); elan: <video>.eaf; boris: <video>.boris "
+                             "project (see README, Label formats)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR")
     parser.add_argument(
         "--coder",
@@ -73,10 +77,7 @@ def _chosen_videos(session, chosen: list[str] | None):
         return list_videos(session)
     videos = []
     for value in chosen:
-        found = (
-            [get_video(session, int(value))] if value.isdigit() else videos_named(session, value)
-        )
-        found = [v for v in found if v is not None]
+        found = videos_matching(session, value)
         if not found:
             raise InputError(value, "no registered video with this id or name")
         videos.extend(found)
@@ -84,18 +85,29 @@ def _chosen_videos(session, chosen: list[str] | None):
 
 
 def add_import_labels_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("folder", type=Path, metavar="DIR", help="Aff-Wild2 label folder")
+    parser.add_argument("folder", type=Path, metavar="DIR",
+                        help="folder of Aff-Wild2 label files (.txt) and ELAN files (.eaf)")
     parser.add_argument("--coder", required=True, metavar="NAME", help="store the labels as")
     parser.add_argument("--minus-one", choices=MINUS_ONE, default="unreviewed",
                         help="what a -1 in the files becomes: left unreviewed, so the pre-fill "
                              "shows (default), or the coder's 'not codable'")
+    parser.add_argument("--tier-map", action="append", default=[], metavar="MAP",
+                        help="ELAN tiers named other than AU12, AU 12, AU12_c...: "
+                             "'Smile=AU12,Brows up=AU1', or @FILE with one NAME=AU per line "
+                             "(repeatable; tier names are matched ignoring case)")
     parser.add_argument("--db", metavar="URL", help=DATABASE_OPTION_HELP)
 
 
 def run_import_labels(args: argparse.Namespace) -> int:
+    tier_map = parse_tier_map(args.tier_map)
     # one transaction: any bad file rolls back the whole import
     with open_database(database_url(args.db)).begin() as session:
-        imported = import_label_folder(session, args.folder, args.coder, args.minus_one)
+        imported = import_label_folder(session, args.folder, args.coder, args.minus_one,
+                                       tier_map)
+    for item in imported:
+        for tier in item.tiers:
+            print(f"{item.path.name}: tier {tier.tier!r} → {tier.use}: "
+                  f"{tier.annotations} annotations, {tier.frames} frames")
     videos = len({item.video_id for item in imported})
     unchanged = sum(item.unchanged for item in imported)
     print(f"imported {len(imported)} label files for {videos} videos as coder {args.coder}"

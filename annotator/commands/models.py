@@ -1,9 +1,10 @@
-"""`au-annotator train`, `evaluate` and `finetune`: making and measuring AU networks.
+"""`au-annotator train`, `evaluate`, `finetune` and `adapt`: making and measuring AU models.
 
 train: the seed network on an Aff-Wild2 folder (see model/affwild2.py), keeping the best
 checkpoint on validation. evaluate: a checkpoint's ABAW score and per-AU F1 on a split.
 finetune: the active model on coders' corrections, in the foreground (the app starts the same
-job in the background with `--job ID`).
+job in the background with `--job ID`). adapt: one video's pre-fill learns from the frames
+coders reviewed in it (annotator.adaptation).
 """
 
 from __future__ import annotations
@@ -130,15 +131,50 @@ def run_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_adapt_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--video", required=True, metavar="ID|NAME",
+                        help="the video whose pre-fill learns (id or file name)")
+    parser.add_argument("--coder", metavar="NAME",
+                        help="only this coder's reviewed frames (default: every coder's)")
+    parser.add_argument("--db", metavar="URL", help=DATABASE_OPTION_HELP)
+
+
+def run_adapt(args: argparse.Namespace) -> int:
+    from annotator.adaptation import AdaptationError, adapt_video, format_reports
+    from db import database_url, open_database, videos_matching
+
+    url = database_url(args.db)
+    with open_database(url).begin() as session:
+        found = [video.id for video in videos_matching(session, args.video)]
+    if len(found) != 1:
+        problem = "no" if not found else "several"
+        print(f"au-annotator adapt: error: {problem} registered videos match {args.video!r}",
+              file=sys.stderr)
+        return 2
+    try:
+        result = adapt_video(url, found[0], args.coder)
+    except AdaptationError as error:
+        print(f"au-annotator adapt: error: {error}", file=sys.stderr)
+        return 2
+    for line in format_reports(result):
+        print(line)
+    if result.adapted_aus:
+        print(f"stored run {result.run_id}: {', '.join(result.adapted_aus)} learnt from the "
+              f"reviewed frames ({result.seconds:.2f} s); reviewed frames keep their labels")
+    else:
+        run = result.run_id or result.prior_run_id
+        print(f"nothing learnt: the pre-fill stays the prior's (run {run}); review frames of "
+              "an AU, present and absent, to teach it")
+    return 0
+
+
 def _video_ids(session, values: list[str] | None) -> tuple[int, ...]:
     from annotator.finetune import FinetuneError
-    from db import get_video, videos_named
+    from db import videos_matching
 
     ids = []
     for value in values or ():
-        found = ([get_video(session, int(value))] if value.isdigit()
-                 else videos_named(session, value))
-        found = [video for video in found if video is not None]
+        found = videos_matching(session, value)
         if len(found) != 1:
             problem = "no" if not found else "several"
             raise FinetuneError(f"{problem} registered videos match {value!r}")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.formats import NUM_LANDMARKS, atomic_path
+from model.formats import NUM_LANDMARKS, load_arrays, save_arrays
 
 # A box must overlap the previous one at least this much to count as the same person;
 # below it the track is lost and the subject is re-acquired as the largest face.
@@ -88,16 +88,11 @@ class LandmarkTable:
         )
 
     def save(self, path: Path) -> None:
-        with atomic_path(path) as temporary:
-            np.savez_compressed(
-                temporary, face=self.face, box=self.box, score=self.score,
-                landmarks=self.landmarks, timestamps=self.timestamps,
-            )
+        save_arrays(path, self)
 
     @classmethod
     def load(cls, path: Path) -> LandmarkTable:
-        with np.load(path, allow_pickle=False) as arrays:
-            return cls(**{name: arrays[name] for name in arrays.files})
+        return load_arrays(cls, path)
 
 
 def box_overlap(a: np.ndarray, b: np.ndarray) -> float:

@@ -24,6 +24,7 @@ from annotator.finetune import (
     version_history,
 )
 from model.checkpoint import version_label
+from model.formats import InputError
 
 
 def models_panel_ui(database_url: str, coder: str) -> None:
@@ -177,14 +178,21 @@ def comparison_ui(database_url: str, versions: list[VersionComparison],
 
 
 def export_ui(database_url: str, coder: str, summary: actions.VideoSummary) -> None:
-    file_format = st.radio("Format", ("affwild2", "openface-csv"), horizontal=True,
+    file_format = st.radio("Format", ("affwild2", "openface-csv", "elan", "boris"),
+                           horizontal=True,
                            format_func={"affwild2": "Aff-Wild2 txt",
-                                        "openface-csv": "OpenFace-style CSV"}.get)
+                                        "openface-csv": "OpenFace CSV",
+                                        "elan": "ELAN (.eaf)",
+                                        "boris": "BORIS project"}.get)
     unreviewed = st.radio("Frames you have not reviewed", ("prefill", "not-coded"),
                           horizontal=True, format_func={"prefill": "model's pre-fill",
                                                         "not-coded": "-1 (not coded)"}.get)
-    for name, content in actions.export_files(database_url, summary.id, coder,
-                                             file_format, unreviewed):
+    try:
+        files = actions.export_files(database_url, summary.id, coder, file_format, unreviewed)
+    except InputError as error:  # the OpenFace CSV without the video file
+        st.error(f"Cannot export: {error}")
+        return
+    for name, content in files:
         st.download_button(f"Download {name}", content, file_name=name, type="primary")
         lines = content.decode().splitlines()
         st.code("\n".join(lines[:12]) + ("\n…" if len(lines) > 12 else ""), language=None)

@@ -39,13 +39,18 @@ BAND_LEGEND: tuple[tuple[str, str], ...] = (
 )
 
 
+# A row counts as boxed when the box reaches this far into it (a box that only grazes the
+# neighbouring row keeps to its own); a box lying inside one row selects that row.
+ROW_GRAZE = 0.15
+
+
 @dataclass(frozen=True)
 class TimelineSelection:
     """What a box selection or a click on the timelines picked."""
 
     first_frame: int
     last_frame: int
-    au: str | None  # the AU row boxed; None for a click or a band across all rows
+    aus: tuple[str, ...]  # the AU rows boxed, top to bottom; empty for a click
     is_range: bool  # False for a click (it only moves the frame viewer)
 
 
@@ -78,7 +83,7 @@ def downsample(codes: np.ndarray, probabilities: np.ndarray, max_columns: int = 
 
 def timeline_figure(
     aus: tuple[str, ...], probabilities: np.ndarray, codes: np.ndarray, thresholds: np.ndarray,
-    current_frame: int, selected_au: str | None = None,
+    current_frame: int, selected_aus: tuple[str, ...] = (),
     selected_range: tuple[int, int] | None = None, max_columns: int = MAX_COLUMNS,
 ) -> go.Figure:
     """The timelines of all AUs; probabilities (T, K) smoothed, NaN = no face."""
@@ -93,8 +98,8 @@ def timeline_figure(
          _threshold_trace(frames, thresholds, bases)]
     )
     shapes = [_frame_marker(current_frame, count)]
-    if selected_au in aus:
-        row = bases[aus.index(selected_au)]
+    for au in (au for au in selected_aus if au in aus):
+        row = bases[aus.index(au)]
         shapes.append(dict(type="rect", x0=-0.5, x1=frames - 0.5, y0=row, y1=row + 1,
                            line=dict(color="#444", width=1.5), fillcolor="rgba(0,0,0,0)"))
         if selected_range is not None:
@@ -103,7 +108,10 @@ def timeline_figure(
                                line=dict(width=0), fillcolor="rgba(255,200,0,0.35)"))
     figure.update_layout(
         height=50 + ROW_HEIGHT_PX * count, margin=dict(l=55, r=10, t=8, b=40),
-        dragmode="select", showlegend=False, shapes=shapes, hovermode="closest",
+        # "d": every drag is a box at the height it was drawn, however flat (Plotly's default
+        # turns a flat drag into a band over all rows, losing the row it started in)
+        dragmode="select", selectdirection="d", showlegend=False, shapes=shapes,
+        hovermode="closest",
         xaxis=dict(range=[-0.5, frames - 0.5], title="frame", showgrid=False, zeroline=False),
         yaxis=dict(range=[0, count], tickvals=bases + 0.5, ticktext=list(aus),
                    showgrid=False, zeroline=False),
@@ -152,15 +160,22 @@ def selection_from_event(selection: dict | None, frame_count: int,
         last = min(frame_count - 1, math.floor(max(xs) + 0.5))
         if first > last:
             return None
-        # a nearly flat drag becomes a band over every row (plotly's rule): no AU then
-        one_row = abs(ys[1] - ys[0]) <= 1.5
-        au = au_at(float(np.mean(ys)), aus) if one_row else None
-        return TimelineSelection(first, last, au, True)
+        return TimelineSelection(first, last, aus_in(min(ys), max(ys), aus), True)
     points = selection.get("points") or []
     if points and points[0].get("x") is not None:
         frame = int(min(max(round(float(points[0]["x"])), 0), frame_count - 1))
-        return TimelineSelection(frame, frame, None, False)
+        return TimelineSelection(frame, frame, (), False)
     return None
+
+
+def aus_in(low: float, high: float, aus: tuple[str, ...]) -> tuple[str, ...]:
+    """The AUs whose rows the heights low..high reach into (more than ROW_GRAZE of a row), top
+    to bottom; the row of the middle when the box is that thin."""
+    rows = [row for row in range(len(aus))
+            if min(high, row + 1) - max(low, row) > ROW_GRAZE]
+    if not rows:
+        return (au_at((low + high) / 2, aus),)
+    return tuple(aus[len(aus) - 1 - row] for row in sorted(rows, reverse=True))
 
 
 def au_at(y: float, aus: tuple[str, ...]) -> str:

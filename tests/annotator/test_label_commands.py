@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+from pympi.Elan import Eaf
+
 import db
 from annotator.cli import main
 
@@ -67,3 +70,58 @@ def test_export_of_an_unknown_video_is_refused(tmp_path, capsys):
     )
     assert status == 2
     assert "missing: no registered video with this id or name" in capsys.readouterr().err
+
+
+def _lab_elan(path, tiers):
+    """An ELAN file as a lab codes it, with its own tier names."""
+    document = Eaf(author="lab")
+    for tier, spans in tiers.items():
+        document.add_tier(tier)
+        for start, end in spans:
+            document.add_annotation(tier, start, end, value="x")
+    document.remove_tier("default")
+    document.to_file(str(path))
+
+
+@pytest.mark.parametrize("tier_map", ["Smile=AU12,Brows up=AU1", "@map.txt"])
+def test_import_labels_reads_elan_tiers_through_the_tier_map(tmp_path, capsys, tier_map):
+    url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    _register(url, "clip", 30)  # no video file: 30 fps timing, frame k at k/30 s
+    (tmp_path / "labels").mkdir()
+    _lab_elan(tmp_path / "labels" / "clip.eaf",
+              {"Smile": [(0, 500)], "Brows up": [], "Notes": [(0, 900)]})
+    (tmp_path / "map.txt").write_text("# our lab's tier names\nSmile = AU 12\nbrows up=AU01\n")
+    tier_map = tier_map.replace("@", f"@{tmp_path}/")
+    assert main(["import-labels", str(tmp_path / "labels"), "--coder", "ann",
+                 "--tier-map", tier_map, "--db", url]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "clip.eaf: tier 'Smile' → AU12: 1 annotations, 15 frames",
+        "clip.eaf: tier 'Brows up' → AU1: 0 annotations, 0 frames",
+        "clip.eaf: tier 'Notes' → skipped (not an AU name; map it with --tier-map): "
+        "1 annotations, 0 frames",
+        "imported 1 label files for 1 videos as coder ann",
+    ]
+    assert main(["export", "--format", "affwild2", "--out", str(tmp_path / "out"),
+                 "--db", url]) == 0
+    lines = (tmp_path / "out" / "clip.txt").read_text().splitlines()
+    assert lines[1:] == ["0,-1,-1,-1,1,-1,-1,-1"] * 15 + ["0,-1,-1,-1,0,-1,-1,-1"] * 15
+
+
+def test_a_tier_map_entry_that_is_not_name_equals_au_is_one_line_on_stderr(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    (tmp_path / "labels").mkdir()
+    status = main(["import-labels", str(tmp_path / "labels"), "--coder", "ann",
+                   "--tier-map", "Smile=happy", "--db", url])
+    assert status == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "--tier-map: tier map entry 'Smile=happy' is not NAME=AU (Smile=AU12)")
+
+
+@pytest.mark.parametrize("file_format, suffix", [("elan", ".eaf"), ("boris", ".boris")])
+def test_export_writes_elan_and_boris_files(tmp_path, capsys, file_format, suffix):
+    url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    _register(url, "clip", 3)
+    out = tmp_path / "out"
+    assert main(["export", "--format", file_format, "--out", str(out), "--db", url]) == 0
+    assert capsys.readouterr().out.strip() == str(out / f"clip{suffix}")

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 import db
-from annotator.label_io import ExportOptions, export_video, import_label_folder, openface_csv
+from annotator.label_io import ExportOptions, export_video, import_label_folder
 from model.formats import InputError, au_names
 
 
@@ -188,23 +188,6 @@ def test_export_fills_unreviewed_frames_by_option_and_keeps_no_face_at_minus_one
     assert (prefilled[10:40] == 1).all() and (not_coded[10:40] == -1).all()
     assert (prefilled[40:50] == -1).all()
     assert (column("prefill", 1)[:40] == 1).all()
-
-
-def test_openface_csv_has_frame_timestamp_and_au_columns(sessions, tmp_path):
-    with sessions.begin() as session:
-        video = _video(session, "clip", 3, fps=25.0)
-        db.correct(session, video, "alice", "AU12", 1, 2, 1)
-        [path] = export_video(
-            session, video, tmp_path, ExportOptions(format="openface-csv", coder="alice")
-        )
-    assert path.name == "clip.csv"
-    assert path.read_text().splitlines() == [
-        "frame,timestamp,AU01_c,AU02_c,AU04_c,AU06_c,AU12_c,AU15_c,AU20_c,AU25_c",
-        "1,0.000,-1,-1,-1,-1,-1,-1,-1,-1",
-        "2,0.040,-1,-1,-1,-1,1,-1,-1,-1",
-        "3,0.080,-1,-1,-1,-1,1,-1,-1,-1",
-    ]
-    assert openface_csv(("AU26",), np.zeros((1, 1)), 30.0).startswith("frame,timestamp,AU26_c\n")
 
 
 def test_export_without_a_coder_refuses_to_guess_between_several(sessions, tmp_path):

@@ -48,14 +48,14 @@ def test_unchanged_settings_store_nothing(video):
 
 def test_accepted_frames_keep_their_values_when_the_threshold_changes(video):
     url, video_id = video
-    assert actions.accept_prefill(url, video_id, "ann", "AU1", 0, 2)
+    assert actions.accept_prefill(url, video_id, "ann", ("AU1",), 0, 2)
     actions.set_prefill_parameters(url, video_id, 1, {"AU1": 0.05})
     assert au1(url, video_id) == [0, 0, 0, 1, 1, 1]
 
 
 def test_agreement_with_the_model_counts_only_reviewed_frames(video):
     url, video_id = video
-    actions.set_label(url, video_id, "ann", "AU1", 3, 5, 1)  # model: 0, 1, 1 there
+    actions.set_label(url, video_id, "ann", ("AU1",), 3, 5, 1)  # model: 0, 1, 1 there
     table = actions.agreement_table(url, video_id, "ann", actions.MODEL)
     assert table.loc["AU1", "frames"] == 3
     assert table.loc["AU1", "f1"] == pytest.approx(0.8)

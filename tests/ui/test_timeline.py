@@ -46,7 +46,8 @@ def test_the_figure_has_a_row_per_au_and_marks_the_current_frame():
     frames = 100
     probabilities = np.random.default_rng(0).random((frames, 8), dtype=np.float32)
     codes = np.zeros((frames, 8), np.uint8)
-    figure = timeline_figure(AUS, probabilities, codes, np.full(8, 0.5), 42, "AU4", (10, 20))
+    figure = timeline_figure(AUS, probabilities, codes, np.full(8, 0.5), 42, ("AU4",),
+                             (10, 20))
     assert list(figure.layout.yaxis.ticktext) == list(AUS)
     marker = figure.layout.shapes[0]
     assert (marker.x0, marker.x1) == (42, 42)
@@ -56,17 +57,30 @@ def test_the_figure_has_a_row_per_au_and_marks_the_current_frame():
 def test_a_box_in_one_row_selects_its_frames_and_au():
     chosen = selection_from_event(
         {"box": [{"x": [9.6, 20.4], "y": [5.2, 5.8]}], "points": []}, 100, AUS)
-    assert (chosen.first_frame, chosen.last_frame, chosen.au) == (10, 20, "AU4")
+    assert (chosen.first_frame, chosen.last_frame, chosen.aus) == (10, 20, ("AU4",))
 
 
-def test_a_flat_drag_selects_frames_but_no_au():
-    chosen = selection_from_event({"box": [{"x": [-3.0, 5.2], "y": [8, 0]}]}, 100, AUS)
-    assert (chosen.first_frame, chosen.last_frame, chosen.au) == (0, 5, None)
+def test_a_flat_drag_selects_the_row_it_was_drawn_in():
+    chosen = selection_from_event({"box": [{"x": [0.4, 30.0], "y": [3.51, 3.52]}]}, 100, AUS)
+    assert (chosen.first_frame, chosen.last_frame, chosen.aus) == (0, 30, ("AU12",))
+
+
+def test_a_box_over_several_rows_selects_each_of_them_top_to_bottom():
+    chosen = selection_from_event({"box": [{"x": [0, 9], "y": [2.1, 4.6]}]}, 100, AUS)
+    assert chosen.aus == ("AU6", "AU12", "AU15")  # rows 4 (AU6) to 2 (AU15)
+    grazing = selection_from_event({"box": [{"x": [0, 9], "y": [2.9, 4.05]}]}, 100, AUS)
+    assert grazing.aus == ("AU12",)  # a tenth of AU15's row and a twentieth of AU6's: no
+
+
+def test_the_figure_keeps_flat_drags_as_boxes():
+    figure = timeline_figure(AUS, np.zeros((10, 8), np.float32), np.zeros((10, 8), np.uint8),
+                             np.full(8, 0.5), 0)
+    assert figure.layout.selectdirection == "d"
 
 
 def test_a_click_on_a_line_moves_to_its_frame():
     chosen = selection_from_event({"box": [], "points": [{"x": 57.0, "y": 3.4}]}, 100, AUS)
-    assert (chosen.first_frame, chosen.is_range) == (57, False)
+    assert (chosen.first_frame, chosen.is_range, chosen.aus) == (57, False, ())
 
 
 def test_rows_run_from_the_first_au_at_the_top():

@@ -1,0 +1,169 @@
+"""Learning from the coders' corrections inside one video ("Learn from my corrections",
+`au-annotator adapt`): model.adapt fitted on the video's reviewed frames, with every other
+reviewed video in the database as support, stored as a new prediction run of the video.
+
+The prior is the video's newest run not made by adaptation (the active predictor's pre-fill,
+with any smoothing or thresholds a coder set); adapting again always starts from it, never from
+an earlier adaptation. Reviewed frames keep their labels whatever the new run says (effective
+labels put corrections first). Older adapted runs are superseded and pruned.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+import db
+from annotator.pipeline import cached_descriptors, descriptors_for_video
+from model.adapt import AdaptationInputs, AUReport, adapt
+from model.formats import NOT_CODED, InputError, au_names
+
+logger = logging.getLogger(__name__)
+
+SUPPORT_ROWS = 2000  # reviewed frames taken from each other video, at most
+
+
+class AdaptationError(Exception):
+    """Adapting cannot run as asked (no such video, not processed); the message says why."""
+
+
+@dataclass(frozen=True)
+class AdaptationResult:
+    video_id: int
+    run_id: int | None  # the stored run; None when nothing was stored (nothing to learn yet)
+    prior_run_id: int
+    reports: list[AUReport]
+    seconds: float
+
+    @property
+    def adapted_aus(self) -> list[str]:
+        return [report.au for report in self.reports if report.adapted]
+
+
+@dataclass
+class _Plan:
+    video: db.Video
+    prior_id: int
+    probabilities: np.ndarray
+    parameters: db.PredictionParameters
+    model_version_id: int | None
+    labels: np.ndarray  # (T, K) this video's reviewed labels (coders merged)
+    support: list[tuple[str, np.ndarray]]  # (video path, (T, K) reviewed labels)
+    latest_is_adapted: bool
+
+
+def adapt_video(database_url: str, video_id: int, coder: str | None = None) -> AdaptationResult:
+    """Adapt the pre-fill of one video to the reviewed frames (of `coder`, or of every coder)."""
+    started = time.perf_counter()
+    sessions = db.open_database(database_url)
+    with sessions.begin() as session:
+        plan = _plan(session, video_id, coder)
+    backend = plan.parameters.details.get("landmark_backend", "dlib")
+    descriptors = descriptors_for_video(plan.video.path, backend)
+    if len(descriptors) != plan.video.frame_count:
+        raise InputError(plan.video.path, f"decodes {len(descriptors)} frames, the database has "
+                                          f"{plan.video.frame_count}; process it again")
+    inputs = AdaptationInputs(
+        descriptors.appearance, descriptors.geometry, descriptors.face, plan.probabilities,
+        plan.parameters.threshold_array(), plan.parameters.smoothing_window, plan.labels,
+        plan.video.fps, _support(plan.support, backend),
+    )
+    adaptation = adapt(inputs, au_names(plan.parameters.au_set))
+    run_id = None
+    with sessions.begin() as session:
+        video = db.get_video(session, video_id)
+        if adaptation.adapted_aus:
+            parameters = _adapted_parameters(plan, adaptation.thresholds, adaptation.reports,
+                                             coder)
+            run_id = db.store_prediction_run(session, video, adaptation.probabilities,
+                                             parameters, plan.model_version_id).id
+        elif plan.latest_is_adapted:  # nothing left to learn: back to the prior's pre-fill
+            run_id = db.store_prediction_run(session, video, plan.probabilities,
+                                              plan.parameters, plan.model_version_id).id
+        db.prune_adapted_runs(session, video_id)
+    seconds = time.perf_counter() - started
+    logger.info("adapted video %d in %.2f s: %s", video_id, seconds, adaptation.adapted_aus)
+    return AdaptationResult(video_id, run_id, plan.prior_id, adaptation.reports, seconds)
+
+
+def _plan(session, video_id: int, coder: str | None) -> _Plan:
+    video = db.get_video(session, video_id)
+    if video is None:
+        raise AdaptationError(f"no video {video_id} in this database")
+    prior = db.prior_run(session, video_id)
+    if prior is None:
+        raise AdaptationError(f"video {video_id} ({video.name}) has no pre-fill yet; process it "
+                              "first (au-annotator process VIDEO)")
+    latest = db.latest_prediction_run(session, video_id)
+    reviewed = db.reviewed_labels(session, prior.au_set, coder)
+    here = [labels for other, _, labels in reviewed if other.id == video_id]
+    aus = au_names(prior.au_set)
+    labels = _merge(here, (video.frame_count, len(aus)))
+    support = [(other.path, labels) for other, _, labels in reviewed if other.id != video_id]
+    return _Plan(video, prior.id, db.run_probabilities(prior), db.run_parameters(prior),
+                 prior.model_version_id, labels, support,
+                 latest.parameters.get("predictor") == db.ADAPTED)
+
+
+def _merge(per_coder: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """One (T, K) label array from several coders': where they disagree, no label (-1)."""
+    merged = np.full(shape, NOT_CODED, np.int8)
+    for labels in per_coder:
+        unset = merged == NOT_CODED
+        clash = ~unset & (labels != NOT_CODED) & (labels != merged)
+        merged = np.where(unset, labels, merged)
+        merged[clash] = NOT_CODED
+    return merged
+
+
+def _support(videos: list[tuple[str, np.ndarray]], backend: str) -> list[tuple]:
+    """Other videos' reviewed frames as (appearance, geometry, median appearance, labels); a
+    video whose descriptors are not cached (or whose file moved) is left out, not recomputed."""
+    support = []
+    for path, labels in videos:
+        descriptors = cached_descriptors(Path(path), backend)
+        if descriptors is None or len(descriptors) != len(labels):
+            logger.info("%s: no cached descriptors; not used as support", path)
+            continue
+        rows = np.flatnonzero((labels != NOT_CODED).any(axis=1) & descriptors.face)
+        if len(rows) > SUPPORT_ROWS:
+            rows = rows[np.linspace(0, len(rows) - 1, SUPPORT_ROWS).round().astype(int)]
+        faces = np.flatnonzero(descriptors.face)
+        sample = faces[:: max(1, len(faces) // 2000)]
+        median = np.median(descriptors.appearance[sample].astype(np.float32), axis=0)
+        support.append((descriptors.appearance[rows], descriptors.geometry[rows], median,
+                        labels[rows]))
+    return support
+
+
+def _adapted_parameters(plan: _Plan, thresholds: np.ndarray, reports: list[AUReport],
+                        coder: str | None) -> db.PredictionParameters:
+    aus = au_names(plan.parameters.au_set)
+    details = {
+        **plan.parameters.details,
+        "prior_run": plan.prior_id,
+        "prior_predictor": plan.parameters.predictor,
+        "coder": coder,
+        "reports": [asdict(report) for report in reports],
+    }
+    return replace(plan.parameters, predictor=db.ADAPTED, details=details,
+                   thresholds={au: float(t) for au, t in zip(aus, thresholds, strict=True)})
+
+
+def format_reports(result: AdaptationResult) -> list[str]:
+    """The lines `au-annotator adapt` prints: one per AU with what was used and estimated."""
+    lines = []
+    for report in result.reports:
+        line = (f"{report.au:5} reviewed {report.reviewed_frames:6} frames "
+                f"(+{report.support_frames} from other videos): {report.reason}")
+        if report.cv_agreement is not None:
+            line += (f"; cross-validated on {report.cv_frames} frames: adapted "
+                     f"{report.cv_agreement:.3f}, prior {report.cv_agreement_prior:.3f}")
+        if report.adapted:
+            line += f"; {report.changed_frames} unreviewed frames changed"
+        lines.append(line)
+    return lines

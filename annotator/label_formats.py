@@ -1,0 +1,181 @@
+"""What the label exports for other tools need from the video, and two of those formats: the
+frames' real times, the OpenFace CSV and the BORIS project (ELAN files are in annotator.elan).
+
+Frame times. Every decoded frame has its presentation time, kept in the video's landmark table
+(annotator.pipeline caches it when the video is processed), so a variable-frame-rate video gets
+its true times. A frame lasts until the next one starts; the last frame lasts as long as the
+median frame. When the video file is no longer where it was processed, times fall back to
+frame / fps with a logged warning; the OpenFace CSV, which carries the landmarks, then refuses
+with an InputError instead. A file at the path whose content differs from the processed video
+is refused too, so labels are never timed by another video.
+
+OpenFace CSV: the columns OpenFace 2's FeatureExtraction writes first, then the labels:
+`frame` (1-based), `face_id`, `timestamp` (s, the decoded frame's time), `confidence` (the
+landmark backend's detector score: 0-1 for `fan`, the HOG detector's margin for `dlib`),
+`success` (1 when a face was found), `x_0…x_67`, `y_0…y_67` (68 iBUG landmarks in pixels), then
+one `AU01_c` column per AU in AU number order, for the exported AUs and every AU OpenFace 2
+detects, holding the exported label (1, 0, or -1 where not coded; -1 throughout for an AU the
+export does not label), so readers that pick OpenFace's AU columns find them all. Frames
+without a face have success 0, confidence 0 and zero landmarks, as OpenFace writes them. The
+landmark table follows one face, so the files of a two-person video (`face_id` 0 left, 1 right)
+carry no tracking: success 0 on every frame, and only their AU columns hold information.
+
+BORIS: a project file (`.boris`, BORIS's own JSON) holding one media observation named after
+the file, the video as player 1's media, an ethogram with one state event per AU, one subject
+("subject", or the side of a two-person video), and the events: each present stretch of an AU
+is a START event at the first frame's start and a STOP event at the last frame's end (times in
+s, 3 decimals). Each event is `[time, subject, AU, modifier "", comment ""]`, BORIS's event
+layout without a frame index; BORIS pairs a behaviour's events in time order, odd ones starting
+a state and even ones stopping it. Open it in BORIS (File > Open project) or bring the
+observation into a lab's project with Observations > Import observations.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+
+import db
+from annotator.landmarks import LandmarkTable
+from annotator.pipeline import landmarks_for_video
+from model.formats import NOT_CODED, NUM_LANDMARKS, PRESENT, InputError, content_hash
+
+logger = logging.getLogger(__name__)
+
+BORIS_PROJECT_VERSION = "7.0"  # BORIS's project_format_version, unchanged since BORIS 7
+BORIS_PLAYERS = 8
+# the AUs of OpenFace 2's occurrence columns (AU01_c … AU45_c)
+OPENFACE_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 28, 45)
+
+
+@dataclass(frozen=True)
+class FrameTimes:
+    """When each decoded frame starts and ends, in seconds (a frame ends where the next
+    starts)."""
+
+    starts: np.ndarray  # (T,) float64
+    ends: np.ndarray  # (T,) float64
+    measured: bool  # False: frame / fps, the video file was not found
+
+    @classmethod
+    def from_starts(cls, starts: np.ndarray, fps: float, measured: bool) -> FrameTimes:
+        starts = np.asarray(starts, dtype=np.float64)
+        steps = np.diff(starts)
+        last = float(np.median(steps)) if len(steps) else 1.0 / fps
+        return cls(starts, np.r_[starts[1:], starts[-1:] + last], measured)
+
+    def span_ms(self, first: int, last: int) -> tuple[int, int]:
+        """Frames first..last as [start, end) in whole milliseconds."""
+        return round(self.starts[first] * 1000), round(self.ends[last] * 1000)
+
+    def frames_within(self, start_ms: float, end_ms: float) -> np.ndarray:
+        """(T,) bool: the frames whose middle lies in [start_ms, end_ms)."""
+        middles = (self.starts + self.ends) * 500.0
+        return (middles >= start_ms) & (middles < end_ms)
+
+
+def decoded_frames(session: db.Session, video: db.Video) -> LandmarkTable | None:
+    """The video's landmark table (time, face, score, landmarks per decoded frame), None when
+    the video file is gone; computed and cached if the cache was cleared."""
+    path = Path(video.path)
+    if not path.is_file():
+        return None
+    if content_hash(path) != video.content_hash:
+        raise InputError(path, f"is not the video processed as {video.name} (id {video.id}): "
+                               "its content changed; process it again")
+    run = db.latest_prediction_run(session, video.id)
+    backend = db.run_parameters(run).details.get("landmark_backend", "dlib") if run else "dlib"
+    table = landmarks_for_video(path, backend)
+    if len(table) != video.frame_count:
+        raise InputError(path, f"decodes {len(table)} frames, but {video.name} (id {video.id}) "
+                               f"was stored with {video.frame_count}; process it again")
+    return table
+
+
+def frame_times(session: db.Session, video: db.Video) -> FrameTimes:
+    """The decoded frames' times, or frame / fps (with a warning) when the file is gone."""
+    table = decoded_frames(session, video)
+    if table is None:
+        logger.warning("%s: video file not found; timing its frames as frame / fps (%.3f)",
+                       video.path, video.fps)
+        return FrameTimes.from_starts(np.arange(video.frame_count) / video.fps, video.fps, False)
+    return FrameTimes.from_starts(table.timestamps, video.fps, True)
+
+
+def openface_csv(aus: tuple[str, ...], labels: np.ndarray, table: LandmarkTable,
+                 face_id: int = 0, tracked: bool = True) -> str:
+    """OpenFace-format CSV of (T, K) labels with the landmark table's per-frame columns;
+    `tracked=False` writes every frame as untracked (a side of a two-person video)."""
+    frames = len(table)
+    face = table.face if tracked else np.zeros(frames, dtype=bool)
+    landmarks = np.where(face[:, None, None], table.landmarks, 0.0)  # (T, 68, 2)
+    columns = {
+        "frame": np.arange(1, frames + 1),
+        "face_id": np.full(frames, face_id),
+        "timestamp": table.timestamps,
+        "confidence": np.where(face, table.score, 0.0),
+        "success": face.astype(int),
+    }
+    for axis, name in enumerate("xy"):
+        columns.update({f"{name}_{i}": landmarks[:, i, axis] for i in range(NUM_LANDMARKS)})
+    labels = np.asarray(labels)
+    not_coded = np.full(frames, NOT_CODED, dtype=labels.dtype)
+    for number in sorted({*OPENFACE_AUS, *(int(au[2:]) for au in aus)}):
+        au = f"AU{number}"
+        columns[f"AU{number:02d}_c"] = labels[:, aus.index(au)] if au in aus else not_coded
+    return pd.DataFrame(columns).to_csv(index=False, float_format="%.3f", lineterminator="\n")
+
+
+def boris_project(video: db.Video, observation: str, subject: str, intervals: list[db.Interval],
+                  aus: tuple[str, ...], times: FrameTimes) -> str:
+    """A BORIS project (JSON text) with one observation of the video holding the present
+    stretches of `intervals` (values other than present are left out) as state events."""
+    media = str(video.path)
+    events = []
+    for interval in intervals:
+        if interval.value == PRESENT:
+            start, stop = times.starts[interval.first_frame], times.ends[interval.last_frame]
+            events += [[round(float(t), 3), subject, interval.au, "", ""] for t in (start, stop)]
+    events.sort(key=lambda event: (event[0], event[2]))
+    files = {str(player): [] for player in range(1, BORIS_PLAYERS + 1)}
+    files["1"] = [media]
+    now = datetime.now().isoformat(timespec="milliseconds")
+    media_info = {"length": {media: round(float(times.ends[-1]), 3)}, "fps": {media: video.fps},
+                  "hasVideo": {media: True}, "hasAudio": {media: _has_audio(Path(media))},
+                  "offset": {"1": 0.0}}
+    record = {
+        "date": now, "description": f"AU labels exported by au-annotator from {video.name}",
+        "type": "MEDIA", "file": files, "media_info": media_info, "events": events,
+        "time offset": 0.0, "observation time interval": [0, 0], "independent_variables": {},
+        "visualize_spectrogram": False, "visualize_waveform": False,
+        "media_creation_date_as_offset": False, "media_scan_sampling_duration": 0,
+        "image_display_duration": 1, "close_behaviors_between_videos": False,
+    }
+    ethogram = {str(k): {"type": "State event", "key": "", "code": au, "description": "",
+                         "category": "", "modifiers": {}, "excluded": "", "coding map": ""}
+                for k, au in enumerate(aus)}
+    project = {
+        "time_format": "s", "project_date": now, "project_name": observation,
+        "project_description": "AU labels from au-annotator",
+        "project_format_version": BORIS_PROJECT_VERSION,
+        "subjects_conf": {"0": {"key": "", "name": subject, "description": ""}},
+        "behaviors_conf": ethogram, "observations": {observation: record},
+        "behavioral_categories": [], "behavioral_categories_config": {},
+        "independent_variables": {}, "coding_map": {}, "behaviors_coding_map": [],
+        "converters": {},
+    }
+    return json.dumps(project, indent=1) + "\n"
+
+
+def _has_audio(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    with av.open(str(path)) as container:
+        return bool(container.streams.audio)
