@@ -1,22 +1,25 @@
 """AU annotator: the Streamlit UI. Widgets and layout only; the work is done in
 annotator.actions and annotator.jobs, the pictures in annotator/ui.
 
-Run with `au-annotator app` (or `streamlit run streamlit_app.py`). The page URL keeps the coder,
-the open video and a running processing job, so a reload comes back to the same place; every
-label action is stored in the database the moment it is made.
+Run with `au-annotator app`: it serves this page and the player's video files (see
+streamlit_server.py). Who is coding lives in the server-side session (annotator.ui.sign_in),
+never in the URL; the URL keeps the open video and a running processing job, so a reload
+comes back to the same place after signing in. Every label action is stored in the database
+the moment it is made. A failure shows a short message; the server's log keeps the details.
 """
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 
 import numpy as np
 import streamlit as st
 
 from annotator import actions, jobs
-from annotator.ui import learning, timeline
-from annotator.ui.frame_view import frame_ui
+from annotator.ui import learning, sign_in, timeline
 from annotator.ui.panels import agreement_ui, export_ui, models_panel_ui
+from annotator.ui.player import player_ui
 from annotator.ui.settings import (
     AppSettings,
     app_settings,
@@ -29,6 +32,7 @@ from model.formats import ABSENT, NOT_CODED, PRESENT, VIDEO_EXTENSIONS
 SOURCES = ("Demo clip", "Upload", "Server folder", "Processed videos")
 PANELS = ("Review queue", "History", "Export", "Agreement", "Model")
 VALUES = (("Present", "P", PRESENT), ("Absent", "A", ABSENT), ("Not codable", "N", NOT_CODED))
+log = logging.getLogger("au_annotator.app")
 
 
 @st.cache_resource
@@ -37,8 +41,8 @@ def settings() -> AppSettings:
 
 
 @st.cache_data(max_entries=8)
-def smoothed_probabilities(database_url: str, run_id: int) -> np.ndarray:
-    return actions.smoothed_probabilities(database_url, run_id)
+def smoothed_probabilities(database_url: str, run_id: int, window: int) -> np.ndarray:
+    return actions.smoothed_probabilities(database_url, run_id, window)
 
 
 @st.cache_data(max_entries=4)
@@ -49,14 +53,19 @@ def run_prefill(database_url: str, run_id: int) -> np.ndarray | None:
 def main() -> None:
     st.set_page_config(page_title="AU annotator", page_icon="🙂", layout="wide")
     config = settings()
-    coder = coder_ui(config)
-    if coder is None:
+    identity = sign_in.identity_ui(config.database_url, oidc_configured())
+    if identity is None:
         return
-    video_id = video_ui(config)
-    if video_id is None:
-        welcome_ui(config)
-        return
-    review_ui(config, coder, video_id)
+    try:
+        video_id = video_ui(config)
+        if video_id is None:
+            welcome_ui(config)
+            return
+        review_ui(config, identity, video_id)
+    except Exception as error:  # a coder sees one line; the log keeps the traceback
+        log.exception("page failed")
+        st.error(f"Something went wrong ({type(error).__name__}); nothing you stored is lost. "
+                 "Reload the page; if it happens again, the server's log has the details.")
 
 
 def oidc_configured() -> bool:
@@ -66,34 +75,17 @@ def oidc_configured() -> bool:
         return False
 
 
-def coder_ui(config: AppSettings) -> str | None:
-    """The coder's name (stored as a coder); None until someone signs in."""
-    sidebar = st.sidebar
-    if oidc_configured():
-        if not st.user.is_logged_in:
-            st.title("AU annotator")
-            st.button("Log in", on_click=st.login, type="primary")
-            return None
-        name = actions.register_coder(config.database_url, st.user.get("email") or st.user.name)
-        sidebar.write(f"Coding as **{name}**")
-        sidebar.button("Log out", on_click=st.logout)
-        return name
-    name = st.query_params.get("coder")
-    if name:
-        sidebar.write(f"Coding as **{name}**")
-        sidebar.button("Change coder", on_click=_forget_coder)
-        return name
-    st.title("AU annotator")
-    with st.form("coder"):
-        typed = st.text_input("Your name (stored as the coder of your labels)")
-        if st.form_submit_button("Start coding", type="primary") and typed.strip():
-            st.query_params["coder"] = actions.register_coder(config.database_url, typed)
-            st.rerun()
-    return None
-
-
-def _forget_coder() -> None:
-    del st.query_params["coder"]
+def _query_number(name: str) -> int | None:
+    """A whole number from the page address, or None (with a message when it is not one)."""
+    value = st.query_params.get(name)
+    if value is None:
+        return None
+    if not value.isdigit():
+        st.warning(f"The page address has {name}={value!r}, which is not a number; open a "
+                   "video from the sidebar.")
+        del st.query_params[name]
+        return None
+    return int(value)
 
 
 def video_ui(config: AppSettings) -> int | None:
@@ -111,9 +103,10 @@ def video_ui(config: AppSettings) -> int | None:
         server_folder_ui(config)
     else:
         processed_ui(config)
-    if "job" in st.query_params:
-        progress_ui(config.database_url, int(st.query_params["job"]))
-    return int(st.query_params["video"]) if "video" in st.query_params else None
+    job = _query_number("job")
+    if job is not None:
+        progress_ui(config.database_url, job)
+    return _query_number("video")
 
 
 def upload_ui(config: AppSettings) -> None:
@@ -182,7 +175,8 @@ def welcome_ui(config: AppSettings) -> None:
     st.video(str(config.demo_video))
 
 
-def review_ui(config: AppSettings, coder: str, video_id: int) -> None:
+def review_ui(config: AppSettings, identity: sign_in.Identity, video_id: int) -> None:
+    coder = identity.name
     summary = actions.video_summary(config.database_url, video_id)
     if summary is None:
         st.error(f"No video #{video_id} in this database.")
@@ -196,10 +190,10 @@ def review_ui(config: AppSettings, coder: str, video_id: int) -> None:
     st.subheader(f"{summary.name} · {summary.frame_count:,} frames · {summary.fps:.2f} fps")
     left, right = st.columns([3, 2])
     with left:
-        frame_ui(summary)
+        player_shown = player_ui(summary)
     with right:
         label_ui(config, coder, summary, state, queue)
-    timeline_ui(summary, state, probabilities)
+    timeline_ui(summary, state, probabilities, player_shown)
     panel = st.radio("Panel", PANELS, horizontal=True, key="panel",
                      label_visibility="collapsed")
     if panel == "Review queue":
@@ -211,7 +205,7 @@ def review_ui(config: AppSettings, coder: str, video_id: int) -> None:
     elif panel == "Agreement":
         agreement_ui(config.database_url, coder, summary)
     else:
-        models_panel_ui(config.database_url, coder)
+        models_panel_ui(config.database_url, coder, identity.admin)
 
 
 def _reset_on_new_video(summary: actions.VideoSummary) -> None:
@@ -231,9 +225,11 @@ def label_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
         st.caption(f"The buttons apply to {', '.join(_chosen_aus())} (rows boxed on the "
                    "timelines); pick one AU above to go back to one.")
     first, last = st.columns(2)
-    first.number_input("First frame", min_value=0, max_value=last_frame, step=1, key="first")
-    last.number_input("Last frame", min_value=0, max_value=last_frame, step=1, key="last")
-    act = partial(_act, config.database_url, summary.id, coder)
+    first.number_input("First frame", min_value=0, max_value=last_frame, step=1, key="first",
+                       on_change=_go_to_range_field, args=("first",))
+    last.number_input("Last frame", min_value=0, max_value=last_frame, step=1, key="last",
+                      on_change=_go_to_range_field, args=("last",))
+    act = partial(_act, config.database_url, summary.id, coder, state.run_id)
     with st.container(horizontal=True):
         for label, key, value in VALUES:
             st.button(label, shortcut=key, on_click=act, args=(value,), type="primary")
@@ -249,7 +245,7 @@ def label_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
     if "notice" in st.session_state:
         st.caption(st.session_state["notice"])
     learning.learn_ui(config.database_url, summary.id, state)
-    prefill_ui(config, summary, state)
+    prefill_ui(config, coder, summary, state)
 
 
 def _chosen_aus() -> tuple[str, ...]:
@@ -260,11 +256,15 @@ def _one_au() -> None:
     st.session_state["aus"] = (st.session_state["au"],)
 
 
+def _go_to_range_field(field: str) -> None:
+    st.session_state["frame"] = st.session_state[field]  # the player shows the frame typed
+
+
 def _range_to_frame() -> None:
     st.session_state["first"] = st.session_state["last"] = st.session_state["frame"]
 
 
-def _act(database_url: str, video_id: int, coder: str, action) -> None:
+def _act(database_url: str, video_id: int, coder: str, seen_run: int | None, action) -> None:
     aus = _chosen_aus()
     first, last = sorted((st.session_state["first"], st.session_state["last"]))
     where = f"{', '.join(aus)}, frames {first}–{last}"
@@ -275,53 +275,61 @@ def _act(database_url: str, video_id: int, coder: str, action) -> None:
         done = actions.redo(database_url, video_id, coder)
         notice = "Redone." if done else "Nothing to redo."
     elif action == "accept":
-        done = actions.accept_prefill(database_url, video_id, coder, aus, first, last)
-        notice = f"Pre-fill accepted: {where}." if done else f"Already reviewed: {where}."
+        try:
+            done = actions.accept_prefill(database_url, video_id, coder, aus, first, last,
+                                          seen_run)
+            notice = f"Pre-fill accepted: {where}." if done else f"Already reviewed: {where}."
+        except actions.NewerPrefill as newer:
+            done, notice = False, str(newer)
     else:
-        actions.set_label(database_url, video_id, coder, aus, first, last, action)
-        done, notice = True, f"Stored: {where} {actions.VALUE_NAMES[action]}."
+        try:
+            actions.set_label(database_url, video_id, coder, aus, first, last, action, seen_run)
+            done, notice = True, f"Stored: {where} {actions.VALUE_NAMES[action]}."
+        except actions.NewerPrefill as newer:
+            done, notice = False, str(newer)
     st.session_state["notice"] = notice
     if done:
         learning.learn_after_correction(database_url, video_id)
 
 
-def prefill_ui(config: AppSettings, summary: actions.VideoSummary,
+def prefill_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
                state: actions.ReviewState) -> None:
     if state.run_id is None:
         return
     with st.expander("Pre-fill: smoothing and threshold"):
-        st.caption("Changes are stored as a new pre-fill for this video (what unreviewed frames "
-                   "export as); stretches already reviewed keep their values.")
+        st.caption("Your own settings for this video, stored at once: what your unreviewed "
+                   "frames show and export as. Stretches you reviewed keep their values; other "
+                   "coders keep theirs.")
         au = st.session_state["au"]
-        change = partial(_change_prefill, config.database_url, summary.id, state.run_id, au)
+        change = partial(_change_prefill, config.database_url, summary.id, coder, state.run_id,
+                         au)
         st.slider("Smoothing window (frames)", 1, 61, state.smoothing_window, step=2,
                   key=f"window_{state.run_id}", on_change=change)
         st.slider(f"Threshold of {au}", 0.0, 1.0, float(state.thresholds[state.aus.index(au)]),
                   step=0.01, key=f"threshold_{au}_{state.run_id}", on_change=change)
 
 
-def _change_prefill(database_url: str, video_id: int, run_id: int, au: str) -> None:
+def _change_prefill(database_url: str, video_id: int, coder: str, run_id: int, au: str) -> None:
     window = st.session_state[f"window_{run_id}"]
     threshold = st.session_state.get(f"threshold_{au}_{run_id}")
     thresholds = {} if threshold is None else {au: threshold}
-    actions.set_prefill_parameters(database_url, video_id, window, thresholds)
+    actions.set_prefill_parameters(database_url, video_id, coder, window, thresholds)
 
 
 def _smoothed(database_url: str, state: actions.ReviewState) -> np.ndarray:
     if state.run_id is None:
         return np.full(state.labels.shape, np.nan, np.float32)
-    return smoothed_probabilities(database_url, state.run_id)
+    return smoothed_probabilities(database_url, state.run_id, state.smoothing_window)
 
 
 def timeline_ui(summary: actions.VideoSummary, state: actions.ReviewState,
-                probabilities: np.ndarray) -> None:
+                probabilities: np.ndarray, player_shown: bool) -> None:
     codes = timeline.band_codes(state.labels, state.reviewed, state.prefill)
     selected = sorted((st.session_state["first"], st.session_state["last"]))
+    marked = None if player_shown else st.session_state["frame"]  # the player draws its own
     figure = timeline.timeline_figure(state.aus, probabilities, codes, state.thresholds,
-                                      st.session_state["frame"], _chosen_aus(),
-                                      tuple(selected))
-    st.plotly_chart(timeline.seek_bar_figure(summary.frame_count, summary.fps,
-                                             st.session_state["frame"]),
+                                      marked, _chosen_aus(), tuple(selected))
+    st.plotly_chart(timeline.seek_bar_figure(summary.frame_count, summary.fps, marked),
                     key="seek_bar", selection_mode=("points",), on_select=partial(
                         _timeline_selected, summary.frame_count, state.aus, "seek_bar"),
                     config={"displayModeBar": False})

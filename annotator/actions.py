@@ -18,17 +18,16 @@ corrected keep the values they were given.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 import db
-from annotator.finetune import FinetuneError, FinetuneOptions, VersionComparison
+from annotator.finetune import FinetuneError, FinetuneOptions
 from annotator.finetune.training import plan_finetune
 from annotator.label_io import ExportOptions, export_video
 from model.adapt import stretches
-from model.checkpoint import version_label
 from model.formats import NOT_CODED, au_names
 from model.metrics import Agreement, agreement_from_counts, confusion_counts
 from model.smoothing import smooth_probabilities
@@ -83,6 +82,18 @@ def register_coder(database_url: str, name: str) -> str:
         return db.coder_named(session, name).name
 
 
+def accounts_exist(database_url: str) -> bool:
+    with db.open_database(database_url).begin() as session:
+        return db.accounts_exist(session)
+
+
+def sign_in(database_url: str, name: str, password: str) -> tuple[str, bool] | None:
+    """(name, is admin) of the account when the password is right; None otherwise."""
+    with db.open_database(database_url).begin() as session:
+        coder = db.signed_in(session, name, password)
+        return None if coder is None else (coder.name, bool(coder.is_admin))
+
+
 def video_summary(database_url: str, video_id: int) -> VideoSummary | None:
     with db.open_database(database_url).begin() as session:
         video = db.get_video(session, video_id)
@@ -110,9 +121,9 @@ def review_state(database_url: str, video_id: int, coder: str) -> ReviewState:
             thresholds, window = np.full(len(labels.aus), 0.5, np.float32), 1
         else:
             parameters = db.run_parameters(run)
-            thresholds, window = parameters.threshold_array(), parameters.smoothing_window
             if parameters.predictor == db.ADAPTED:
                 prior_id = parameters.details.get("prior_run")
+            thresholds, window = _coder_parameters(session, video_id, coder, parameters)
     return ReviewState(labels.aus, labels.labels, labels.reviewed, labels.prefill, labels.face,
                        labels.run_id, thresholds, window, prior_id)
 
@@ -166,27 +177,57 @@ def review_queue(state: ReviewState, smoothed: np.ndarray, prior_prefill: np.nda
     return items[:limit]
 
 
-def smoothed_probabilities(database_url: str, run_id: int) -> np.ndarray:
-    """(T, K) probabilities of a run, smoothed with the run's own window (NaN = no face)."""
+def _coder_parameters(session, video_id: int, coder: str | None,
+                      parameters: db.PredictionParameters) -> tuple[np.ndarray, int]:
+    """(K,) thresholds and smoothing window the coder sees: their own settings for the video
+    over the run's."""
+    settings = db.prefill_settings(session, video_id, coder)
+    if settings is None:
+        return parameters.threshold_array(), parameters.smoothing_window
+    merged = {**parameters.thresholds, **settings.thresholds}
+    return (np.array([merged[au] for au in au_names(parameters.au_set)], np.float32),
+            settings.smoothing_window)
+
+
+def smoothed_probabilities(database_url: str, run_id: int, window: int) -> np.ndarray:
+    """(T, K) probabilities of a run smoothed over `window` frames (NaN = no face)."""
     with db.open_database(database_url).begin() as session:
         run = db.get_prediction_run(session, run_id)
-        window = db.run_parameters(run).smoothing_window
         return smooth_probabilities(db.run_probabilities(run), window)
 
 
+class NewerPrefill(Exception):
+    """The pre-fill changed since the coder's page showed it (learning, a new model version):
+    the action is refused, so nobody accepts or corrects what they have not seen."""
+
+
+def _check_seen(session, video_id: int, seen_run: int | None) -> None:
+    if seen_run is None:
+        return
+    latest = db.latest_prediction_run(session, video_id)
+    if latest is not None and latest.id != seen_run:
+        raise NewerPrefill("Not stored: the pre-fill changed since this page showed it (it "
+                           "learnt, or a new model version came in). The page now shows the "
+                           "new one; check it and act again.")
+
+
 def set_label(database_url: str, video_id: int, coder: str, aus: tuple[str, ...], first: int,
-              last: int, value: int) -> None:
+              last: int, value: int, seen_run: int | None = None) -> None:
     """Frames first..last (0-based, inclusive) of each AU become `value` (1, 0 or -1), as one
-    edit (one undo takes it back)."""
+    edit (one undo takes it back). `seen_run`: the prediction run the coder's page showed;
+    NewerPrefill when a newer one exists."""
     with db.open_database(database_url).begin() as session:
+        _check_seen(session, video_id, seen_run)
         intervals = [db.Interval(au, first, last, value) for au in aus]
         db.record_edit(session, db.get_video(session, video_id), coder, intervals)
 
 
 def accept_prefill(database_url: str, video_id: int, coder: str, aus: tuple[str, ...],
-                   first: int, last: int) -> bool:
-    """Mark the pre-fill of first..last reviewed; False when all of it already was."""
+                   first: int, last: int, seen_run: int | None = None) -> bool:
+    """Mark the pre-fill of first..last reviewed, as the run `seen_run` shows it (NewerPrefill
+    when a newer run exists); False when all of it already was reviewed."""
     with db.open_database(database_url).begin() as session:
+        _check_seen(session, video_id, seen_run)
         video = db.get_video(session, video_id)
         return db.accept_prefill(session, video, coder, first, last, tuple(aus)) is not None
 
@@ -201,24 +242,23 @@ def redo(database_url: str, video_id: int, coder: str) -> bool:
         return db.redo(session, db.get_video(session, video_id), coder) is not None
 
 
-def set_prefill_parameters(database_url: str, video_id: int, window: int,
-                           thresholds: dict[str, float]) -> int | None:
-    """Store a new run re-using the newest run's probabilities with this smoothing window and
-    these thresholds (AUs not named keep theirs); returns its id (None: nothing changed)."""
+def set_prefill_parameters(database_url: str, video_id: int, coder: str, window: int,
+                           thresholds: dict[str, float]) -> bool:
+    """The coder's own smoothing window and thresholds for the video (AUs not named keep
+    theirs); False when they were already so. Other coders' pre-fill is untouched."""
     with db.open_database(database_url).begin() as session:
         run = db.latest_prediction_run(session, video_id)
         if run is None:
-            return None
-        old = db.run_parameters(run)
-        new_thresholds = {**old.thresholds, **{k: float(v) for k, v in thresholds.items()}}
-        if window == old.smoothing_window and new_thresholds == old.thresholds:
-            return None
-        parameters = replace(old, thresholds=new_thresholds, smoothing_window=int(window),
-                             details={**old.details, "derived_from_run": run.id})
-        new_run = db.store_prediction_run(session, db.get_video(session, video_id),
-                                          db.run_probabilities(run), parameters,
-                                          run.model_version_id)
-        return new_run.id
+            return False
+        parameters = db.run_parameters(run)
+        current, current_window = _coder_parameters(session, video_id, coder, parameters)
+        aus = au_names(parameters.au_set)
+        merged = {**dict(zip(aus, map(float, current), strict=True)),
+                  **{au: float(value) for au, value in thresholds.items()}}
+        if window == current_window and np.allclose([merged[au] for au in aus], current):
+            return False
+        db.set_prefill_settings(session, video_id, coder, int(window), merged)
+        return True
 
 
 def history_table(database_url: str, video_id: int) -> pd.DataFrame:
@@ -309,43 +349,3 @@ def finetune_refusal(database_url: str, options: FinetuneOptions) -> str | None:
     except FinetuneError as error:
         return str(error)
     return None
-
-
-def comparison_table(comparison: VersionComparison) -> pd.DataFrame:
-    """Rows: ABAW 2020, mean F1, accuracy, F1 per AU; columns: the new version and its parent.
-    An AU without labelled held-out frames has no F1 (NaN)."""
-    columns = {version_label(comparison.version_id): comparison.new or {},
-               comparison.parent_label: comparison.parent or {}}
-    rows = {"ABAW 2020": "abaw2020", "mean F1": "mean_f1", "accuracy": "accuracy"}
-    aus = list((comparison.new or comparison.parent or {}).get("per_au_f1", {}))
-    table = {}
-    for name, scores in columns.items():
-        values = [scores.get(key) for key in rows.values()]
-        values += [scores.get("per_au_f1", {}).get(au) for au in aus]
-        table[name] = [float("nan") if v is None else float(v) for v in values]
-    return pd.DataFrame(table, index=[*rows, *(f"F1 {au}" for au in aus)])
-
-
-def version_history_table(versions: list[VersionComparison]) -> pd.DataFrame:
-    """One row per model version, newest first, with both held-out scores."""
-    def score(scores: dict | None) -> float:
-        return float("nan") if not scores else float(scores["score"])
-
-    return pd.DataFrame(
-        [
-            {
-                "version": v.version_id,
-                "active": v.active,
-                "created": v.created_at.strftime("%Y-%m-%d %H:%M"),
-                "from": v.parent_label,
-                "metric": METRIC_NAMES.get(v.metric, v.metric),
-                "held-out score": score(v.new),
-                "parent's score": score(v.parent),
-                "held-out videos": len(v.held_out_videos),
-                "held-out frames": v.held_out_frames,
-            }
-            for v in versions
-        ],
-        columns=["version", "active", "created", "from", "metric", "held-out score",
-                 "parent's score", "held-out videos", "held-out frames"],
-    )

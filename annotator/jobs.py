@@ -25,13 +25,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import db
 from annotator.adaptation import AdaptationError, AdaptationResult, adapt_video
 from annotator.finetune import ActivationResult, FinetuneError, activate_version, rollback
-from annotator.pipeline import process_video
+from annotator.prefill import process_video
 from model.checkpoint import version_label
 from model.formats import InputError, content_hash
 
@@ -149,7 +149,7 @@ def _finish(sessions, job_id: int, video_id: int, message: str) -> None:
 
 
 def _stale(job: db.Job) -> bool:
-    return datetime.now(timezone.utc) - (job.updated_at or job.created_at) > STALE_AFTER
+    return datetime.now(UTC) - (job.updated_at or job.created_at) > STALE_AFTER
 
 
 def _duration(seconds: float) -> str:
@@ -190,28 +190,31 @@ def current_activation(database_url: str) -> Activation | None:
         return _activations.get(database_url)
 
 
-def start_activation(database_url: str, version_id: int | None,
-                     roll_back: bool = False) -> Activation:
+def start_activation(database_url: str, version_id: int | None, roll_back: bool = False,
+                     force: bool = False) -> Activation:
     """Activate `version_id` (None: the baseline), or roll back to the active version's parent
-    when `roll_back`, in a background thread; the running one if one is already running."""
+    when `roll_back`, in a background thread; the running one if one is already running.
+    `force` activates a version scoring below its parent."""
     with _activation_lock:
         running = _activations.get(database_url)
         if running is not None and not running.finished:
             return running
         activation = Activation("the parent" if roll_back else version_label(version_id))
         _activations[database_url] = activation
-    threading.Thread(target=_activate, args=(database_url, version_id, roll_back, activation),
+    threading.Thread(target=_activate,
+                     args=(database_url, version_id, roll_back, force, activation),
                      name="activate-model-version", daemon=True).start()
     return activation
 
 
-def _activate(database_url: str, version_id: int | None, roll_back: bool,
+def _activate(database_url: str, version_id: int | None, roll_back: bool, force: bool,
               activation: Activation) -> None:
     try:
         if roll_back:
             activation.result = rollback(database_url, activation.progress)
         else:
-            activation.result = activate_version(database_url, version_id, activation.progress)
+            activation.result = activate_version(database_url, version_id, activation.progress,
+                                                 force)
     except FinetuneError as error:
         activation.error = str(error)
     except Exception as error:  # the page must show the failure instead of polling forever

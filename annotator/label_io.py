@@ -82,9 +82,14 @@ class ExportOptions:
 
 
 def export_video(
-    session: db.Session, video: db.Video, out_dir: str | Path, options: ExportOptions
+    session: db.Session, video: db.Video, out_dir: str | Path, options: ExportOptions,
+    written_before: set[Path] | None = None,
 ) -> list[Path]:
-    """Write the video's labels into `out_dir`; returns the files written."""
+    """Write the video's labels into `out_dir`; returns the files written.
+
+    `written_before` holds the files this export already wrote (and gets these added): a
+    video whose name another video of the same export already used is written as
+    `NAME-video<id>`, never over the first."""
     out_dir = Path(out_dir)
     coder = options.coder if options.coder is not None else _only_coder(session, video)
     sides = sorted(
@@ -99,6 +104,9 @@ def export_video(
         values = _exported_values(labels, options.unreviewed)
         stem = f"{video.name}_{side}" if side else video.name
         path = out_dir / f"{stem}{SUFFIXES[options.format]}"
+        if written_before is not None and path in written_before:
+            stem = f"{video.name}-video{video.id}" + (f"_{side}" if side else "")
+            path = out_dir / f"{stem}{SUFFIXES[options.format]}"
         if options.format == "affwild2":
             write_label_file(path, labels.aus, values)
         elif options.format == "openface-csv":
@@ -117,6 +125,8 @@ def export_video(
                                                       labels.aus, times))
         logger.info("exported video %d (%s) to %s", video.id, coder or "model", path)
         written.append(path)
+        if written_before is not None:
+            written_before.add(path)
     return written
 
 

@@ -1,4 +1,4 @@
-"""A video's path through the product: extract → cache → store.
+"""A video's path through the product, first half: extract → cache.
 
 1. extract: one decoding pass finds each frame's landmarks and aligned face image together.
    Decoding runs in a worker thread; each frame's face image is computed as the frame arrives,
@@ -10,7 +10,8 @@
    renaming, predicting again or training never recomputes them; a changed file gets a new
    hash.
 3. store: the active predictor (a model version, else the geometry baseline) turns the features
-   into AU probabilities, stored with the video as a prediction run.
+   into AU probabilities (`predict_video`), stored with the video as a prediction run
+   (`store_prediction`); annotator.corpus runs the first in workers, the second in one process.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import zipfile
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,11 +30,8 @@ import numpy as np
 import platformdirs
 from tqdm import tqdm
 
-import db
 from annotator.landmarks import BACKENDS, FaceResult, LandmarkBackend, LandmarkTable
 from annotator.video import VideoInfo, iter_frames, open_video, prefetch_frames
-from model.checkpoint import AUPredictor, load_predictor
-from model.dataset import FeatureLoader
 from model.descriptors import DESCRIPTOR_VERSION, VideoDescriptors, descriptors_from_features
 from model.features import (
     FeatureConfig,
@@ -42,7 +41,7 @@ from model.features import (
     features_from_frames,
     landmark_motion,
 )
-from model.formats import NUM_LANDMARKS, InputError, au_names, content_hash
+from model.formats import NUM_LANDMARKS, InputError, content_hash
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +56,6 @@ class VideoAnalysis:
     landmarks: LandmarkTable
     features: VideoFeatures
     descriptors: VideoDescriptors
-
-
-@dataclass(frozen=True)
-class ProcessedVideo:
-    video_id: int
-    run_id: int
-    frames: int
-    frames_with_face: int
-    predictor: str
 
 
 # --- extract -----------------------------------------------------------------------------
@@ -215,8 +205,8 @@ def analyse_and_cache(
     landmarks_file = landmark_cache_path(path, backend)
     features_file = features_path(path, backend, config)
     descriptors_file = descriptors_path(path, backend, config)
-    if landmarks_file.exists():
-        table = LandmarkTable.load(landmarks_file)
+    table = _cached(LandmarkTable, landmarks_file)
+    if table is not None:
         features = _cached(VideoFeatures, features_file)
         if features is None:
             features = _features_from_landmarks(path, table, config)
@@ -244,12 +234,6 @@ def features_for_video(
     return analyse_and_cache(path, backend, device, config, progress).features
 
 
-def feature_loader(landmark_backend: str, device: str = "cpu") -> FeatureLoader:
-    """Per-video features from the cache (computed on first use), for model/'s training and
-    evaluation, which take a loader instead of decoding videos themselves."""
-    return lambda video_path: features_for_video(video_path, landmark_backend, device)
-
-
 def descriptors_for_video(path: str | Path, backend: str = "dlib", device: str = "cpu",
                           config: FeatureConfig | None = None) -> VideoDescriptors:
     """The learner's descriptors of every decoded frame, from the cache when present (reading
@@ -273,8 +257,8 @@ def _cached(kind, file: Path):
         return None
     try:
         return kind.load(file)
-    except (OSError, ValueError, KeyError) as error:
-        # A cache file from an interrupted or older run is rebuilt, never trusted.
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        # A cache file that is truncated, corrupt or from an older run is rebuilt, not fatal.
         log.warning("%s: unreadable cache file (%s); recomputing", file, error)
         return None
 
@@ -292,64 +276,8 @@ def landmarks_for_video(
     on_progress: ProgressCallback | None = None,
 ) -> LandmarkTable:
     """Landmarks for every decoded frame of a video, from the cache when present."""
-    cached = landmark_cache_path(path, backend)
-    if cached.exists():
+    cached = _cached(LandmarkTable, landmark_cache_path(path, backend))
+    if cached is not None:
         open_video(path)
-        return LandmarkTable.load(cached)
+        return cached
     return analyse_and_cache(path, backend, device, None, progress, on_progress).landmarks
-
-
-# --- store -------------------------------------------------------------------------------
-
-
-def active_predictor(
-    database_url: str, model: str | Path | None = None
-) -> tuple[AUPredictor, int | None]:
-    """The predictor that pre-fills: `model` if given, else the active version, else baseline."""
-    if model is not None:
-        return load_predictor(model), None
-    with db.open_database(database_url).begin() as session:
-        version = db.active_model_version(session)
-        if version is None:
-            return load_predictor(None), None
-        return load_predictor(version.path, version.au_set), version.id
-
-
-def process_video(
-    path: str | Path, database_url: str, backend: str = "dlib", device: str = "cpu",
-    model: str | Path | None = None, progress: bool = False,
-    on_progress: ProgressCallback | None = None,
-) -> ProcessedVideo:
-    """Decode, find landmarks and features, predict AU probabilities and store them: what
-    `au-annotator process` and the app's "open video" do."""
-    path = Path(path)
-    info = open_video(path)
-    predictor, version_id = active_predictor(database_url, model)
-    analysis = analyse_and_cache(path, backend, device, progress=progress,
-                                 on_progress=on_progress)
-    probabilities = predictor.predict(analysis.features)  # (T, K), NaN rows = no face
-    parameters = prediction_parameters(predictor, backend)
-    with db.open_database(database_url).begin() as session:
-        video = db.register_video(
-            session, content_hash=content_hash(path), path=path.resolve(), fps=info.fps,
-            frame_count=len(analysis.landmarks), width=info.width, height=info.height,
-        )
-        run = db.store_prediction_run(session, video, probabilities, parameters, version_id)
-        session.flush()
-        return ProcessedVideo(video.id, run.id, len(analysis.landmarks),
-                              int(analysis.landmarks.face.sum()), predictor.version)
-
-
-def prediction_parameters(
-    predictor: AUPredictor, backend: str | None = None
-) -> db.PredictionParameters:
-    """How a run of this predictor becomes pre-fill labels (stored with the run)."""
-    thresholds = map(float, predictor.thresholds)
-    return db.PredictionParameters(
-        au_set=predictor.au_set,
-        thresholds=dict(zip(au_names(predictor.au_set), thresholds, strict=True)),
-        smoothing_window=int(predictor.smoothing_window),
-        predictor="geometry-baseline" if predictor.version == "baseline" else "network",
-        details={"landmark_backend": backend or predictor.landmark_backend,
-                 "version": predictor.version},
-    )

@@ -71,7 +71,7 @@ def main() -> None:
         url = f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
         video_id = build(url, args.frames, args.corrections)
         state = actions.review_state(url, video_id, CODER)
-        smoothed = actions.smoothed_probabilities(url, state.run_id)
+        smoothed = actions.smoothed_probabilities(url, state.run_id, state.smoothing_window)
         timings = [one_correction(url, video_id, smoothed, rng) for _ in range(args.repeat)]
     columns = timeline.downsample(np.zeros((args.frames, 1), np.uint8), smoothed[:, :1])[1]
     print(f"frames={args.frames} aus={smoothed.shape[1]} corrections={args.corrections} "

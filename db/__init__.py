@@ -9,11 +9,21 @@ package.
 
 from sqlalchemy.orm import Session
 
+from db.coders import (
+    AccountError,
+    accounts_exist,
+    add_account,
+    coder_named,
+    disable_account,
+    list_coders,
+    prefill_settings,
+    set_prefill_settings,
+    signed_in,
+)
 from db.corrections import (
     HistoryRow,
     Interval,
     Track,
-    coder_named,
     correct,
     history,
     intervals_from_labels,
@@ -29,6 +39,7 @@ from db.engine import (
     default_database_path,
     get_engine,
     open_database,
+    printable_url,
 )
 from db.jobs import (
     JobBusy,
@@ -62,6 +73,7 @@ from db.versions import (
     deactivate_model_versions,
     get_model_version,
     list_model_versions,
+    model_version_file,
 )
 from db.videos import (
     ADAPTED,
@@ -78,6 +90,7 @@ from db.videos import (
     run_parameters,
     run_prefill,
     run_probabilities,
+    run_with_backend,
     store_prediction_run,
     videos_matching,
     videos_named,
@@ -85,6 +98,7 @@ from db.videos import (
 
 __all__ = [
     "ADAPTED",
+    "AccountError",
     "DATABASE_OPTION_HELP",
     "Coder",
     "Correction",
@@ -101,6 +115,8 @@ __all__ = [
     "Track",
     "Video",
     "accept_prefill",
+    "accounts_exist",
+    "add_account",
     "activate_model_version",
     "active_jobs",
     "active_model_version",
@@ -113,6 +129,7 @@ __all__ = [
     "database_file",
     "database_url",
     "deactivate_model_versions",
+    "disable_account",
     "default_database_path",
     "effective_labels",
     "fail_job",
@@ -127,11 +144,15 @@ __all__ = [
     "intervals_from_labels",
     "latest_job",
     "latest_prediction_run",
+    "list_coders",
     "list_model_versions",
     "list_videos",
+    "model_version_file",
     "open_database",
     "processed_video_id",
     "processed_videos",
+    "prefill_settings",
+    "printable_url",
     "prior_run",
     "prune_adapted_runs",
     "recent_jobs",
@@ -144,7 +165,10 @@ __all__ = [
     "run_parameters",
     "run_prefill",
     "run_probabilities",
+    "run_with_backend",
     "set_job_process",
+    "set_prefill_settings",
+    "signed_in",
     "start_job",
     "store_prediction_run",
     "tracks",

@@ -20,6 +20,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from db.coders import coder_named
 from db.models import SIDES, Coder, Correction, Edit, Video
 from model.formats import AU_SETS
 
@@ -60,19 +61,6 @@ class HistoryRow:
     first_frame: int | None = None
     last_frame: int | None = None
     value: int | None = None
-
-
-def coder_named(session: Session, name: str) -> Coder:
-    """The coder called `name`, created on first use."""
-    name = name.strip()
-    if not name or len(name) > 100:
-        raise ValueError(f"coder name must be 1 to 100 characters, got {name!r}")
-    coder = session.scalar(select(Coder).where(Coder.name == name))
-    if coder is None:
-        coder = Coder(name=name)
-        session.add(coder)
-        session.flush()
-    return coder
 
 
 def record_edit(

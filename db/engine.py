@@ -72,6 +72,11 @@ def database_url(cli_value: str | None = None) -> str:
     return value
 
 
+def printable_url(url: str) -> str:
+    """The URL as it may be printed or logged: any password replaced by ***."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def database_file(url: str) -> Path | None:
     """The SQLite file behind `url`; None for other databases and in-memory SQLite."""
     parsed = make_url(url)

@@ -20,6 +20,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.coders import prefill_settings
 from db.corrections import edit_state, intervals_from_labels, record_edit, track_filter
 from db.models import Coder, Correction, Edit, Video
 from db.videos import latest_prediction_run, run_prefill
@@ -47,7 +48,8 @@ def effective_labels(
     side: str | None = None,
     au_set: str | None = None,
 ) -> EffectiveLabels:
-    """The labels one coder sees for a video (coder None: the model's pre-fill alone).
+    """The labels one coder sees for a video (coder None: the model's pre-fill alone). The
+    pre-fill follows the coder's own smoothing window and thresholds for the video, if set.
 
     au_set defaults to the latest run's, unless the coder's corrections use AUs outside it (then
     the AU set that holds them all). Corrections of AUs outside the AU set are left out.
@@ -61,7 +63,7 @@ def effective_labels(
     prefill = np.full((frames, len(aus)), NOT_CODED, dtype=np.int8)
     face = np.ones(frames, dtype=bool)
     if run is not None:
-        run_labels, face = run_prefill(run)
+        run_labels, face = run_prefill(run, prefill_settings(session, video.id, coder))
         run_aus = au_names(run.au_set)
         for k, au in enumerate(aus):
             if au in run_aus:

@@ -9,7 +9,7 @@ these models with the migrated schema and fails on any difference.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
     text,
 )
@@ -59,7 +60,7 @@ _EXCLUSIVE_ACTIVE = (
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator):
@@ -72,11 +73,11 @@ class UTCDateTime(TypeDecorator):
         if value is not None:
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to the database; use UTC-aware times")
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return value
 
     def process_result_value(self, value, dialect):
-        return value.replace(tzinfo=timezone.utc) if value is not None else None
+        return value.replace(tzinfo=UTC) if value is not None else None
 
 
 class Base(DeclarativeBase):
@@ -84,11 +85,35 @@ class Base(DeclarativeBase):
 
 
 class Coder(Base):
+    """A person whose labels are stored. An account when it has a password (argon2 hash):
+    only accounts can sign in to an app served beyond this computer; a name-only coder exists
+    for the one-person localhost mode and for labels imported under a name."""
+
     __tablename__ = "coders"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class PrefillSettings(Base):
+    """One coder's smoothing window and thresholds for one video's pre-fill: applied to the
+    video's newest run for that coder only, so one coder's settings never move another's."""
+
+    __tablename__ = "prefill_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"))
+    coder_id: Mapped[int] = mapped_column(ForeignKey("coders.id"))
+    smoothing_window: Mapped[int] = mapped_column(Integer)
+    thresholds: Mapped[dict] = mapped_column(JSON)  # AU name → threshold
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+
+    __table_args__ = (UniqueConstraint("video_id", "coder_id"),
+                      CheckConstraint("smoothing_window >= 1", name="window"))
 
 
 class Video(Base):
@@ -112,13 +137,20 @@ class Video(Base):
 
 
 class ModelVersion(Base):
-    """A network checkpoint; files are never overwritten, so activating one is a row update."""
+    """A network checkpoint; files are never overwritten, so activating one is a row update.
+
+    The row keeps a copy of the checkpoint's bytes, so every host using the database loads the
+    same file (db.versions.model_version_file); NULL for a file not readable where the version
+    was recorded. The copy is read only when asked for (deferred), never with the row.
+    """
 
     __tablename__ = "model_versions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
-    path: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text)  # where it was published, on the host that made it
+    checkpoint: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    checkpoint_sha256: Mapped[str | None] = mapped_column(String(64))
     au_set: Mapped[str] = mapped_column(String(32))
     metrics: Mapped[dict] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -95,6 +95,26 @@ def processed_video_id(session: Session, content_hash: str) -> int | None:
     )
 
 
+def run_with_backend(session: Session, content_hash: str, landmark_backend: str,
+                     version: str | None = None) -> PredictionRun | None:
+    """The newest run of the video with this content whose landmarks came from
+    `landmark_backend` (and, when given, whose predictor is `version`): the video counts as
+    processed that way. None when there is no such run."""
+    wanted = {"landmark_backend": landmark_backend}
+    if version is not None:
+        wanted["version"] = version
+    runs = session.execute(
+        select(PredictionRun.id, PredictionRun.parameters)
+        .join(Video, PredictionRun.video_id == Video.id)
+        .where(Video.content_hash == content_hash)
+        .order_by(PredictionRun.id.desc())
+    )
+    details = ((run_id, parameters.get("details", {})) for run_id, parameters in runs)
+    found = next((run_id for run_id, known in details
+                  if all(known.get(key) == value for key, value in wanted.items())), None)
+    return None if found is None else session.get(PredictionRun, found)
+
+
 def processed_videos(session: Session) -> list[Video]:
     """Videos with at least one prediction run, by id."""
     has_run = select(PredictionRun.id).where(PredictionRun.video_id == Video.id).exists()
@@ -110,6 +130,7 @@ class PredictionParameters:
     smoothing_window: int
     predictor: str = "network"  # "network", "geometry-baseline" or ADAPTED
     details: dict = field(default_factory=dict)  # anything else worth keeping (backend, ...)
+    hold_frames: int = 0  # each positive held this many frames after smoothing (0: none)
 
     def threshold_array(self) -> np.ndarray:
         return np.array([self.thresholds[au] for au in au_names(self.au_set)], dtype=np.float32)
@@ -148,7 +169,8 @@ def store_prediction_run(
         frame_count=video.frame_count,
         probabilities=probabilities.astype(_STORED_DTYPE).tobytes(),
         prefill=prefill_labels(
-            probabilities, parameters.threshold_array(), parameters.smoothing_window
+            probabilities, parameters.threshold_array(), parameters.smoothing_window,
+            parameters.hold_frames,
         ).tobytes(),
     )
     session.add(run)
@@ -206,9 +228,17 @@ def run_parameters(run: PredictionRun) -> PredictionParameters:
     return PredictionParameters.from_json(run.parameters)
 
 
-def run_prefill(run: PredictionRun) -> tuple[np.ndarray, np.ndarray]:
+def run_prefill(run: PredictionRun, settings=None) -> tuple[np.ndarray, np.ndarray]:
     """A run's pre-fill: (T, K) int8 labels (smoothed, thresholded, -1 without a face) and the
-    (T,) bool face mask."""
+    (T,) bool face mask. With a coder's `settings` (db.models.PrefillSettings), smoothed and
+    thresholded their way (AUs they did not set keep the run's threshold)."""
+    probabilities = run_probabilities(run)
+    face = ~np.isnan(probabilities).all(axis=1)
+    if settings is not None:
+        parameters = run_parameters(run)
+        thresholds = {**parameters.thresholds, **settings.thresholds}
+        values = [thresholds[au] for au in au_names(run.au_set)]
+        return prefill_labels(probabilities, np.array(values, np.float32),
+                              settings.smoothing_window, parameters.hold_frames), face
     shape = (run.frame_count, len(au_names(run.au_set)))
-    labels = np.frombuffer(run.prefill, dtype=np.int8).reshape(shape).copy()
-    return labels, ~np.isnan(run_probabilities(run)).all(axis=1)
+    return np.frombuffer(run.prefill, dtype=np.int8).reshape(shape).copy(), face

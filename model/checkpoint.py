@@ -1,8 +1,9 @@
 """Checkpoints, and the predictors that turn a video's features into AU probabilities.
 
 A checkpoint is one safetensors file holding the weights, with everything else as JSON metadata
-(under the key "au_annotator"): network config, AU set, per-AU thresholds, smoothing window,
-landmark backend, data summary and metrics, so a checkpoint alone rebuilds a ready predictor.
+(under the key "au_annotator"): network, feature and training configs, AU set, per-AU
+thresholds, smoothing window, positive hold, landmark backend, data summary and metrics, so a
+checkpoint alone rebuilds a ready predictor (and model.config the run that made it).
 Loading never unpickles: a torch.save / pickle file is refused.
 
 Two predictors keep the AUPredictor contract: the seed network loaded from a checkpoint
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -24,7 +25,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from model.baseline import load_baseline
-from model.features import FeatureConfig, FrameFeatures
+from model.features import FeatureConfig, FrameFeatures, motion_for
 from model.formats import InputError, au_names, content_hash, write_bytes_atomically
 from model.network import AUNetwork, NetworkConfig, predict_probabilities
 
@@ -44,9 +45,17 @@ class CheckpointInfo:
     data_summary: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)  # the TrainingConfig used, for the record
-    # model.features.FeatureConfig.key() of the features trained on: crops or motion computed
-    # another way would silently degrade predictions, so loading warns on a mismatch.
+    # model.features.FeatureConfig.key() of the features trained on: crops computed another
+    # way would silently degrade predictions, so loading warns on a mismatch.
     feature_key: str = ""
+    # AUs whose output is the parent predictor's (a fine-tune whose frames never showed them
+    # both present and absent), and that parent: {"kind": "baseline"} or {"kind":
+    # "checkpoint", "file": name, "sha256": content hash, "path": where it was}.
+    parent_aus: list[str] = field(default_factory=list)
+    parent: dict = field(default_factory=dict)
+    # The features trained on, whole: their motion is recomputed this way at prediction.
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    hold_frames: int = 0  # each positive held this many frames after smoothing
 
     @property
     def au_set(self) -> str:
@@ -66,6 +75,10 @@ class CheckpointInfo:
                 "metrics": self.metrics,
                 "training": self.training,
                 "feature_key": self.feature_key,
+                "parent_aus": list(self.parent_aus),
+                "parent": self.parent,
+                "features": asdict(self.features),
+                "hold_frames": int(self.hold_frames),
             }
         )
 
@@ -87,6 +100,10 @@ class CheckpointInfo:
             metrics=values.get("metrics", {}),
             training=values.get("training", {}),
             feature_key=str(values.get("feature_key", "")),
+            parent_aus=list(values.get("parent_aus", [])),
+            parent=dict(values.get("parent", {})),
+            features=FeatureConfig.from_dict(values.get("features", {})),
+            hold_frames=int(values.get("hold_frames", 0)),
         )
 
 
@@ -195,31 +212,69 @@ class AUPredictor(Protocol):
 
 
 class NetworkPredictor:
-    """The seed network behind the AUPredictor contract."""
+    """The seed network behind the AUPredictor contract; the AUs in `info.parent_aus` come from
+    `parent` (the predictor it was fine-tuned from) unchanged. Motion is recomputed with the
+    checkpoint's own window and landmark points; `hold_frames` (prefill_labels takes it) is the
+    positive hold it was tuned with."""
 
-    def __init__(self, network: AUNetwork, info: CheckpointInfo, version: str):
+    def __init__(self, network: AUNetwork, info: CheckpointInfo, version: str,
+                 parent: AUPredictor | None = None):
         self.network = network
         self.info = info
         self.au_set = info.au_set
         self.thresholds = info.thresholds
         self.smoothing_window = info.smoothing_window
+        self.hold_frames = info.hold_frames
         self.landmark_backend = info.landmark_backend
         self.version = version
+        self.parent = parent
+        self.parent_columns = [au_names(self.au_set).index(au) for au in info.parent_aus]
 
     def predict(self, features: FrameFeatures) -> np.ndarray:
-        return predict_probabilities(
-            self.network, features.images, features.motion, features.face
+        motion = motion_for(features, self.info.features)  # (T, 2P)
+        probabilities = predict_probabilities(
+            self.network, features.images, motion, features.face
         )  # (T, K)
+        if self.parent is not None and self.parent_columns:
+            kept = self.parent.predict(features)[:, self.parent_columns]
+            probabilities[:, self.parent_columns] = kept
+        return probabilities
+
+
+def parent_reference(path: str | Path | None) -> dict:
+    """How a checkpoint names its parent predictor: the baseline, or a checkpoint file."""
+    if path is None:
+        return {"kind": "baseline"}
+    file = checkpoint_file(path)
+    return {"kind": "checkpoint", "file": file.name, "sha256": content_hash(file),
+            "path": str(file.resolve())}
+
+
+def _parent_path(reference: dict, child: Path) -> Path | None:
+    """The parent's file: beside the child (model versions share a folder), else where it was;
+    its content must be the one recorded."""
+    if reference.get("kind") == "baseline":
+        return None
+    for candidate in (child.parent / reference["file"], Path(reference.get("path", ""))):
+        if candidate.is_file() and content_hash(candidate) == reference["sha256"]:
+            return candidate
+    raise InputError(child, f"its parent checkpoint {reference['file']} (sha256 "
+                            f"{reference['sha256'][:12]}…) is not beside it nor at "
+                            f"{reference.get('path')}; put the parent's file back")
 
 
 def load_network_predictor(path: str | Path, au_set: str | None = None) -> NetworkPredictor:
     network, info = load_network(path, au_set)
     file = checkpoint_file(path)
-    current = FeatureConfig().key()
-    if info.feature_key != current:
-        logger.warning("%s: trained on features %s, this version computes %s; predictions may "
-                       "be off until it is retrained", file, info.feature_key, current)
-    return NetworkPredictor(network, info, version=f"{file.stem}-{content_hash(file)[:12]}")
+    trained, current = info.features, FeatureConfig()
+    if info.feature_key != trained.key() or not trained.same_images(current):
+        faces = f" (faces: {trained.faces})" if trained.faces != current.faces else ""
+        logger.warning("%s: trained on features %s%s, this version computes %s; predictions may "
+                       "be off until it is retrained", file, info.feature_key, faces, current.key())
+    parent = None
+    if info.parent_aus:
+        parent = load_predictor(_parent_path(info.parent, file), info.au_set)
+    return NetworkPredictor(network, info, f"{file.stem}-{content_hash(file)[:12]}", parent)
 
 
 def load_predictor(path: str | Path | None, au_set: str | None = None) -> AUPredictor:

@@ -1,6 +1,6 @@
 """Features and frame-aligned labels of a set of videos, held in memory when they fit.
 
-The videos come from an Aff-Wild2 split (model.affwild2.LabelledVideo) or from labels already
+The videos come from an Aff-Wild2 split (model.affwild2.AlignedVideo) or from labels already
 aligned to decoded frames (`VideoLabels`, e.g. coders' corrections from the database); both
 give `labels_for(frame_count)`. Training reads only "usable" frames (a face and at least one
 annotated AU); validation keeps whole videos, because smoothing runs along each video's frames.

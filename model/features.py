@@ -9,7 +9,9 @@ Per frame t with a face:
 - channel 0 is the grayscale crop, channel 1 its edge map: Canny (thresholds canny_low/canny_high)
   on the crop blurred by a Gaussian of blur_sigma pixels, both masked;
 - motion is L(t+k) − L(t−k) of the aligned landmarks divided by crop_size (k = motion_offset),
-  so it measures expression movement with head pose and face size removed.
+  so it measures expression movement with head pose and face size removed; `landmark_points`
+  chooses which landmarks it covers (all 68, or the 51 without the jaw line: the seed's
+  reference code used 73 of a 106-point scheme, the 106 minus the face contour).
 Frames without a face get zero images and face=False; frames whose neighbour t−k or t+k is
 missing or faceless get zero motion and has_motion=False.
 """
@@ -20,7 +22,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -104,6 +106,14 @@ def inter_ocular_distance(landmarks: np.ndarray) -> np.ndarray:
 # Bump when the computation changes without a config change, so cached features are recomputed.
 FEATURE_VERSION = 1
 
+# Where the face images come from: our own detection and alignment of every decoded frame, or
+# the aligned crops Aff-Wild2 ships (cropped_aligned/<video>/00001.jpg...), as challenge
+# entries used them.
+FACE_SOURCES = ("detected", "cropped-aligned")
+
+# Landmarks the motion feature covers, by name (iBUG 0-based indices).
+LANDMARK_SUBSETS = {"all": np.arange(NUM_LANDMARKS), "no-jaw": np.arange(len(JAW), NUM_LANDMARKS)}
+
 
 class FrameCountError(ValueError):
     """The frames given do not match the landmark rows one to one."""
@@ -117,18 +127,58 @@ class FeatureConfig:
     blur_sigma: float = 1.0  # pixels of the Gaussian applied before edge detection
     canny_low: int = 40  # Canny hysteresis thresholds on the blurred 8-bit gray crop
     canny_high: int = 100
+    landmark_points: str = "all"  # the landmarks motion covers: a LANDMARK_SUBSETS name
+    faces: str = "detected"  # one of FACE_SOURCES
+
+    def __post_init__(self) -> None:
+        if self.faces not in FACE_SOURCES:
+            raise ValueError(f"unknown faces {self.faces!r}; known: {', '.join(FACE_SOURCES)}")
+        if self.landmark_points not in LANDMARK_SUBSETS:
+            known = ", ".join(LANDMARK_SUBSETS)
+            raise ValueError(f"unknown landmark points {self.landmark_points!r}; known: {known}")
+        if self.motion_offset < 1:
+            raise ValueError(f"motion offset must be at least 1, not {self.motion_offset}")
+
+    @property
+    def motion_points(self) -> np.ndarray:
+        return LANDMARK_SUBSETS[self.landmark_points]
+
+    @property
+    def motion_size(self) -> int:
+        """Values per frame of the motion feature: x and y of each covered landmark."""
+        return 2 * len(self.motion_points)
 
     def key(self) -> str:
-        """Short stable name of this configuration (and feature version), for cache files."""
-        description = json.dumps({"version": FEATURE_VERSION, **asdict(self)}, sort_keys=True)
+        """Short stable name of this configuration (and feature version), for cache files.
+
+        Settings added after the first release are named only when they differ from their
+        default, so cache files and checkpoints made before keep their key."""
+        values = asdict(self)
+        for name, first in (("landmark_points", "all"), ("faces", "detected")):
+            if values[name] == first:
+                del values[name]
+        description = json.dumps({"version": FEATURE_VERSION, **values}, sort_keys=True)
         return hashlib.sha256(description.encode()).hexdigest()[:12]
+
+    def same_images(self, other: FeatureConfig) -> bool:
+        """True when both make the same face images (motion may differ: motion_for recomputes
+        it from the aligned landmarks)."""
+        motion = {"motion_offset": other.motion_offset, "landmark_points": other.landmark_points}
+        return replace(self, **motion) == other
+
+    @classmethod
+    def from_dict(cls, values: dict) -> FeatureConfig:
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown feature settings: {', '.join(sorted(unknown))}")
+        return cls(**values)
 
 
 class FrameFeatures(Protocol):
     """What a predictor reads per video (VideoFeatures has these fields)."""
 
     images: np.ndarray  # (T, 2, 112, 112) uint8: grayscale of the masked face, its edge map
-    motion: np.ndarray  # (T, 136) float32: aligned landmarks L(t+1) − L(t−1), flattened 68×2
+    motion: np.ndarray  # (T, 2P) float32: aligned L(t+k) − L(t−k) of P landmarks, flattened
     face: np.ndarray  # (T,) bool: a face was found in the frame
 
 
@@ -137,9 +187,9 @@ class VideoFeatures:
     """Features of every decoded frame of one video, in decode order."""
 
     images: np.ndarray  # (T, 2, S, S) uint8: masked grayscale, masked edge map
-    motion: np.ndarray  # (T, 136) float32: aligned L(t+k) − L(t−k) / S, flattened 68×2
+    motion: np.ndarray  # (T, 2P) float32: aligned L(t+k) − L(t−k) / S of P landmarks
     face: np.ndarray  # (T,) bool
-    has_motion: np.ndarray  # (T,) bool: both neighbours exist and have a face
+    has_motion: np.ndarray  # (T,) bool: both neighbours exist and have landmarks
     aligned_landmarks: np.ndarray  # (T, 68, 2) float32 crop pixels, NaN where face is False
 
     def __len__(self) -> int:
@@ -199,31 +249,50 @@ def face_image(
         frame_rgb, matrix, (size, size), flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT, borderValue=0,
     )
-    gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    aligned = apply_transform(matrix, landmarks)
+    return face_channels(crop, aligned, config), aligned
+
+
+def face_channels(crop_rgb: np.ndarray, aligned: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """(2, S, S) uint8 of an aligned S×S RGB face crop: its grayscale and edge map, masked to
+    the face that its (68, 2) landmarks outline."""
+    gray = cv2.cvtColor(crop_rgb, cv2.COLOR_RGB2GRAY)
     blurred = cv2.GaussianBlur(gray, (0, 0), config.blur_sigma)
     # Edges come from the unmasked crop so the mask's own border does not show up as an edge.
     edges = cv2.Canny(blurred, config.canny_low, config.canny_high)
-    aligned = apply_transform(matrix, landmarks)
     mask = face_mask(aligned, config)
-    image = np.stack([gray * mask, edges * mask])  # (2, S, S)
-    return image, aligned
+    return np.stack([gray * mask, edges * mask])  # (2, S, S)
 
 
 def landmark_motion(
     aligned: np.ndarray, face: np.ndarray, config: FeatureConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(T, 136) float32 motion L(t+k) − L(t−k) in crop units and (T,) bool has_motion."""
+    """(T, 2P) float32 motion L(t+k) − L(t−k) in crop units and (T,) bool has_motion.
+
+    `face` marks the frames whose (T, 68, 2) aligned landmarks are known."""
     count, offset = len(face), config.motion_offset
-    motion = np.zeros((count, NUM_LANDMARKS * 2), dtype=np.float32)
+    motion = np.zeros((count, config.motion_size), dtype=np.float32)
     has_motion = np.zeros(count, dtype=bool)
     if count <= 2 * offset:
         return motion, has_motion
     inner = slice(offset, count - offset)
     has_motion[inner] = face[: count - 2 * offset] & face[2 * offset :] & face[inner]
-    difference = (aligned[2 * offset :] - aligned[: count - 2 * offset]) / config.crop_size
+    points = aligned[:, config.motion_points]  # (T, P, 2)
+    difference = (points[2 * offset :] - points[: count - 2 * offset]) / config.crop_size
     rows = np.flatnonzero(has_motion)
-    motion[rows] = difference[rows - offset].reshape(len(rows), NUM_LANDMARKS * 2)
+    motion[rows] = difference[rows - offset].reshape(len(rows), config.motion_size)
     return motion, has_motion
+
+
+def motion_for(features: FrameFeatures, config: FeatureConfig) -> np.ndarray:
+    """(T, 2P) the motion `config` asks for, whatever window and points `features` were made
+    with: recomputed from the aligned landmarks when the features carry them (VideoFeatures
+    does), else the features' own motion."""
+    aligned = getattr(features, "aligned_landmarks", None)
+    if aligned is None:
+        return features.motion
+    known = ~np.isnan(aligned).any(axis=(1, 2))  # (T,)
+    return landmark_motion(aligned, known, config)[0]
 
 
 def features_from_frames(

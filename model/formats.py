@@ -45,6 +45,13 @@ LAYOUTS: dict[str, tuple[str, dict[str, str]]] = {
     "abaw2020": ("AU_Set", {"train": "Training_Set", "validation": "Validation_Set"}),
     "abaw12": ("AU_Detection_Challenge", {"train": "Train_Set", "validation": "Validation_Set"}),
 }
+# Every released layout, newest first: (AU set, folder, {split: subfolder}). ABAW 2021 kept the
+# 2020 folder, renamed its training split and moved to the 12 AUs.
+RELEASED_LAYOUTS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("abaw12", *LAYOUTS["abaw12"]),
+    ("abaw12", "AU_Set", {"train": "Train_Set", "validation": "Validation_Set"}),
+    ("abaw2020", *LAYOUTS["abaw2020"]),
+)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 _SIDE_SUFFIX = re.compile(r"_(left|right)$")
 _HASH_CHUNK = 4 * 1024 * 1024
@@ -173,11 +180,40 @@ class LabelFile:
 def read_label_file(path: str | Path, au_set: str | None = None) -> LabelFile:
     """Parse one label file; any problem raises InputError naming the file and line."""
     path = Path(path)
+    return _label_file(path, _text_lines(path), au_set)
+
+
+def read_label_file_leniently(path: str | Path, au_set: str | None = None) -> tuple[LabelFile, str]:
+    """read_label_file for files as data sets release them: trailing blank lines are dropped and
+    a blank line inside reads as a frame not annotated (-1), so later lines keep their frames.
+    Returns the file and what was done ("" when nothing); any other problem raises InputError
+    as read_label_file does."""
+    path = Path(path)
+    lines = _text_lines(path)
+    kept = len(lines)
+    while kept and not lines[kept - 1].strip():
+        kept -= 1
+    trailing, lines = len(lines) - kept, lines[:kept]
+    width = len(lines[0].split(",")) if lines else 0
+    inside = [number for number, line in enumerate(lines[1:], start=2) if not line.strip()]
+    for number in inside:
+        lines[number - 1] = ",".join([str(NOT_CODED)] * width)
+    done = []
+    if inside:
+        done.append(f"{len(inside)} blank line(s) from line {inside[0]} read as not annotated")
+    if trailing:
+        done.append(f"{trailing} trailing blank line(s) ignored")
+    return _label_file(path, lines, au_set), "; ".join(done)
+
+
+def _text_lines(path: Path) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(path, f"cannot read label file ({error.__class__.__name__})") from None
-    lines = text.splitlines()
+
+
+def _label_file(path: Path, lines: list[str], au_set: str | None) -> LabelFile:
     if not lines:
         raise InputError(path, "empty label file (expected a header like AU1,AU2,...)")
     header = tuple(name.strip() for name in lines[0].split(","))

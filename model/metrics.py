@@ -1,9 +1,11 @@
 """AU metrics: the ABAW scores, held-out scores over the AUs coders labelled, and agreement
 between two coders.
 
-Frames labelled -1 (not annotated) are removed per AU before scoring. ABAW 2020 score =
-0.5 × unweighted mean of per-AU F1 + 0.5 × accuracy over all (frame, AU) pairs that carry a
-label. Later editions score the mean F1 over 12 AUs.
+Frames labelled -1 (not annotated) are removed per AU before scoring; a prediction of -1 (no
+face, nothing predicted) counts as absent, as the challenge's scorer reads a submission, so a
+predictor cannot raise its score by leaving hard frames out. ABAW 2020 score = 0.5 × unweighted
+mean of per-AU F1 + 0.5 × accuracy over all (frame, AU) pairs that carry a label. Later editions
+score the mean F1 over 12 AUs.
 
 Coders often review only some AUs; an AU without a single labelled held-out pair has no F1 to
 measure, and counting it as 0 would only dilute both sides of a comparison. So
@@ -31,6 +33,7 @@ class AUScores:
     accuracy: float  # over all labelled (frame, AU) pairs
     mean_f1: float
     abaw2020: float
+    counts: np.ndarray | None = None  # (K, 4) true/false positives, false/true negatives
 
     def as_dict(self, aus: tuple[str, ...]) -> dict:
         return {
@@ -70,12 +73,15 @@ def f1_from_counts(counts: np.ndarray) -> np.ndarray:
 
 
 def au_scores(truth: np.ndarray, predicted: np.ndarray) -> AUScores:
-    counts = confusion_counts(truth, predicted)
+    """Scores of (T, K) predictions against the truth: unlabelled truth (-1) is skipped, a -1
+    prediction counts as absent."""
+    predicted = np.asarray(predicted)
+    counts = confusion_counts(truth, np.where(predicted == NOT_CODED, ABSENT, predicted))
     f1 = f1_from_counts(counts)
     total = counts.sum()
     accuracy = float((counts[:, 0] + counts[:, 3]).sum() / total) if total else 0.0
     mean_f1 = float(f1.mean()) if len(f1) else 0.0
-    return AUScores(f1, accuracy, mean_f1, 0.5 * mean_f1 + 0.5 * accuracy)
+    return AUScores(f1, accuracy, mean_f1, 0.5 * mean_f1 + 0.5 * accuracy, counts)
 
 
 def metric_name(au_set: str) -> str:
@@ -85,11 +91,6 @@ def metric_name(au_set: str) -> str:
 
 def metric_value(scores: AUScores, au_set: str) -> float:
     return scores.abaw2020 if metric_name(au_set) == "abaw2020" else scores.mean_f1
-
-
-def score_labels(truth: np.ndarray, predicted: np.ndarray) -> AUScores:
-    """Scores with no-face predictions (-1) counted as absent; unlabelled truth (-1) skipped."""
-    return au_scores(truth, np.where(predicted == NOT_CODED, ABSENT, predicted))
 
 
 def scored_aus(labels: list[np.ndarray], au_set: str) -> tuple[str, ...]:
@@ -115,6 +116,20 @@ def restricted_scores(scores: AUScores | dict, au_set: str, scored: tuple[str, .
         "accuracy": accuracy,
         "per_au_f1": per_au,
     }
+
+
+def au_contributions(scores: AUScores, au_set: str, scored: tuple[str, ...]) -> np.ndarray:
+    """(K,) what each AU adds to the restricted score (restricted_scores' "score"): both the
+    mean F1 over the scored AUs and the accuracy over all labelled pairs are sums over AUs, so
+    the score is the sum of these shares, and each AU's predictor can be chosen on its own."""
+    aus = au_names(au_set)
+    in_scored = np.array([au in scored for au in aus])
+    share = np.where(in_scored, scores.per_au_f1, 0.0) / max(len(scored), 1)
+    if metric_name(au_set) == "abaw2020":
+        counts = scores.counts
+        correct = counts[:, 0] + counts[:, 3]
+        share = 0.5 * share + 0.5 * correct / max(int(counts.sum()), 1)
+    return share
 
 
 @dataclass(frozen=True)

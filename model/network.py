@@ -8,6 +8,11 @@ aligned landmark difference L(t+1) − L(t−1). Output: per-AU logits for (abse
 `present_probability` turns them into the probability that each AU of the configured set is
 present. The loss is a per-AU two-way cross-entropy, positives up-weighted, unannotated pairs
 masked.
+
+Fusion F is configurable: "concat" (a linear layer over [static, dynamic]), "sum", or "aspect",
+our reading of the authors' reference code (not described in the paper): a table of learnable
+"aspect" embeddings (64 there) is read by two GRUs, one started at the static feature and one
+at the dynamic feature; self-attention relates all their outputs, and their mean becomes H0.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from torch.nn import functional
 
 from model.formats import CROP_SIZE, DEFAULT_AU_SET, NOT_CODED, NUM_LANDMARKS, au_names
 
-FUSIONS = ("concat", "sum")
+FUSIONS = ("concat", "sum", "aspect")
 
 
 @dataclass(frozen=True)
@@ -39,13 +44,18 @@ class NetworkConfig:
     embedding_size: int = 64  # one learnable query embedding per AU
     motion_size: int = NUM_LANDMARKS * 2  # flattened aligned landmark difference
     motion_scale: float = 1.0  # multiplies the landmark difference; training sets it to 1/std
-    fusion: str = "concat"  # "concat": linear over [static, dynamic]; "sum": static + dynamic
+    fusion: str = "concat"  # "concat": linear over [static, dynamic]; "sum"; "aspect" (above)
     dropout: float = 0.1
+    aspects: int = 64  # entries of the aspect table ("aspect" fusion only)
+    attention_heads: int = 4  # of the self-attention over the aspects; must divide hidden_size
 
     def __post_init__(self) -> None:
         au_names(self.au_set)  # unknown sets fail here, naming the known ones
         if self.fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {self.fusion!r}; known: {', '.join(FUSIONS)}")
+        if self.fusion == "aspect" and self.hidden_size % self.attention_heads:
+            raise ValueError(f"hidden size {self.hidden_size} is not divisible by "
+                             f"{self.attention_heads} attention heads")
         if self.crop_size % 2 ** len(self.conv_channels):
             raise ValueError(
                 f"crop size {self.crop_size} is not divisible by 2^{len(self.conv_channels)}"
@@ -117,11 +127,10 @@ class DynamicFeatures(nn.Module):
 
 
 class Fusion(nn.Module):
-    """F: static ∪ dynamic → H0 of the AU query GRU."""
+    """F: static ∪ dynamic → H0 of the AU query GRU, by concatenation or sum."""
 
     def __init__(self, config: NetworkConfig):
         super().__init__()
-        self.mode = config.fusion
         self.project = (
             nn.Linear(2 * config.hidden_size, config.hidden_size)
             if config.fusion == "concat"
@@ -132,6 +141,29 @@ class Fusion(nn.Module):
         if self.project is None:
             return static + dynamic  # (B, H)
         return torch.tanh(self.project(torch.cat([static, dynamic], dim=1)))  # (B, H)
+
+
+class AspectFusion(nn.Module):
+    """F through the aspect table: each feature starts a GRU that reads the same learnable
+    aspect embeddings, so every aspect is seen from the texture and from the motion;
+    self-attention over both readings relates them, and their mean is H0."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        size = config.hidden_size
+        self.aspects = nn.Parameter(0.1 * torch.randn(config.aspects, config.embedding_size))
+        self.static_reader = nn.GRU(config.embedding_size, size, batch_first=True)
+        self.dynamic_reader = nn.GRU(config.embedding_size, size, batch_first=True)
+        self.attention = nn.MultiheadAttention(size, config.attention_heads, batch_first=True)
+        self.project = nn.Linear(size, size)
+
+    def forward(self, static: torch.Tensor, dynamic: torch.Tensor) -> torch.Tensor:
+        queries = self.aspects.expand(static.shape[0], -1, -1)  # (B, A, E)
+        seen_static, _ = self.static_reader(queries, static.unsqueeze(0).contiguous())  # (B, A, H)
+        seen_dynamic, _ = self.dynamic_reader(queries, dynamic.unsqueeze(0).contiguous())
+        readings = torch.cat([seen_static, seen_dynamic], dim=1)  # (B, 2A, H)
+        related, _ = self.attention(readings, readings, readings, need_weights=False)  # (B, 2A, H)
+        return torch.tanh(self.project(related.mean(dim=1)))  # (B, H)
 
 
 class AUQuery(nn.Module):
@@ -161,11 +193,11 @@ class AUNetwork(nn.Module):
         self.config = config
         self.static = StaticFeatures(config)
         self.dynamic = DynamicFeatures(config)
-        self.fusion = Fusion(config)
+        self.fusion = AspectFusion(config) if config.fusion == "aspect" else Fusion(config)
         self.query = AUQuery(config)
 
     def forward(self, images: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
-        """images (B, 2, S, S) float in [-1, 1], motion (B, 136) → logits (B, K, 2)."""
+        """images (B, 2, S, S) float in [-1, 1], motion (B, 2P) → logits (B, K, 2)."""
         fused = self.fusion(self.static(images), self.dynamic(motion))  # (B, H)
         return self.query(fused)
 
@@ -177,12 +209,12 @@ class AUNetwork(nn.Module):
 def batch_tensors(images: np.ndarray, motion: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Feature arrays → network inputs, the same way in training and inference.
 
-    uint8 crops (B, 2, S, S) → float32 in [-1, 1]; motion (B, 136) with NaN (a neighbour frame
+    uint8 crops (B, 2, S, S) → float32 in [-1, 1]; motion (B, 2P) with NaN (a neighbour frame
     without a face) → 0, i.e. "no measured movement".
     """
     images = torch.from_numpy(np.ascontiguousarray(images)).float().div_(127.5).sub_(1.0)
     motion = torch.from_numpy(np.nan_to_num(np.asarray(motion, dtype=np.float32), nan=0.0))
-    return images, motion  # (B, 2, S, S), (B, 136)
+    return images, motion  # (B, 2, S, S), (B, 2P)
 
 
 def predict_probabilities(

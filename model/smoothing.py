@@ -2,7 +2,9 @@
 and choosing both on labelled videos.
 
 Smoothing is a centred moving average over face frames only, so a no-face gap neither drags
-probabilities down nor leaks across a cut; no-face frames stay NaN and label -1.
+probabilities down nor leaks across a cut; no-face frames stay NaN and label -1. Holding
+positives (the seed's reference code held each one for 3 more frames) comes after smoothing:
+a frame is present when it or one of the `hold_frames` frames before it reaches the threshold.
 
 Tuning follows the challenge's scoring: every labelled (frame, AU) pair counts, so a frame
 without a face (NaN probabilities, no prediction) is scored as "absent", as a submission must
@@ -16,7 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.formats import NOT_CODED
-from model.metrics import AUScores, metric_name, metric_value, score_labels
+from model.metrics import AUScores, au_scores, metric_name, metric_value
+
+# What tuning chooses from unless told otherwise: smoothing windows (frames) and thresholds.
+SMOOTHING_WINDOWS = (1, 3, 5, 9, 15, 25)
+THRESHOLD_GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
 
 
 def smooth_probabilities(probabilities: np.ndarray, window: int) -> np.ndarray:
@@ -50,25 +56,47 @@ def threshold_labels(probabilities: np.ndarray, thresholds: np.ndarray | float) 
     return labels
 
 
+def hold_positives(probabilities: np.ndarray, frames: int) -> np.ndarray:
+    """(T, K) → same shape: each face frame takes the highest value of itself and the `frames`
+    frames before it, so after thresholding a present AU stays present `frames` frames longer.
+    Thresholding the held values equals holding the thresholded labels, so thresholds can be
+    tuned on them directly. No-face frames stay NaN (a hold passes over them)."""
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    missing = np.isnan(probabilities)
+    values = np.where(missing, -np.inf, probabilities)
+    held = values.copy()
+    for shift in range(1, min(frames, len(values)) + 1):
+        held[shift:] = np.maximum(held[shift:], values[:-shift])  # (T - shift, K)
+    return np.where(missing, np.nan, held).astype(np.float32)
+
+
+def post_processed(probabilities: np.ndarray, window: int, hold_frames: int = 0) -> np.ndarray:
+    """(T, K) probabilities smoothed, then held: what the thresholds are compared with."""
+    return hold_positives(smooth_probabilities(probabilities, window), hold_frames)
+
+
 def prefill_labels(
-    probabilities: np.ndarray, thresholds: np.ndarray | float, window: int
+    probabilities: np.ndarray, thresholds: np.ndarray | float, window: int, hold_frames: int = 0
 ) -> np.ndarray:
-    """Smoothed and thresholded pre-fill, the labels a coder reviews."""
-    return threshold_labels(smooth_probabilities(probabilities, window), thresholds)
+    """Smoothed, held and thresholded pre-fill, the labels a coder reviews."""
+    return threshold_labels(post_processed(probabilities, window, hold_frames), thresholds)
 
 
 @dataclass(frozen=True)
 class PostProcessing:
     thresholds: np.ndarray  # (K,) float32
     smoothing_window: int
+    hold_frames: int = 0  # frames each positive is held after smoothing (0: none)
 
 
 def score_probabilities(
     probabilities: list[np.ndarray], labels: list[np.ndarray], post: PostProcessing
 ) -> AUScores:
-    """Scores of per-video probabilities after smoothing (within each video) and thresholds."""
-    predicted = [prefill_labels(p, post.thresholds, post.smoothing_window) for p in probabilities]
-    return score_labels(np.concatenate(labels), np.concatenate(predicted))
+    """Scores of per-video probabilities after smoothing and holding (within each video) and
+    thresholds; no-face frames count as absent."""
+    predicted = [prefill_labels(p, post.thresholds, post.smoothing_window, post.hold_frames)
+                 for p in probabilities]
+    return au_scores(np.concatenate(labels), np.concatenate(predicted))
 
 
 def _pair_counts(
@@ -112,16 +140,18 @@ def tune_postprocessing(
     au_set: str,
     windows: tuple[int, ...],
     grid: tuple[float, ...],
+    hold_frames: int = 0,
 ) -> tuple[PostProcessing, AUScores]:
-    """The smoothing window and per-AU thresholds scoring best on these videos."""
+    """The smoothing window and per-AU thresholds scoring best on these videos (positives held
+    `hold_frames` frames)."""
     truth = np.concatenate(labels)  # (T, K)
     best: tuple[float, PostProcessing, AUScores] | None = None
     for window in windows:
-        smoothed = np.concatenate([smooth_probabilities(p, window) for p in probabilities])
+        smoothed = np.concatenate([post_processed(p, window, hold_frames) for p in probabilities])
         # float32 like the probabilities, so tuning and threshold_labels compare identically
         grid32 = np.asarray(grid, dtype=np.float32)
         thresholds = _best_thresholds(smoothed, truth, grid32, metric_name(au_set))
-        post = PostProcessing(thresholds, window)
+        post = PostProcessing(thresholds, window, hold_frames)
         scores = score_probabilities(probabilities, labels, post)
         if best is None or metric_value(scores, au_set) > best[0]:
             best = (metric_value(scores, au_set), post, scores)

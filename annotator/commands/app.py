@@ -1,15 +1,21 @@
-"""`au-annotator app`: launch the Streamlit UI (`streamlit run streamlit_app.py`).
+"""`au-annotator app`: launch the Streamlit UI (`streamlit run streamlit_server.py`: the page
+`streamlit_app.py` and the player's video files on one server).
 
-`streamlit_app.py` sits at the repository root, beside the `annotator` package: the project is
+Both files sit at the repository root, beside the `annotator` package: the project is
 installed editable (`pip install -e .`, as scripts/setup does), so it is found from there.
 Settings reach the app through the environment (see annotator.ui.settings).
+
+The command becomes the Streamlit server (exec), so stopping it (Ctrl-C, SIGTERM) stops the
+server. Serving beyond this computer needs sign-in: with an `--address` other than localhost
+the command refuses to start unless the database holds an account (`au-annotator coder add`)
+or Streamlit's OIDC login is configured; the server answers only requests whose Host header
+is the served address, localhost, 127.0.0.1 or an `--allowed-host` (no DNS rebinding).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +23,10 @@ from db import DATABASE_OPTION_HELP
 from model.formats import InputError
 
 APP_FILE = Path(__file__).resolve().parents[2] / "streamlit_app.py"
+SERVER_FILE = APP_FILE.with_name("streamlit_server.py")  # the page plus the player's files
+
+
+LOCAL_ADDRESSES = ("localhost", "127.0.0.1", "::1")
 
 
 def add_app_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +34,11 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8501, help="HTTP port (default: 8501)")
     parser.add_argument("--address", default="localhost",
                         help="address to listen on (default: localhost, this computer only; "
-                             "0.0.0.0 serves coders on the network)")
+                             "another address serves coders on the network and needs "
+                             "accounts: au-annotator coder add)")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="a host name coders reach the app by, besides the address "
+                             "(repeatable; other Host headers are refused)")
     parser.add_argument("--videos", type=Path, metavar="DIR",
                         help="server folder whose videos open without uploading "
                              "(default: $AU_ANNOTATOR_VIDEO_DIR)")
@@ -40,6 +54,7 @@ def streamlit_command(args: argparse.Namespace, headless: bool) -> tuple[list[st
 
     env = dict(os.environ)
     env["AU_ANNOTATOR_DB"] = database_url(args.db)
+    env["AU_ANNOTATOR_ADDRESS"] = args.address
     if args.videos is not None:
         if not args.videos.is_dir():
             raise InputError(args.videos, "no such folder (--videos needs a folder of videos)")
@@ -47,11 +62,14 @@ def streamlit_command(args: argparse.Namespace, headless: bool) -> tuple[list[st
     upload_mb = args.max_upload_mb or int(env.get("AU_ANNOTATOR_MAX_UPLOAD_MB",
                                                   DEFAULT_MAX_UPLOAD_MB))
     env["AU_ANNOTATOR_MAX_UPLOAD_MB"] = str(upload_mb)
+    hosts = dict.fromkeys([*LOCAL_ADDRESSES[:2], args.address, *args.allowed_host])
+    hosts.pop("0.0.0.0", None)  # not a name a browser sends; name the host with --allowed-host
     command = [
-        sys.executable, "-m", "streamlit", "run", str(APP_FILE),
+        sys.executable, "-m", "streamlit", "run", str(SERVER_FILE),
         "--server.port", str(args.port),
         # an explicit address also keeps Streamlit from looking up an external IP online
         "--server.address", args.address,
+        *(flag for host in hosts for flag in ("--server.allowedHosts", host)),
         "--server.maxUploadSize", str(upload_mb),  # the server's own cap on upload requests
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "minimal",  # no "Deploy" button: this is a local tool
@@ -62,7 +80,24 @@ def streamlit_command(args: argparse.Namespace, headless: bool) -> tuple[list[st
     return command, env
 
 
+def sign_in_refusal(address: str, database: str) -> str | None:
+    """Why the app may not serve `address`, or None: beyond localhost, coders must sign in."""
+    if address in LOCAL_ADDRESSES:
+        return None
+    from annotator.ui.settings import oidc_configured
+    from db import accounts_exist, open_database
+
+    with open_database(database).begin() as session:
+        if accounts_exist(session) or oidc_configured(APP_FILE.parent):
+            return None
+    return (f"serving on {address} needs sign-in, and this database has no account: add one "
+            "with `au-annotator coder add NAME --admin` (or configure Streamlit's OIDC "
+            "login with an allow-list), or serve on localhost")
+
+
 def run_app(args: argparse.Namespace) -> int:
+    from db import printable_url
+
     if not APP_FILE.is_file():
         raise InputError(APP_FILE, "missing: install the project from its source folder with "
                                    "`pip install -e .` (the app file lives in the repository)")
@@ -71,6 +106,10 @@ def run_app(args: argparse.Namespace) -> int:
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     )
     command, env = streamlit_command(args, headless)
+    refusal = sign_in_refusal(args.address, env["AU_ANNOTATOR_DB"])
+    if refusal:
+        print(f"au-annotator app: error: {refusal}", file=sys.stderr)
+        return 2
     print(f"au-annotator app: http://{args.address}:{args.port}  "
-          f"(database: {env['AU_ANNOTATOR_DB']})", flush=True)
-    return subprocess.call(command, env=env)
+          f"(database: {printable_url(env['AU_ANNOTATOR_DB'])})", flush=True)
+    os.execve(sys.executable, command, env)  # the server takes this process's place

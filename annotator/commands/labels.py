@@ -66,8 +66,9 @@ def run_export(args: argparse.Namespace) -> int:
         if not videos:
             print("au-annotator export: no videos registered yet", file=sys.stderr)
             return 1
+        written: set = set()  # two videos of the same name: the second gets its id
         for video in videos:
-            for path in export_video(session, video, args.out, options):
+            for path in export_video(session, video, args.out, options, written):
                 print(path)
     return 0
 

@@ -1,7 +1,9 @@
 """`au-annotator train`, `evaluate`, `finetune` and `adapt`: making and measuring AU models.
 
-train: the seed network on an Aff-Wild2 folder (see model/affwild2.py), keeping the best
-checkpoint on validation. evaluate: a checkpoint's ABAW score and per-AU F1 on a split.
+train: the seed network on an Aff-Wild2 folder (see model/affwild2.py), with every setting
+from a TOML file and the command line (model/config.py), keeping the best checkpoint on the
+tuning videos (validation, or a held-out share of training). evaluate: a checkpoint's ABAW
+score and per-AU F1 on a split, saying whether that score is held out.
 finetune: the active model on coders' corrections, in the foreground (the app starts the same
 job in the background with `--job ID`). adapt: one video's pre-fill learns from the frames
 coders reviewed in it (annotator.adaptation).
@@ -11,14 +13,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from db import DATABASE_OPTION_HELP
-from model.formats import AU_SETS, LAYOUTS, SPLITS
+from model.features import FACE_SOURCES
+from model.formats import AU_SETS, RELEASED_LAYOUTS, SPLITS
 
-_LAYOUT_HELP = (
-    "folder with videos/ and " + " or ".join(f"{folder}/" for folder, _ in LAYOUTS.values())
+_LAYOUT_HELP = "folder with videos/ (or batch1/, batch2/) and " + " or ".join(
+    f"{folder}/{subs['train']}" for _, folder, subs in RELEASED_LAYOUTS
 )
+# Flags that set one setting of model.config's setup; they beat --config and --set.
+_FLAG_SETTINGS = {
+    "au_set": "au_set", "epochs": "training.epochs", "batch_size": "training.batch_size",
+    "learning_rate": "training.learning_rate", "seed": "training.seed",
+    "tune_split": "training.tune_split", "faces": "features.faces",
+    "backend": "training.landmark_backend", "device": "training.device",
+}
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,33 +39,109 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, metavar="AFFWILD2_DIR",
                         help=_LAYOUT_HELP)
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="new folder for model.safetensors and training_log.json")
+                        help="new folder for model.safetensors, config.toml, training_log.json")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="settings file (TOML: [network], [features], [training]; see "
+                             "README), or a checkpoint whose run to repeat")
+    parser.add_argument("--set", action="append", default=[], dest="settings",
+                        metavar="SECTION.KEY=VALUE",
+                        help="one setting, beating --config (repeatable), e.g. "
+                             "network.fusion=aspect or training.hold_frames=3")
     parser.add_argument("--au-set", choices=tuple(AU_SETS),
-                        help="default: from the label folders present (AU_Set → abaw2020)")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs, metavar="N")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, metavar="N")
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--backend", choices=("dlib", "fan"), default=defaults.landmark_backend,
-                        help="landmark backend for the features (default: dlib)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default=defaults.device)
+                        help="default: from the label folders present (AU_Set/Training_Set → "
+                             "abaw2020)")
+    parser.add_argument("--epochs", type=int, metavar="N", help=f"default {defaults.epochs}")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help=f"default {defaults.batch_size}")
+    parser.add_argument("--learning-rate", type=float, help=f"default {defaults.learning_rate}")
+    parser.add_argument("--seed", type=int, help=f"default {defaults.seed}")
+    parser.add_argument("--tune-split", type=float, metavar="F",
+                        help="hold out this share of the training videos to choose the epoch, "
+                             "smoothing and thresholds, so the validation score is held out "
+                             "(default 0: chosen on validation, as the paper did)")
+    parser.add_argument("--faces", choices=FACE_SOURCES,
+                        help="detected: our landmarks on every decoded frame (default); "
+                             "cropped-aligned: Aff-Wild2's own DIR/cropped_aligned crops")
+    parser.add_argument("--backend", choices=("dlib", "fan"),
+                        help=f"landmark backend for the features (default "
+                             f"{defaults.landmark_backend})")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help=f"default {defaults.device}")
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from annotator.pipeline import feature_loader
-    from model.training import TRAINING_LOG_NAME, TrainingConfig, train
-
-    config = TrainingConfig(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        seed=args.seed, landmark_backend=args.backend, device=args.device,
+    from model.affwild2 import FeatureSource
+    from model.config import (
+        CONFIG_NAME,
+        TrainingSetup,
+        apply_settings,
+        parse_assignment,
+        read_setup,
+        write_setup,
     )
-    load = feature_loader(config.landmark_backend, config.device)
-    result = train(args.data, args.out, load, args.au_set, config, progress=True)
+    from model.training import TRAINING_LOG_NAME, train
+
+    setup = read_setup(args.config) if args.config else TrainingSetup()
+    setup = apply_settings(setup, dict(map(parse_assignment, args.settings)), "--set")
+    flags = {key: getattr(args, name) for name, key in _FLAG_SETTINGS.items()
+             if getattr(args, name) is not None}
+    setup = apply_settings(setup, flags, "command line")
+    config = setup.training
+    load = feature_loader_for(FeatureSource(args.data, config.landmark_backend, config.device,
+                                            setup.features))
+    result = train(args.data, args.out, load, setup.au_set, config, setup.network,
+                   progress=True, features=setup.features)
+    write_setup(args.out / CONFIG_NAME, replace(setup, au_set=result.au_set))
     print(f"checkpoint: {result.checkpoint} (epoch {result.best_epoch} of {config.epochs})")
-    print(f"validation {result.metric}: {result.best_score:.4f} "
-          f"(label-prior baseline {result.baseline_score:.4f})")
-    print(f"log: {result.checkpoint.parent / TRAINING_LOG_NAME}")
+    for line in _training_report(result):
+        print(line)
+    print(f"settings: {args.out / CONFIG_NAME}; log: {args.out / TRAINING_LOG_NAME}")
     return 0
+
+
+def _training_report(result) -> list[str]:
+    """What the validation figures mean: held out or chosen on validation (as the paper)."""
+    baseline = f"(label-prior baseline {result.baseline_score:.4f})"
+    if result.tuned_on["split"] == "validation":
+        return [f"validation {result.metric}: {result.validation_score:.4f} {baseline}",
+                "  epoch, smoothing window and thresholds were chosen on validation itself, as "
+                "the paper did: comparable to its 0.56, not held out (--tune-split F gives a "
+                "held-out figure)", *_file_report(result.skipped, result.adjusted)]
+    return [
+        f"tuning ({len(result.tuned_on['videos'])} training video(s) held out by --tune-split "
+        f"{result.tuned_on['tune_split']}) {result.metric}: {result.best_score:.4f}",
+        f"validation {result.metric}: {result.validation_score:.4f} {baseline}",
+        "  held out: epoch, smoothing window and thresholds were chosen on the tuning videos",
+        f"validation {result.metric} with epoch, window and thresholds chosen on validation "
+        f"(the paper's protocol, comparable to its 0.56, not held out): "
+        f"{result.paper_protocol_score:.4f}",
+        *_file_report(result.skipped, result.adjusted),
+    ]
+
+
+def _file_report(skipped: dict[str, str], adjusted: dict[str, str]) -> list[str]:
+    """The end-of-run list of label files skipped, and of those used with a change."""
+    lines = []
+    if skipped:
+        lines.append(f"skipped {len(skipped)} label files:")
+        lines += [f"  {name}: {why}" for name, why in skipped.items()]
+    if adjusted:
+        lines.append(f"used {len(adjusted)} label files with changes:")
+        lines += [f"  {name}: {what}" for name, what in adjusted.items()]
+    return lines
+
+
+def feature_loader_for(source):
+    """Per-video features as `source` says: our landmarks on every decoded frame (the
+    pipeline's cache), or Aff-Wild2's cropped_aligned crops."""
+    if source.features.faces == "cropped-aligned":
+        from annotator.aligned_faces import aligned_face_loader
+
+        return aligned_face_loader(source.data_dir, source.landmark_backend, source.device,
+                                   source.features)
+    from annotator.pipeline import features_for_video
+
+    return lambda video_path: features_for_video(video_path, source.landmark_backend,
+                                                 source.device, source.features)
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,13 +153,46 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from annotator.pipeline import feature_loader
-    from model.affwild2 import evaluate, format_evaluation
+    from model.affwild2 import evaluate
 
-    evaluation = evaluate(args.data, args.model, feature_loader, args.split, device=args.device,
-                          progress=True)
-    print(format_evaluation(evaluation))
+    evaluation = evaluate(args.data, args.model, feature_loader_for, args.split,
+                          device=args.device, progress=True)
+    print(_format_evaluation(evaluation))
     return 0
+
+
+def _format_evaluation(evaluation) -> str:
+    """The AU set's challenge score first, then whether it is held out, and the score with
+    window and thresholds tuned on the split itself (the paper's protocol)."""
+    from model.metrics import metric_value
+
+    scores, count, split = evaluation.scores, len(evaluation.aus), evaluation.split
+    if evaluation.metric == "abaw2020":
+        headline = (f"ABAW 2020 score: {scores.abaw2020:.4f}  (0.5 × mean F1 {scores.mean_f1:.4f} "
+                    f"+ 0.5 × accuracy {scores.accuracy:.4f})")
+    else:
+        headline = f"ABAW score (mean F1 over {count} AUs): {scores.mean_f1:.4f}"
+    tuned_on = evaluation.tuned_on
+    chosen_on = {"validation": "the validation split", None: "videos the checkpoint does not name",
+                 "train": f"{len(tuned_on.get('videos', []))} training video(s) held out by "
+                          f"--tune-split {tuned_on.get('tune_split')}"}[tuned_on.get("split")]
+    kind = {True: "held out", False: f"not held out: chosen on {split}", None: "maybe not held out"}
+    lines = [
+        f"{split}: {evaluation.videos} videos, {evaluation.frames} frames, "
+        f"AU set {evaluation.au_set}",
+        headline,
+        f"  epoch, smoothing window and thresholds were chosen on {chosen_on} "
+        f"({kind[evaluation.held_out]})",
+        f"{evaluation.metric} with window and thresholds tuned on {split} itself (the paper's "
+        f"protocol, not held out): {metric_value(evaluation.retuned, evaluation.au_set):.4f}",
+        f"mean F1 over {count} AUs: {scores.mean_f1:.4f}; accuracy: {scores.accuracy:.4f}",
+        "per-AU F1: " + "  ".join(
+            f"{au} {f1:.3f}" for au, f1 in zip(evaluation.aus, scores.per_au_f1, strict=True)
+        ),
+        f"label-prior baseline ({evaluation.metric}): "
+        f"{metric_value(evaluation.baseline, evaluation.au_set):.4f}",
+    ]
+    return "\n".join(lines + _file_report(evaluation.skipped, evaluation.adjusted))
 
 
 def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +208,10 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--activate", action="store_true",
-                        help="make the new version active and re-run the pre-fill")
+                        help="make the new version active and re-run the pre-fill, when it "
+                             "scores at least its parent on the held-out frames")
+    parser.add_argument("--force", action="store_true",
+                        help="with --activate: activate even when it scores below its parent")
     parser.add_argument("--job", type=int, metavar="ID", help=argparse.SUPPRESS)
 
 
@@ -120,14 +243,18 @@ def run_finetune(args: argparse.Namespace) -> int:
     if status.state != "done":
         print(f"au-annotator finetune: error: {status.message}", file=sys.stderr)
         return 2
-    if not _print_comparison(url, status.version_id):
-        print("note: the new version scores lower than its parent on the held-out frames",
-              file=sys.stderr)
-    if args.activate:
-        result = activate_version(url, status.version_id)
-        print(f"active: version {status.version_id}; pre-fill re-run on "
+    refusal = _print_comparison(url, status.version_id)
+    if args.activate and refusal and not args.force:
+        print(f"not activated: {refusal}; the parent stays active (--force activates it "
+              "anyway)")
+    elif args.activate:
+        result = activate_version(url, status.version_id, force=args.force)
+        forced = f" (forced: {refusal})" if refusal else ""
+        print(f"active: version {status.version_id}{forced}; pre-fill re-run on "
               f"{len(result.refreshed_videos)} videos ({len(result.kept_videos)} fully reviewed "
               f"kept, {len(result.missing_videos)} not found)")
+    elif refusal:
+        print(f"note: {refusal}", file=sys.stderr)
     return 0
 
 
@@ -182,8 +309,9 @@ def _video_ids(session, values: list[str] | None) -> tuple[int, ...]:
     return tuple(ids)
 
 
-def _print_comparison(url: str, version_id: int) -> bool:
-    """Print new against parent on the held-out frames; True when the new version scores higher."""
+def _print_comparison(url: str, version_id: int) -> str:
+    """Print new against parent on the held-out frames; returns why activating it would need
+    forcing (empty when it scores at least its parent)."""
     from annotator.finetune import compare_versions
 
     comparison = compare_versions(url, version_id)
@@ -199,4 +327,4 @@ def _print_comparison(url: str, version_id: int) -> bool:
         per_au = "  ".join(f"{au} {f1:.3f}" for au, f1 in scores["per_au_f1"].items()
                            if f1 is not None)
         print(f"per-AU F1 ({label}): {per_au}")
-    return comparison.improved
+    return comparison.refusal()

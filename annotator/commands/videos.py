@@ -1,6 +1,7 @@
-"""`au-annotator process`, `predict` and `bench`: the pipeline run on one video.
+"""`au-annotator process`, `predict` and `bench`: the pipeline run on videos.
 
-process VIDEO: landmarks, features and AU probabilities, stored as the video's pre-fill.
+process PATH...: landmarks, features and AU probabilities, stored as each video's pre-fill;
+files and folders, on every core or a Ray cluster (annotator.corpus).
 predict VIDEO --out FILE.txt: an Aff-Wild2 prediction file (the AU set's header, then one line
 of 0/1 per decoded frame; frames without a face are -1). Without --model the landmark-geometry
 baseline predicts; with it, the trained network in the checkpoint.
@@ -10,42 +11,122 @@ bench VIDEO: frames/s of the whole pipeline against a reference path (annotator.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.util
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm import tqdm
 
 from annotator.landmarks import BACKENDS
 from db import DATABASE_OPTION_HELP
 from model.formats import AU_SETS, InputError
 
+if TYPE_CHECKING:
+    from annotator.corpus import CorpusProgress, VideoOutcome
+
 logger = logging.getLogger(__name__)
 
 
 def add_process_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("video", type=Path, help="video file")
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                        help="video files, and folders searched recursively for video files")
     parser.add_argument("--backend", choices=BACKENDS, default="dlib",
                         help="landmark backend (default: dlib, CPU)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--model", type=Path,
                         help="checkpoint to predict with (default: the active model version, "
                              "else the geometry baseline)")
+    parser.add_argument("--workers", type=_at_least_one, metavar="N",
+                        help="videos processed at once on this machine (default: one per core); "
+                             "with --ray local, the CPUs of the local Ray instance")
+    parser.add_argument("--ray", metavar="ADDRESS|local",
+                        help="process on the Ray cluster at ADDRESS (host:port of its head), or "
+                             "'local' for a Ray instance started here; needs the cluster extra "
+                             "(pip install -e '.[cluster]')")
     parser.add_argument("--db", metavar="URL", help=DATABASE_OPTION_HELP)
 
 
 def run_process(args: argparse.Namespace) -> int:
-    from annotator.pipeline import process_video
+    from annotator.corpus import CorpusOptions, available_cores, label_corpus
     from db import database_url
 
-    done = process_video(args.video, database_url(args.db), args.backend, args.device,
-                         args.model, progress=True)
+    if args.ray is not None and importlib.util.find_spec("ray") is None:
+        print("au-annotator process: error: --ray needs Ray, the cluster extra: "
+              "pip install -e '.[cluster]'", file=sys.stderr)
+        return 2
+    one_video = len(args.paths) == 1 and not args.paths[0].is_dir() and args.ray is None
+    options = CorpusOptions(args.backend, args.device, args.workers or available_cores(),
+                            args.ray, args.model, frame_progress=one_video)
+    if one_video:
+        summary = label_corpus(args.paths, database_url(args.db), options, _print_outcome)
+        failed = summary.failed()
+        if failed:
+            raise InputError(failed[0].path, failed[0].problem)
+        return 0
+    with tqdm(unit="video", disable=None, bar_format=_BAR) as bar:
+        summary = label_corpus(args.paths, database_url(args.db), options,
+                               functools.partial(_show_progress, bar))
+    print(f"{len(summary.stored())} stored, {len(summary.skipped())} skipped (processed "
+          f"before with {args.backend}), {len(summary.failed())} failed; {summary.frames:,} "
+          f"frames processed in {summary.seconds:.1f} s "
+          f"({summary.frames / max(summary.seconds, 1e-9):.0f} frames/s)")
+    failed = summary.failed()
+    if not failed:
+        return 0
+    listed = "; ".join(f"{outcome.path} ({outcome.problem})" for outcome in failed)
+    print(f"au-annotator process: error: {len(failed)} of {len(summary.outcomes)} videos "
+          f"failed: {listed}", file=sys.stderr)
+    return 2
+
+
+_BAR = "{n_fmt}/{total_fmt} videos |{bar}| {postfix}"
+
+
+def _at_least_one(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
+def _show_progress(bar: tqdm, outcome: VideoOutcome, progress: CorpusProgress) -> None:
+    """The overall bar (on a terminal): videos, frames, frames/s, time left; a line per
+    video."""
+    bar.total = progress.videos
+    left = progress.seconds_left
+    bar.set_postfix_str(f"{progress.frames_done:,} frames · {progress.frames_per_second:.0f} "
+                        f"frames/s" + (f" · {_duration(left)} left" if left else ""),
+                        refresh=False)
+    bar.update(1)
+    _print_outcome(outcome, f"[{progress.videos_done}/{progress.videos}] ")
+
+
+def _print_outcome(outcome: VideoOutcome, prefix: str = "") -> None:
+    path, done = outcome.path, outcome.result
+    if done is None:
+        if prefix:  # one video alone: its error ends the command instead
+            tqdm.write(f"{prefix}{path}: failed: {outcome.problem}")
+        return
     if done.frames_with_face == 0:
-        print(f"{args.video}: no face found in any of the {done.frames} frames; every frame "
-              "will be exported as -1 (not codable)", file=sys.stderr)
-    share = 100.0 * done.frames_with_face / done.frames
-    print(f"{args.video}: {done.frames} frames, face in {done.frames_with_face} ({share:.1f} %); "
-          f"AU probabilities from {done.predictor} stored as video {done.video_id}, "
-          f"run {done.run_id}")
-    return 0
+        tqdm.write(f"{path}: no face found in any of the {done.frames} frames; every frame "
+                   "will be exported as -1 (not codable)", file=sys.stderr)
+    share = 100.0 * done.frames_with_face / max(done.frames, 1)
+    counts = f"{done.frames} frames, face in {done.frames_with_face} ({share:.1f} %)"
+    if outcome.skipped:
+        tqdm.write(f"{prefix}{path}: {counts}; processed before (video {done.video_id}, run "
+                   f"{done.run_id}), skipped")
+    else:
+        tqdm.write(f"{prefix}{path}: {counts}; AU probabilities from {done.predictor} stored "
+                   f"as video {done.video_id}, run {done.run_id}")
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s"
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +160,8 @@ def run_predict(args: argparse.Namespace) -> int:
                        predictor.version, predictor.landmark_backend, backend)
     features = features_for_video(args.video, backend=backend, device=args.device)
     probabilities = predictor.predict(features)  # (T, K), NaN rows without a face
-    labels = prefill_labels(probabilities, predictor.thresholds, predictor.smoothing_window)
+    labels = prefill_labels(probabilities, predictor.thresholds, predictor.smoothing_window,
+                            getattr(predictor, "hold_frames", 0))
     write_label_file(args.out, au_names(predictor.au_set), labels)
     faces = int(features.face.sum())
     print(f"{args.out}: {len(labels)} frames ({faces} with a face), "

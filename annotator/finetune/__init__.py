@@ -7,7 +7,8 @@ What the app calls (each takes the database URL; none blocks on training):
     status = finetune_status(url, job_id)   # state, progress, epoch, loss, held-out score...
     cancel_finetune(url, job_id)            # the job ends as "cancelled"; nothing changes
     comparison = compare_versions(url, status.version_id)  # new vs parent on held-out frames
-    activate_version(url, version_id)       # re-runs the pre-fill on unreviewed frames
+    activate_version(url, version_id)       # re-runs the pre-fill on unreviewed frames;
+                                            # ActivationRefused below the parent (force=True)
     rollback(url)                           # back to the active version's parent (or baseline)
     version_history(url)                    # every version with its comparison, newest first
 
@@ -28,6 +29,7 @@ from annotator.finetune.options import (
     FinetuneOptions,
 )
 from annotator.finetune.versions import (
+    ActivationRefused,
     ActivationResult,
     VersionComparison,
     activate_version,
@@ -38,6 +40,7 @@ from annotator.finetune.versions import (
 )
 
 __all__ = [
+    "ActivationRefused",
     "ActivationResult",
     "FinetuneBusy",
     "FinetuneCancelled",

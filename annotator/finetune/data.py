@@ -1,4 +1,5 @@
-"""Fine-tuning data: the frames coders reviewed, a held-out split, and the features loader.
+"""Fine-tuning data: the frames coders reviewed, a held-out split, the features loader, and
+the frames a new network is distilled on.
 
 A (frame, AU) pair trains only when a coder reviewed it (corrected it, accepted the pre-fill
 or imported a label for it) with a value of 0 or 1; reviewed -1 ("cannot be coded") and
@@ -24,6 +25,7 @@ import db
 from annotator.finetune.options import FinetuneError
 from annotator.pipeline import features_for_video
 from model.dataset import FeatureLoader, VideoLabels
+from model.features import FeatureConfig
 from model.formats import InputError
 
 
@@ -92,8 +94,9 @@ def split_held_out(
     return training, [v for v in videos if v.video_id in chosen]
 
 
-def memory_loader(backend: str, device: str) -> FeatureLoader:
-    """Cached features of each video, read once per fine-tune and shared by its video sets."""
+def memory_loader(backend: str, device: str, config: FeatureConfig | None = None) -> FeatureLoader:
+    """Cached features of each video (made as `config` says: the parent network's settings),
+    read once per fine-tune and shared by its video sets."""
     held: dict[Path, object] = {}
 
     def load(path: Path):
@@ -101,7 +104,34 @@ def memory_loader(backend: str, device: str) -> FeatureLoader:
             if not Path(path).is_file():
                 raise InputError(path, "video file not found (moved or deleted?); put it back "
                                        "or leave its video out of the fine-tune")
-            held[path] = features_for_video(path, backend, device)
+            held[path] = features_for_video(path, backend, device, config)
         return held[path]
 
     return load
+
+
+DISTIL_FRAMES_PER_VIDEO = 600
+DISTIL_FRAMES = 6000
+
+
+def distillation_frames(paths: list[Path], teacher, load: FeatureLoader):
+    """(images, motion, teacher probabilities) of face frames spread over every processed video:
+    at most DISTIL_FRAMES_PER_VIDEO a video and DISTIL_FRAMES in all. Videos in `load`'s memory
+    come from there; others are read from the cache and let go. Missing files are skipped."""
+    per_video = max(1, min(DISTIL_FRAMES_PER_VIDEO, DISTIL_FRAMES // max(len(paths), 1)))
+    images, motion, targets = [], [], []
+    for path in paths:
+        if not Path(path).is_file():
+            continue
+        features = load(path)
+        faces = np.flatnonzero(features.face)
+        if len(faces) == 0:
+            continue
+        chosen = faces[np.linspace(0, len(faces) - 1, min(per_video, len(faces))).astype(int)]
+        images.append(features.images[chosen])
+        motion.append(features.motion[chosen])
+        targets.append(teacher.predict(features)[chosen])
+    if not targets:
+        raise FinetuneError("no processed video with a face is on disk to start a new network "
+                            "from; process a video first")
+    return np.concatenate(images), np.concatenate(motion), np.concatenate(targets)

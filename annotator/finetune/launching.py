@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import db
@@ -51,6 +51,7 @@ class FinetuneStatus:
     history: list[dict]  # per finished epoch: epoch, loss, held_out
     cancel_requested: bool
     version_id: int | None  # the new model version, once done
+    started_by: str | None = None  # the coder who started it
 
     @property
     def finished(self) -> bool:
@@ -62,8 +63,10 @@ def work_folder(database_url: str, job_id: int) -> Path:
     return models_folder(database_url) / f".job-{job_id}"
 
 
-def create_finetune_job(database_url: str, options: FinetuneOptions | None = None) -> int:
-    """The job row for a new fine-tune; FinetuneBusy while another one is queued or running."""
+def create_finetune_job(database_url: str, options: FinetuneOptions | None = None,
+                        started_by: str | None = None) -> int:
+    """The job row for a new fine-tune; FinetuneBusy while another one is queued or running.
+    `started_by`: the coder who asked (they, or an administrator, may cancel it)."""
     options = options or FinetuneOptions()
     close_dead_jobs(database_url)
     try:
@@ -72,15 +75,17 @@ def create_finetune_job(database_url: str, options: FinetuneOptions | None = Non
             if running:
                 raise FinetuneBusy(_busy_message(running[0]))
             job_id = db.create_job(session, JOB_KIND, message="waiting to start",
-                                   details={"options": options.to_dict()}).id
+                                   details={"options": options.to_dict(),
+                                            "started_by": started_by}).id
     except db.JobBusy:  # another request created one between our check and insert
         raise FinetuneBusy("another fine-tune was started at the same moment") from None
     return job_id
 
 
-def start_finetune(database_url: str, options: FinetuneOptions | None = None) -> int:
+def start_finetune(database_url: str, options: FinetuneOptions | None = None,
+                   started_by: str | None = None) -> int:
     """Start a fine-tune in the background; returns the job id to poll with finetune_status."""
-    job_id = create_finetune_job(database_url, options)
+    job_id = create_finetune_job(database_url, options, started_by)
     logs = models_folder(database_url) / "logs"
     # The URL travels in the environment, not the command line, where `ps` would show a password.
     environment = {**os.environ, "AU_ANNOTATOR_DB": database_url}
@@ -139,7 +144,7 @@ def close_dead_jobs(database_url: str) -> list[int]:
 
 
 def _process_gone(job: db.Job) -> bool:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     last_sign = job.heartbeat_at or job.created_at
     if now - last_sign > STALE_AFTER:
         return True
@@ -181,6 +186,7 @@ def status_from_job(job: db.Job) -> FinetuneStatus:
         loss=now.get("loss"), held_out_score=now.get("held_out"),
         parent_score=details.get("parent_score"), history=list(details.get("history", [])),
         cancel_requested=bool(job.cancel_requested), version_id=details.get("version_id"),
+        started_by=details.get("started_by"),
     )
 
 

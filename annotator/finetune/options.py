@@ -33,8 +33,10 @@ class FinetuneOptions:
     batch_size: int = 64
     seed: int = 0
     device: str = "cpu"
-    # NetworkConfig fields for a network trained from scratch (no active model version yet)
+    # A new network (no active model version yet): its NetworkConfig fields, and the epochs it
+    # is distilled from the geometry baseline before it learns from the reviewed frames
     network: dict | None = None
+    distil_epochs: int = 3
     note: str = ""
 
     def __post_init__(self) -> None:

@@ -3,7 +3,8 @@ activating one (or rolling back), which re-runs the pre-fill on frames still unr
 
 Files: `models/` next to the SQLite database file (`annotations.sqlite3` → `models/`), or
 `models/` in the per-user data folder for other databases (PostgreSQL). A version's file is
-linked into place under a new name and never overwritten.
+linked into place under a new name and never overwritten; the database keeps a copy of it, which
+other hosts load (annotator.prefill.version_file).
 
 Activation stores a new prediction run per video. A video's effective labels are the coder's
 corrections over its latest run's pre-fill, so frames a coder reviewed keep their values and
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,8 @@ import platformdirs
 
 import db
 from annotator.finetune.options import FinetuneError
-from annotator.pipeline import ProgressCallback, features_for_video, prediction_parameters
+from annotator.pipeline import ProgressCallback, features_for_video
+from annotator.prefill import prediction_parameters, version_file
 from model.checkpoint import AUPredictor, load_predictor, version_label
 from model.formats import InputError
 
@@ -44,7 +46,7 @@ def models_folder(database_url: str) -> Path:
 def publish_checkpoint(work_file: Path, folder: Path, job_id: int) -> Path:
     """Hard-link the finished checkpoint under a new name; an existing file is never replaced."""
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     final = folder / f"finetune-{stamp}-job{job_id}.safetensors"
     os.link(work_file, final)  # FileExistsError rather than overwriting
     return final
@@ -67,10 +69,21 @@ class VersionComparison:
     training_videos: list[str]
 
     @property
-    def improved(self) -> bool:
-        return self.new is not None and self.parent is not None and (
-            self.new["score"] > self.parent["score"]
-        )
+    def measured(self) -> bool:
+        return self.new is not None and self.parent is not None
+
+    @property
+    def at_least_parent(self) -> bool:
+        """Held-out score at least the parent's: the condition for activating it unforced."""
+        return self.measured and self.new["score"] >= self.parent["score"]
+
+    def refusal(self) -> str:
+        """Why activating this version needs forcing (empty when it does not)."""
+        if not self.measured or self.at_least_parent:
+            return ""
+        return (f"version {self.version_id} scores {self.new['score']:.3f} on the held-out "
+                f"frames, below its parent ({self.parent_label}) at "
+                f"{self.parent['score']:.3f}")
 
 
 def compare_versions(database_url: str, version_id: int) -> VersionComparison:
@@ -113,13 +126,20 @@ class ActivationResult:
     missing_videos: list[int]  # video file not found: not re-run
 
 
+class ActivationRefused(FinetuneError):
+    """The version scores below its parent on its held-out frames; only forced activation."""
+
+
 def activate_version(
     database_url: str, version_id: int | None,
-    on_progress: ProgressCallback | None = None,
+    on_progress: ProgressCallback | None = None, force: bool = False,
 ) -> ActivationResult:
     """Make `version_id` the active model (None: the geometry baseline) and re-run the
     pre-fill of every video that still has unreviewed frames. The runs and the switch are
-    stored in one transaction: a failure before it leaves everything as it was."""
+    stored in one transaction: a failure before it leaves everything as it was.
+
+    A fine-tuned version scoring below its parent on its held-out frames is refused
+    (ActivationRefused) unless `force`."""
     sessions = db.open_database(database_url)
     with sessions.begin() as session:
         path, au_set = None, None
@@ -127,7 +147,11 @@ def activate_version(
             version = db.get_model_version(session, version_id)
             if version is None:
                 raise FinetuneError(f"no model version {version_id}")
-            path, au_set = version.path, version.au_set
+            refusal = _comparison(version).refusal()
+            if refusal and not force:
+                raise ActivationRefused(f"{refusal}; it stays inactive (force to activate it "
+                                        "anyway)")
+            path, au_set = version_file(session, version), version.au_set
         videos = [(v.id, Path(v.path), v.frame_count) for v in db.list_videos(session)]
     predictor = load_predictor(path, au_set)
     with sessions.begin() as session:

@@ -8,6 +8,7 @@ latest fine-tune job in the database, the activation by database URL).
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from annotator import actions, jobs
@@ -27,7 +28,7 @@ from model.checkpoint import version_label
 from model.formats import InputError
 
 
-def models_panel_ui(database_url: str, coder: str) -> None:
+def models_panel_ui(database_url: str, coder: str, admin: bool) -> None:
     versions = version_history(database_url)
     active = next((v for v in versions if v.active), None)
     activation = jobs.current_activation(database_url)
@@ -37,7 +38,7 @@ def models_panel_ui(database_url: str, coder: str) -> None:
     active_ui(active)
     finetune_ui(database_url, coder, active, disabled=training or activating)
     if training:
-        finetune_progress_ui(database_url, job.job_id)
+        finetune_progress_ui(database_url, job.job_id, admin or job.started_by == coder)
     elif job is not None:
         last_finetune_ui(job)
     if activating:
@@ -45,9 +46,10 @@ def models_panel_ui(database_url: str, coder: str) -> None:
     elif activation is not None:
         activation_result_ui(activation)
     if versions:
-        comparison_ui(database_url, versions, active, disabled=training or activating)
+        comparison_ui(database_url, versions, active, disabled=training or activating,
+                      admin=admin)
         st.markdown("##### Version history")
-        st.dataframe(actions.version_history_table(versions), hide_index=True,
+        st.dataframe(version_history_table(versions), hide_index=True,
                      column_config={"held-out score": st.column_config.NumberColumn(
                          format="%.3f"), "parent's score": st.column_config.NumberColumn(
                          format="%.3f")})
@@ -89,7 +91,7 @@ def _start_finetune(database_url: str, coder: str) -> None:
                                   epochs=int(st.session_state["finetune_epochs"]))
         refused = actions.finetune_refusal(database_url, options)
         if refused is None:
-            start_finetune(database_url, options)
+            start_finetune(database_url, options, started_by=coder)
     except FinetuneError as error:  # busy, or could not start the process
         refused = str(error)
     if refused is not None:
@@ -97,8 +99,9 @@ def _start_finetune(database_url: str, coder: str) -> None:
 
 
 @st.fragment(run_every=1.0)
-def finetune_progress_ui(database_url: str, job_id: int) -> None:
-    """Polls the fine-tune job; the page reruns as a whole once it ends."""
+def finetune_progress_ui(database_url: str, job_id: int, may_cancel: bool) -> None:
+    """Polls the fine-tune job; the page reruns as a whole once it ends. Its starter or an
+    administrator may cancel it."""
     job = finetune_status(database_url, job_id)
     if job.finished:
         st.session_state.pop("model_version", None)  # so the comparison shows the new version
@@ -109,8 +112,11 @@ def finetune_progress_ui(database_url: str, job_id: int) -> None:
     st.progress(min(max(job.progress, 0.0), 1.0), text=text)
     if job.cancel_requested:
         st.caption("Cancelling… the active model and the labels stay as they are.")
-    else:
+    elif may_cancel:
         st.button("Cancel the fine-tune", on_click=cancel_finetune, args=(database_url, job_id))
+    else:
+        st.caption(f"Started by {job.started_by or 'another coder'}; they or an administrator "
+                   "may cancel it.")
 
 
 def last_finetune_ui(job: FinetuneStatus) -> None:
@@ -146,7 +152,7 @@ def activation_result_ui(activation: jobs.Activation) -> None:
 
 
 def comparison_ui(database_url: str, versions: list[VersionComparison],
-                  active: VersionComparison | None, disabled: bool) -> None:
+                  active: VersionComparison | None, disabled: bool, admin: bool) -> None:
     st.markdown("##### New version against its parent (held-out videos)")
     chosen_id = st.selectbox("Version", [v.version_id for v in versions], key="model_version",
                              format_func=lambda i: version_label(i) + (
@@ -156,21 +162,31 @@ def comparison_ui(database_url: str, versions: list[VersionComparison],
         st.caption(f"{version_label(chosen_id)} was not made by fine-tuning: no held-out scores.")
     else:
         metric = METRIC_NAMES.get(chosen.metric, chosen.metric)
-        verdict = "higher" if chosen.improved else "not higher"
-        (st.success if chosen.improved else st.warning)(
-            f"{version_label(chosen_id).capitalize()} scores {verdict} than "
+        verdict = "at least as high as" if chosen.at_least_parent else "lower than"
+        (st.success if chosen.at_least_parent else st.warning)(
+            f"{version_label(chosen_id).capitalize()} scores {verdict} "
             f"{chosen.parent_label} on {metric}: {chosen.new['score']:.3f} against "
             f"{chosen.parent['score']:.3f}.")
-        table = actions.comparison_table(chosen)
+        table = comparison_table(chosen)
         st.dataframe(table.style.format("{:.3f}", na_rep="—"),
                      height=35 * (len(table) + 1) + 3)  # every AU's row without scrolling
         st.caption(f"Held out: {len(chosen.held_out_videos)} video(s) "
                    f"({', '.join(chosen.held_out_videos)}), {chosen.held_out_frames:,} frames "
                    f"with reviewed labels; trained on {len(chosen.training_videos)} video(s). "
                    "— : no reviewed held-out label of that AU.")
+    refusal = chosen.refusal()
+    force = False
+    if not admin:
+        st.caption("Activating and rolling back change every coder's pre-fill: administrators "
+                   "only.")
+        disabled = True
+    if refusal and not chosen.active and admin:
+        st.error(f"Not activated unless you insist: {refusal}. Its parent stays active.")
+        force = st.checkbox("Activate it anyway", key=f"force_{chosen_id}")
     activate, back = st.columns(2)
-    activate.button("Activate this version", type="primary", disabled=disabled or chosen.active,
-                    on_click=jobs.start_activation, args=(database_url, chosen_id),
+    activate.button("Activate this version", type="primary",
+                    disabled=disabled or chosen.active or (bool(refusal) and not force),
+                    on_click=jobs.start_activation, args=(database_url, chosen_id, False, force),
                     help="re-runs the pre-fill where frames are unreviewed; corrections stay")
     back.button("Roll back", disabled=disabled or active is None,
                 on_click=jobs.start_activation, args=(database_url, None, True),
@@ -207,3 +223,43 @@ def agreement_ui(database_url: str, coder: str, summary: actions.VideoSummary) -
     st.dataframe(table.style.format({"kappa": "{:.2f}", "f1": "{:.2f}"}))
     st.caption("Cohen's kappa and F1 of 'present' per AU, over frames both sides labelled "
                "(a coder's unreviewed frames are left out).")
+
+
+def comparison_table(comparison: VersionComparison) -> pd.DataFrame:
+    """Rows: ABAW 2020, mean F1, accuracy, F1 per AU; columns: the new version and its parent.
+    An AU without labelled held-out frames has no F1 (NaN)."""
+    columns = {version_label(comparison.version_id): comparison.new or {},
+               comparison.parent_label: comparison.parent or {}}
+    rows = {"ABAW 2020": "abaw2020", "mean F1": "mean_f1", "accuracy": "accuracy"}
+    aus = list((comparison.new or comparison.parent or {}).get("per_au_f1", {}))
+    table = {}
+    for name, scores in columns.items():
+        values = [scores.get(key) for key in rows.values()]
+        values += [scores.get("per_au_f1", {}).get(au) for au in aus]
+        table[name] = [float("nan") if v is None else float(v) for v in values]
+    return pd.DataFrame(table, index=[*rows, *(f"F1 {au}" for au in aus)])
+
+
+def version_history_table(versions: list[VersionComparison]) -> pd.DataFrame:
+    """One row per model version, newest first, with both held-out scores."""
+    def score(scores: dict | None) -> float:
+        return float("nan") if not scores else float(scores["score"])
+
+    return pd.DataFrame(
+        [
+            {
+                "version": v.version_id,
+                "active": v.active,
+                "created": v.created_at.strftime("%Y-%m-%d %H:%M"),
+                "from": v.parent_label,
+                "metric": METRIC_NAMES.get(v.metric, v.metric),
+                "held-out score": score(v.new),
+                "parent's score": score(v.parent),
+                "held-out videos": len(v.held_out_videos),
+                "held-out frames": v.held_out_frames,
+            }
+            for v in versions
+        ],
+        columns=["version", "active", "created", "from", "metric", "held-out score",
+                 "parent's score", "held-out videos", "held-out frames"],
+    )

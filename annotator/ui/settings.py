@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,18 @@ def app_settings() -> AppSettings:
         if uploads
         else Path(platformdirs.user_data_dir("au-annotator")) / "uploads",
     )
+
+
+def oidc_configured(app_folder: Path) -> bool:
+    """Streamlit's OIDC login is set up: an `[auth]` section in the secrets file Streamlit reads
+    (the app's `.streamlit/secrets.toml`, else the user's `~/.streamlit/secrets.toml`)."""
+    for folder in (app_folder / ".streamlit", Path.home() / ".streamlit"):
+        try:
+            if "auth" in tomllib.loads((folder / "secrets.toml").read_text(encoding="utf-8")):
+                return True
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+    return False
 
 
 def server_videos(folder: Path | None) -> list[Path]:

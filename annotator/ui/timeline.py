@@ -51,7 +51,7 @@ class TimelineSelection:
     first_frame: int
     last_frame: int
     aus: tuple[str, ...]  # the AU rows boxed, top to bottom; empty for a click
-    is_range: bool  # False for a click (it only moves the frame viewer)
+    is_range: bool  # False for a click (it only moves the player)
 
 
 def band_codes(labels: np.ndarray, reviewed: np.ndarray, prefill: np.ndarray) -> np.ndarray:
@@ -83,10 +83,11 @@ def downsample(codes: np.ndarray, probabilities: np.ndarray, max_columns: int = 
 
 def timeline_figure(
     aus: tuple[str, ...], probabilities: np.ndarray, codes: np.ndarray, thresholds: np.ndarray,
-    current_frame: int, selected_aus: tuple[str, ...] = (),
+    current_frame: int | None, selected_aus: tuple[str, ...] = (),
     selected_range: tuple[int, int] | None = None, max_columns: int = MAX_COLUMNS,
 ) -> go.Figure:
-    """The timelines of all AUs; probabilities (T, K) smoothed, NaN = no face."""
+    """The timelines of all AUs; probabilities (T, K) smoothed, NaN = no face. The current
+    frame is marked unless it is None (the coder's player draws its own playhead)."""
     frames, count = codes.shape
     bucket, shown_codes, shown_probs = downsample(codes, probabilities, max_columns)
     columns = len(shown_codes)
@@ -97,7 +98,7 @@ def timeline_figure(
          _probability_trace(centres, shown_probs, bases),
          _threshold_trace(frames, thresholds, bases)]
     )
-    shapes = [_frame_marker(current_frame, count)]
+    shapes = _frame_marker(current_frame, count)
     for au in (au for au in selected_aus if au in aus):
         row = bases[aus.index(au)]
         shapes.append(dict(type="rect", x0=-0.5, x1=frames - 0.5, y0=row, y1=row + 1,
@@ -120,7 +121,7 @@ def timeline_figure(
     return figure
 
 
-def seek_bar_figure(frames: int, fps: float, current_frame: int) -> go.Figure:
+def seek_bar_figure(frames: int, fps: float, current_frame: int | None) -> go.Figure:
     """A thin bar over the frame axis; a click on it goes to that frame.
 
     Streamlit turns clicks into point selections only while the chart drags in "pan" mode (in
@@ -139,7 +140,7 @@ def seek_bar_figure(frames: int, fps: float, current_frame: int) -> go.Figure:
     figure.update_layout(
         height=60, margin=dict(l=55, r=10, t=4, b=4), dragmode="pan", showlegend=False,
         plot_bgcolor="#f0f2f6",
-        shapes=[_frame_marker(current_frame, 1)],
+        shapes=_frame_marker(current_frame, 1),
         xaxis=dict(range=[-0.5, frames - 0.5], fixedrange=True, showgrid=False,
                    zeroline=False, showticklabels=False),
         yaxis=dict(range=[0, 1], fixedrange=True, showgrid=False, zeroline=False,
@@ -214,6 +215,8 @@ def _threshold_trace(frames: int, thresholds: np.ndarray, bases: np.ndarray) -> 
                       line=dict(color="#d62728", width=1, dash="dot"))
 
 
-def _frame_marker(frame: int, count: int) -> dict:
-    return dict(type="line", x0=frame, x1=frame, y0=0, y1=count,
-                line=dict(color="#d62728", width=2))
+def _frame_marker(frame: int | None, count: int) -> list[dict]:
+    if frame is None:
+        return []
+    return [dict(type="line", x0=frame, x1=frame, y0=0, y1=count,
+                 line=dict(color="#d62728", width=2))]

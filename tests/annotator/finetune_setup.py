@@ -14,7 +14,8 @@ import numpy as np
 import db
 from annotator.finetune import FinetuneStatus, finetune_status
 from annotator.label_io import import_label_folder
-from annotator.pipeline import cache_root, process_video
+from annotator.pipeline import cache_root
+from annotator.prefill import process_video
 from annotator.synthetic import SyntheticConfig, make_synthetic_dataset
 from model.checkpoint import save_checkpoint
 from model.features import FeatureConfig

@@ -16,7 +16,7 @@ from finetune_setup import (
 from sqlalchemy import select
 
 import db
-from annotator.finetune import FinetuneError, activate_version, rollback
+from annotator.finetune import ActivationRefused, FinetuneError, activate_version, rollback
 
 
 @pytest.fixture
@@ -94,3 +94,32 @@ def test_rollback_goes_to_the_parent_version(store, tmp_path):
                                .where(db.PredictionRun.video_id == partial)
                                .order_by(db.PredictionRun.id)).all()
     assert runs == [None, child, parent]
+
+
+def _scored_version(url, tmp_path, new: float, parent: float) -> int:
+    """A registered version whose held-out comparison reads `new` against its parent."""
+    version = register_network(url, tmp_path, activate=False)
+    with db.open_database(url).begin() as session:
+        row = db.get_model_version(session, version)
+        row.metrics = {"metric": "abaw2020", "new": {"score": new},
+                       "parent": {"score": parent, "predictor": "geometry baseline"}}
+    return version
+
+
+def test_a_version_scoring_below_its_parent_is_refused_unless_forced(store, tmp_path):
+    url, _, _ = store
+    weaker = _scored_version(url, tmp_path, new=0.41, parent=0.52)
+    counts = store_snapshot(url, tmp_path / "models")
+    with pytest.raises(ActivationRefused, match=r"scores 0.410 .* below its parent .* 0.520"):
+        activate_version(url, weaker)
+    assert store_snapshot(url, tmp_path / "models") == counts  # nothing changed
+
+    assert activate_version(url, weaker, force=True).version_id == weaker
+    with db.open_database(url).begin() as session:
+        assert db.active_model_version(session).id == weaker
+
+
+def test_a_version_as_good_as_its_parent_activates(store, tmp_path):
+    url, _, _ = store
+    equal = _scored_version(url, tmp_path, new=0.52, parent=0.52)
+    assert activate_version(url, equal).version_id == equal

@@ -125,3 +125,19 @@ def test_export_writes_elan_and_boris_files(tmp_path, capsys, file_format, suffi
     out = tmp_path / "out"
     assert main(["export", "--format", file_format, "--out", str(out), "--db", url]) == 0
     assert capsys.readouterr().out.strip() == str(out / f"clip{suffix}")
+
+
+def test_export_of_two_videos_with_the_same_name_writes_both(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    with db.open_database(url).begin() as session:
+        for folder, value in (("one", 1), ("two", 0)):
+            video = db.register_video(
+                session, content_hash=hashlib.sha256(folder.encode()).hexdigest(),
+                path=f"/{folder}/clip.mp4", fps=30, frame_count=3, width=64, height=64)
+            db.correct(session, video, "ann", "AU1", 0, 2, value)
+    out = tmp_path / "out"
+    assert main(["export", "--all", "--format", "affwild2", "--out", str(out), "--db", url]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(out / "clip.txt"), str(out / "clip-video2.txt")]
+    assert (out / "clip.txt").read_text().splitlines()[1].startswith("1,")
+    assert (out / "clip-video2.txt").read_text().splitlines()[1].startswith("0,")

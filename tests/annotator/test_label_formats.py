@@ -15,7 +15,7 @@ from videos import marker_frame, write_video
 
 import db
 from annotator.label_io import ExportOptions, export_video, import_label_folder
-from annotator.pipeline import process_video
+from annotator.prefill import process_video
 from annotator.video import iter_frames
 from model.formats import NUM_LANDMARKS, InputError, au_names
 

@@ -1,4 +1,4 @@
-"""ABAW metrics on small cases worked out by hand (-1 frames skipped)."""
+"""ABAW metrics on small cases worked out by hand (-1 truth skipped, -1 predictions absent)."""
 
 import numpy as np
 import pytest
@@ -15,6 +15,19 @@ def test_confusion_counts_skip_unannotated_frames():
     counts = confusion_counts(TRUTH, PREDICTED)
     # columns: TP, FP, FN, TN
     assert counts.tolist() == [[1, 1, 1, 0], [1, 0, 1, 1]]
+
+
+def test_minus_one_predictions_count_as_absent_and_minus_one_truth_is_skipped():
+    # As the challenge's scorer reads a submission: a -1 prediction (no face) is "absent".
+    truth = np.array([[1, 0], [0, -1], [1, 1], [-1, 0]])
+    predicted = np.array([[-1, 0], [-1, 1], [1, -1], [-1, -1]])
+    scores = au_scores(truth, predicted)
+    # AU1: frame 1 FN (1 vs absent), 2 TN (0 vs absent), 3 TP, 4 skipped → F1 2/(2+0+1) = 2/3
+    # AU2: frame 1 TN, 2 skipped, 3 FN (1 vs absent), 4 TN (0 vs absent) → F1 0
+    assert scores.per_au_f1 == pytest.approx([2 / 3, 0.0])
+    assert scores.counts.tolist() == [[1, 0, 1, 1], [0, 0, 1, 2]]
+    assert scores.accuracy == pytest.approx(4 / 6)  # no pair with a -1 prediction is dropped
+    assert scores.abaw2020 == pytest.approx(0.5 * (1 / 3) + 0.5 * (4 / 6))
 
 
 def test_per_au_f1_by_hand():

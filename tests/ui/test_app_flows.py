@@ -6,6 +6,7 @@ range, undoes it, exports; later tests reopen the same database as a fresh page 
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import db
+from annotator.ui import sign_in
 
 APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"
 PROCESSING_LIMIT_S = 180
@@ -26,8 +28,12 @@ def database(tmp_path_factory) -> str:
         yield url
 
 
-def page(**query) -> AppTest:
+def page(coder: str | None = None, **query) -> AppTest:
+    """The app as a browser tab of `coder` (already signed in: the identity lives in the
+    server-side session) with `query` in its address."""
     app = AppTest.from_file(str(APP), default_timeout=60)
+    if coder is not None:
+        app.session_state[sign_in.SESSION_KEY] = sign_in.Identity(coder, True, "name only")
     for name, value in query.items():
         app.query_params[name] = str(value)
     return app.run()
@@ -52,6 +58,11 @@ def image_captions(app: AppTest) -> list[str]:
     return [image.proto.imgs[0].caption for image in app.get("image")]
 
 
+def player_data(app: AppTest) -> dict:
+    """What the page hands the coder's player (a custom component) on this run."""
+    return json.loads(app.get("bidi_component")[0].proto.json)
+
+
 def export_preview(app: AppTest) -> list[str]:
     """The first lines of the Aff-Wild2 label file the export panel offers."""
     app.radio(key="panel").set_value("Export").run()
@@ -64,7 +75,8 @@ def demo_open(database) -> dict:
     app = page()
     app.text_input[0].input("alice")
     button(app, "Start coding").click().run()
-    assert app.query_params["coder"] == "alice"
+    assert app.session_state[sign_in.SESSION_KEY].name == "alice"
+    assert "coder" not in app.query_params  # nobody becomes alice by editing an address
     open_demo(app)
     return {"coder": "alice", "video": app.query_params["video"]}
 
@@ -80,8 +92,11 @@ def test_processing_the_demo_opens_it_with_its_frames(demo_open, database):
     app = page(**demo_open)
     assert "WolfgangLanger_Pexels" in app.subheader[0].value
     assert "472 frames" in app.subheader[0].value
-    assert image_captions(app)[:3] == ["frame 0 of 471 · 0.000 s · face",
-                                       "network input: gray", "network input: edges"]
+    assert "frame 0 of 471 · 0.000 s · face" in [c.value for c in app.caption]
+    assert image_captions(app)[:2] == ["network input: gray", "network input: edges"]
+    data = player_data(app)
+    assert (data["frames"], data["frame"]) == (472, 0)
+    assert data["video"].startswith("/api/videos/") and data["video"].endswith("/video")
 
 
 @pytest.mark.slow
@@ -154,14 +169,17 @@ def test_reopening_a_processed_video_is_instant(demo_open):
 
 
 @pytest.mark.slow
-def test_stepping_moves_the_frame_viewer(demo_open):
+def test_typing_a_frame_or_a_range_field_moves_the_player_there(demo_open):
     app = page(**demo_open)
-    button(app, "+10").click().run()
-    button(app, "+1").click().run()
-    assert app.number_input(key="frame").value == 11
-    button(app, "+1 s").click().run()  # 23.98 fps: one second is 24 frames
-    assert app.number_input(key="frame").value == 35
-    assert image_captions(app)[0].startswith("frame 35 of 471")
+    seek = player_data(app)["seek"]
+    app.number_input(key="frame").set_value(35).run()
+    assert (player_data(app)["frame"], player_data(app)["seek"]) == (35, seek + 1)
+    assert "frame 35 of 471 · 1.460 s · face" in [c.value for c in app.caption]
+    app.number_input(key="last").set_value(60).run()
+    assert (player_data(app)["frame"], player_data(app)["range"]) == (60, [0, 60])
+    app.number_input(key="first").set_value(40).run()
+    assert (player_data(app)["frame"], player_data(app)["range"]) == (40, [40, 60])
+    assert player_data(app)["seek"] == seek + 3
 
 
 @pytest.mark.slow
@@ -174,3 +192,83 @@ def test_changing_the_threshold_changes_what_exports(demo_open):
     slider = next(s for s in app.slider if s.label == "Threshold of AU20")
     slider.set_value(1.0).run()
     assert {line.split(",")[6] for line in export_preview(app)[1:12]} == {"0"}
+
+
+def _learnt(app: AppTest) -> str:
+    """The label of the "what the pre-fill learnt" expander ('' while there is none)."""
+    return next((e.label for e in app.expander if e.label.startswith("Pre-fill learnt")), "")
+
+
+def _latest_run(database: str, video: str):
+    with db.open_database(database).begin() as session:
+        run = db.latest_prediction_run(session, int(video))
+        return run.id, db.run_parameters(run)
+
+
+def _wait_for_learning(app: AppTest, database: str, video: str) -> AppTest:
+    from annotator import jobs
+
+    started = time.monotonic()
+    while time.monotonic() - started < PROCESSING_LIMIT_S:
+        state = jobs.adaptation_state(database, int(video))
+        if state is not None and not state.running:
+            return app.run()
+        time.sleep(0.2)
+    raise AssertionError("learning never finished")
+
+
+def _mark(app: AppTest, au: str, first: int, last: int, value: str) -> AppTest:
+    app.radio(key="au").set_value(au)
+    app.number_input(key="first").set_value(first)
+    app.number_input(key="last").set_value(last).run()
+    return button(app, value).click().run()
+
+
+@pytest.mark.slow
+def test_learning_from_my_corrections_changes_the_prefill_and_says_what_it_learnt(demo_open,
+                                                                                 database):
+    app = page(**demo_open)
+    _mark(app, "AU12", 0, 50, "Absent")  # crying: corners down
+    _mark(app, "AU12", 300, 350, "Present")  # laughing
+    button(app, "Learn from my corrections").click().run()
+    _wait_for_learning(app, database, demo_open["video"])
+    assert "AU12" in _learnt(app)
+    _, parameters = _latest_run(database, demo_open["video"])
+    assert parameters.predictor == "adapted"
+    report = next(r for r in parameters.details["reports"] if r["au"] == "AU12")
+    assert report["adapted"] and report["reviewed_frames"] == 102
+    table = next(e for e in app.expander if e.label.startswith("Pre-fill learnt")).dataframe[0]
+    assert "estimate, learnt" in table.value.columns
+
+
+@pytest.mark.slow
+def test_auto_learning_follows_every_correction(demo_open, database):
+    app = page(**demo_open)
+    app.toggle(key="auto_learn").set_value(True).run()
+    before, _ = _latest_run(database, demo_open["video"])
+    _mark(app, "AU6", 320, 380, "Present")
+    _wait_for_learning(app, database, demo_open["video"])
+    after, parameters = _latest_run(database, demo_open["video"])
+    assert after != before and parameters.predictor == "adapted"
+    report = next(r for r in parameters.details["reports"] if r["au"] == "AU6")
+    assert report["reviewed_frames"] >= 61  # the correction just made was learnt from
+
+
+def _queue(app: AppTest):
+    return next(d.value for d in app.dataframe if list(d.value.columns) == ["AU", "frames", "why"])
+
+
+@pytest.mark.slow
+def test_review_next_goes_to_the_least_certain_stretch_and_the_queue_follows(demo_open):
+    app = page(**demo_open)
+    app.radio(key="panel").set_value("Review queue").run()
+    queue = _queue(app)
+    au, frames = queue.iloc[0]["AU"], queue.iloc[0]["frames"]
+    first, last = (int(v) for v in frames.split("–"))
+    button(app, "Review next").click().run()
+    assert (app.session_state["au"], app.session_state["first"], app.session_state["last"]) \
+        == (au, first, last)
+    assert any(c.value.startswith(f"Review: {au}, frames {first}–{last}") for c in app.caption)
+    button(app, "Absent").click().run()  # reviewed now: it leaves the queue
+    after = _queue(app)
+    assert not ((after["AU"] == au) & (after["frames"] == frames)).any()

@@ -1,7 +1,7 @@
 """One real-browser session: Debian's chromium, driven by Playwright, against `au-annotator app`.
 
 A coder names themself, processes the demo clip, drags across the AU4 timeline row to select
-frames, marks them with the keyboard, clicks the seek bar to move the frame viewer, reloads the
+frames, marks them with the keyboard, clicks the seek bar to move the player, reloads the
 page, and the correction is still there.
 With AU_ANNOTATOR_SCREENSHOT=docs/screenshot.png the main screen is saved there (the README's
 picture); it is always saved in the test's temp folder.
@@ -90,9 +90,52 @@ def test_a_range_marked_in_the_browser_survives_a_reload(tmp_path):
         if os.environ.get("AU_ANNOTATOR_SCREENSHOT"):
             shutil.copy(tmp_path / "screenshot.png", os.environ["AU_ANNOTATOR_SCREENSHOT"])
 
-        page.reload()
+        page.reload()  # a new session: who codes is asked again, the address keeps the video
+        page.get_by_label("Your name").fill("browser coder")
+        page.get_by_role("button", name="Start coding").click()
         page.locator(TIMELINE).wait_for()
         au4_after = [line.split(",")[2] for line in export_lines(page)[1:12]]
         browser.close()
     assert au4_after[: last + 1] == [value] * (last + 1)
     assert au4_after[last + 1 :] == au4_before[last + 1 :]
+
+
+def flat_drag(page, au: str, start: float, end: float) -> None:
+    """A perfectly horizontal drag inside the AU's row (Plotly's default would turn it into a
+    band over every row)."""
+    plot = page.locator(TIMELINE).bounding_box()
+    row_height = plot["height"] / len(AUS)
+    y = plot["y"] + row_height * (AUS.index(au) + 0.5)
+    page.mouse.move(plot["x"] + 1 + plot["width"] * start, y)
+    page.mouse.down()
+    page.mouse.move(plot["x"] + plot["width"] * end, y, steps=10)
+    page.mouse.up()
+
+
+def test_a_flat_drag_across_the_au12_row_stores_an_au12_correction_and_r_reviews_next(tmp_path):
+    with running_app(tmp_path / "annotations.sqlite3") as (url, _), \
+            playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1150})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        page.get_by_label("Your name").fill("browser coder")
+        page.get_by_role("button", name="Start coding").click()
+        page.get_by_role("button", name="Open the demo clip").click()
+        page.locator(TIMELINE).wait_for()
+        au12_before = [line.split(",")[4] for line in export_lines(page)[1:12]]
+
+        flat_drag(page, "AU12", 0.0, 0.015)  # the first AU (AU1) is selected before the drag
+        first, last = selected_range(page)
+        page.locator("h3").first.click()  # keys go to the shortcuts
+        key, value = ("a", "0") if au12_before[0] == "1" else ("p", "1")
+        page.keyboard.press(key)
+        page.get_by_text(f"Stored: AU12, frames {first}–{last}").wait_for()
+        au12_after = [line.split(",")[4] for line in export_lines(page)[1:12]]
+
+        page.locator("h3").first.click()
+        page.keyboard.press("r")  # Review next
+        page.get_by_text("Review: ").wait_for()
+        browser.close()
+    assert first == 0 and 3 <= last <= 11
+    assert au12_after[: last + 1] == [value] * (last + 1)

@@ -20,6 +20,7 @@ import db
 from annotator.finetune import FinetuneOptions, compare_versions, finetune_status
 from annotator.finetune.job import run_job
 from annotator.finetune.launching import create_finetune_job
+from annotator.ui import sign_in
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "annotator"))  # the fine-tuning tests' shared set-up
@@ -57,9 +58,10 @@ def _forget_cached_settings():
     st.cache_resource.clear()  # the next module's app must not open this test's database
 
 
-def model_panel(url: str) -> AppTest:
+def model_panel(url: str, admin: bool = True) -> AppTest:
     app = AppTest.from_file(str(APP), default_timeout=60)
-    app.query_params.update(coder=CODER, video=str(min(video_ids(url).values())))
+    app.session_state[sign_in.SESSION_KEY] = sign_in.Identity(CODER, admin, "account")
+    app.query_params.update(video=str(min(video_ids(url).values())))
     app.run()
     app.radio(key="panel").set_value("Model").run()
     assert not app.exception, app.exception
@@ -127,11 +129,24 @@ def db_versions(url: str) -> list[int]:
         return [v.id for v in db.list_model_versions(session)]
 
 
+def finished_version(tmp_path, clips, monkeypatch, new_minus_parent: float) -> tuple[str, int]:
+    """A version made by the real fine-tune job, its held-out score then set `new_minus_parent`
+    away from its parent's (what decides whether it may be activated unforced)."""
+    url = store(tmp_path, clips, 4, monkeypatch)
+    options = FinetuneOptions(epochs=1, batch_size=16, network=TINY_NETWORK, distil_epochs=1)
+    version = run_job(url, create_finetune_job(url, options)).version_id
+    with db.open_database(url).begin() as session:
+        row = db.get_model_version(session, version)
+        metrics = dict(row.metrics)
+        metrics["new"] = {**metrics["new"],
+                          "score": metrics["parent"]["score"] + new_minus_parent}
+        row.metrics = metrics
+    return url, version
+
+
 def test_a_finished_version_is_compared_activated_and_rolled_back(tmp_path, clips,
                                                                    monkeypatch):
-    url = store(tmp_path, clips, 4, monkeypatch)
-    options = FinetuneOptions(epochs=1, batch_size=16, network=TINY_NETWORK)
-    version = run_job(url, create_finetune_job(url, options)).version_id
+    url, version = finished_version(tmp_path, clips, monkeypatch, 0.0)  # as good as its parent
     comparison = compare_versions(url, version)
 
     app = model_panel(url)
@@ -154,3 +169,25 @@ def test_a_finished_version_is_compared_activated_and_rolled_back(tmp_path, clip
     rerun_until(app, lambda a: "Now active: geometry baseline." in texts(a))
     assert "**Active predictor:** geometry baseline" in texts(app)
     assert active_version_id(url) is None
+
+
+def test_a_version_below_its_parent_is_activated_only_when_the_coder_insists(tmp_path, clips,
+                                                                             monkeypatch):
+    url, version = finished_version(tmp_path, clips, monkeypatch, -0.05)
+    app = model_panel(url)
+    assert any(f"version {version} scores" in e.value and "below its parent" in e.value
+               for e in app.error)
+    assert button(app, "Activate this version").proto.disabled
+    app.checkbox(key=f"force_{version}").check().run()
+    button(app, "Activate this version").click().run()
+    rerun_until(app, lambda a: "Now active" in texts(a))
+    assert active_version_id(url) == version
+
+
+def test_only_an_administrator_activates_or_rolls_back(tmp_path, clips, monkeypatch):
+    url, version = finished_version(tmp_path, clips, monkeypatch, 0.0)
+    app = model_panel(url, admin=False)
+    assert button(app, "Activate this version").proto.disabled
+    assert button(app, "Roll back").proto.disabled
+    assert "administrators only" in texts(app)
+    assert not button(model_panel(url, admin=True), "Activate this version").proto.disabled

@@ -33,7 +33,7 @@ def au1(url: str, video_id: int, coder: str = "ann") -> list[int]:
 def test_a_new_threshold_is_stored_as_the_prefill_that_exports(video):
     url, video_id = video
     assert au1(url, video_id) == [0, 0, 0, 0, 1, 1]
-    assert actions.set_prefill_parameters(url, video_id, 1, {"AU1": 0.25}) is not None
+    assert actions.set_prefill_parameters(url, video_id, "ann", 1, {"AU1": 0.25})
     assert au1(url, video_id) == [0, 0, 1, 1, 1, 1]
     (name, content), = actions.export_files(url, video_id, "ann", "affwild2")
     assert name == "clip.txt"
@@ -41,15 +41,23 @@ def test_a_new_threshold_is_stored_as_the_prefill_that_exports(video):
         "0", "0", "1", "1", "1", "1"]
 
 
+def test_one_coders_settings_leave_another_coders_prefill_alone(video):
+    url, video_id = video
+    actions.set_prefill_parameters(url, video_id, "ann", 1, {"AU1": 0.25})
+    assert au1(url, video_id, "bob") == [0, 0, 0, 0, 1, 1]
+    assert actions.review_state(url, video_id, "bob").thresholds[0] == 0.5
+    assert actions.review_state(url, video_id, "ann").thresholds[0] == pytest.approx(0.25)
+
+
 def test_unchanged_settings_store_nothing(video):
     url, video_id = video
-    assert actions.set_prefill_parameters(url, video_id, 1, {"AU1": 0.5}) is None
+    assert not actions.set_prefill_parameters(url, video_id, "ann", 1, {"AU1": 0.5})
 
 
 def test_accepted_frames_keep_their_values_when_the_threshold_changes(video):
     url, video_id = video
     assert actions.accept_prefill(url, video_id, "ann", ("AU1",), 0, 2)
-    actions.set_prefill_parameters(url, video_id, 1, {"AU1": 0.05})
+    actions.set_prefill_parameters(url, video_id, "ann", 1, {"AU1": 0.05})
     assert au1(url, video_id) == [0, 0, 0, 1, 1, 1]
 
 

@@ -1,0 +1,36 @@
+"""A damaged cache file (truncated by a crash, overwritten, from an older version) is
+recomputed, never fatal, and the video processes as before."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from annotator.pipeline import (
+    descriptors_path,
+    features_path,
+    landmark_cache_path,
+    landmarks_for_video,
+)
+from annotator.prefill import process_video
+from model.features import FeatureConfig
+
+
+def test_truncated_and_corrupt_cache_files_are_rebuilt(tmp_path, single_face, monkeypatch,
+                                                      caplog):
+    monkeypatch.setenv("AU_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+    url = f"sqlite:///{tmp_path / 'annotations.sqlite3'}"
+    first = process_video(single_face, url)
+    landmarks = landmark_cache_path(single_face, "dlib")
+    expected = landmarks_for_video(single_face).landmarks.copy()
+    landmarks.write_bytes(landmarks.read_bytes()[: landmarks.stat().st_size // 2])  # truncated
+    features_path(single_face, "dlib", FeatureConfig()).write_bytes(b"not an npz at all")
+    descriptors_path(single_face, "dlib", FeatureConfig()).write_bytes(b"")
+
+    with caplog.at_level(logging.WARNING):
+        again = process_video(single_face, url)
+
+    assert (again.frames, again.frames_with_face) == (first.frames, first.frames_with_face)
+    assert sum("recomputing" in record.message for record in caplog.records) >= 1
+    assert np.allclose(landmarks_for_video(single_face).landmarks, expected, equal_nan=True)
