@@ -83,7 +83,7 @@ def register_coder(database_url: str, name: str) -> str:
 
 
 def accounts_exist(database_url: str) -> bool:
-    with db.open_database(database_url).begin() as session:
+    with db.open_database(database_url, read_only=True).begin() as session:
         return db.accounts_exist(session)
 
 
@@ -95,7 +95,7 @@ def sign_in(database_url: str, name: str, password: str) -> tuple[str, bool] | N
 
 
 def video_summary(database_url: str, video_id: int) -> VideoSummary | None:
-    with db.open_database(database_url).begin() as session:
+    with db.open_database(database_url, read_only=True).begin() as session:
         video = db.get_video(session, video_id)
         if video is None:
             return None
@@ -104,7 +104,7 @@ def video_summary(database_url: str, video_id: int) -> VideoSummary | None:
 
 
 def processed_videos(database_url: str) -> list[VideoSummary]:
-    with db.open_database(database_url).begin() as session:
+    with db.open_database(database_url, read_only=True).begin() as session:
         return [
             VideoSummary(v.id, v.name, v.path, v.fps, v.frame_count, v.width, v.height)
             for v in db.processed_videos(session)
@@ -112,7 +112,7 @@ def processed_videos(database_url: str) -> list[VideoSummary]:
 
 
 def review_state(database_url: str, video_id: int, coder: str) -> ReviewState:
-    with db.open_database(database_url).begin() as session:
+    with db.open_database(database_url, read_only=True).begin() as session:
         video = db.get_video(session, video_id)
         labels = db.effective_labels(session, video, coder)
         run = db.latest_prediction_run(session, video_id)
@@ -132,14 +132,14 @@ def learnt_reports(database_url: str, run_id: int | None) -> list[dict]:
     """Per-AU reports (model.adapt.AUReport fields) of a run made by learning; [] otherwise."""
     if run_id is None:
         return []
-    with db.open_database(database_url).begin() as session:
+    with db.open_database(database_url, read_only=True).begin() as session:
         run = db.get_prediction_run(session, run_id)
         return [] if run is None else list(run.parameters.get("details", {}).get("reports", []))
 
 
 def run_prefill(database_url: str, run_id: int) -> np.ndarray | None:
     """(T, K) int8 pre-fill of a run (None when the run is gone)."""
-    with db.open_database(database_url).begin() as session:
+    with db.open_database(database_url, read_only=True).begin() as session:
         run = db.get_prediction_run(session, run_id)
         return None if run is None else db.run_prefill(run)[0]
 
@@ -191,7 +191,7 @@ def _coder_parameters(session, video_id: int, coder: str | None,
 
 def smoothed_probabilities(database_url: str, run_id: int, window: int) -> np.ndarray:
     """(T, K) probabilities of a run smoothed over `window` frames (NaN = no face)."""
-    with db.open_database(database_url).begin() as session:
+    with db.open_database(database_url, read_only=True).begin() as session:
         run = db.get_prediction_run(session, run_id)
         return smooth_probabilities(db.run_probabilities(run), window)
 
@@ -263,7 +263,7 @@ def set_prefill_parameters(database_url: str, video_id: int, coder: str, window:
 
 def history_table(database_url: str, video_id: int) -> pd.DataFrame:
     """The video's corrections, newest first, as a coder reads them."""
-    with db.open_database(database_url).begin() as session:
+    with db.open_database(database_url, read_only=True).begin() as session:
         rows = db.history(session, video_id)
     return pd.DataFrame(
         [
@@ -289,21 +289,21 @@ def export_files(database_url: str, video_id: int, coder: str, file_format: str,
                  unreviewed: str = "prefill") -> list[tuple[str, bytes]]:
     """(file name, content) of the coder's export, one file per person in the video."""
     with tempfile.TemporaryDirectory() as folder, \
-            db.open_database(database_url).begin() as session:
+            db.open_database(database_url, read_only=True).begin() as session:
         video = db.get_video(session, video_id)
         options = ExportOptions(file_format, coder, unreviewed)
         return [(p.name, p.read_bytes()) for p in export_video(session, video, folder, options)]
 
 
 def video_coders(database_url: str, video_id: int) -> list[str]:
-    with db.open_database(database_url).begin() as session:
+    with db.open_database(database_url, read_only=True).begin() as session:
         return sorted({track.coder for track in db.tracks(session, video_id)})
 
 
 def agreement_table(database_url: str, video_id: int, first: str, second: str) -> pd.DataFrame:
     """Per-AU Cohen's kappa and F1 between two coders, or a coder and the model (`MODEL`),
     over the frames both labelled."""
-    with db.open_database(database_url).begin() as session:
+    with db.open_database(database_url, read_only=True).begin() as session:
         video = db.get_video(session, video_id)
         au_set = db.effective_labels(session, video, None).au_set
         agreement = coder_agreement(session, [video], first, None if second == MODEL else second,

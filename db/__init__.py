@@ -42,7 +42,9 @@ from db.engine import (
     printable_url,
 )
 from db.jobs import (
+    HEARTBEAT_S,
     JobBusy,
+    active_job,
     active_jobs,
     beat,
     cancel_job,
@@ -51,6 +53,7 @@ from db.jobs import (
     finish_job,
     get_job,
     latest_job,
+    process_gone,
     recent_jobs,
     report_progress,
     request_cancel,
@@ -98,6 +101,7 @@ from db.videos import (
 
 __all__ = [
     "ADAPTED",
+    "HEARTBEAT_S",
     "AccountError",
     "DATABASE_OPTION_HELP",
     "Coder",
@@ -118,6 +122,7 @@ __all__ = [
     "accounts_exist",
     "add_account",
     "activate_model_version",
+    "active_job",
     "active_jobs",
     "active_model_version",
     "add_model_version",
@@ -153,6 +158,7 @@ __all__ = [
     "processed_videos",
     "prefill_settings",
     "printable_url",
+    "process_gone",
     "prior_run",
     "prune_adapted_runs",
     "recent_jobs",

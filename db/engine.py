@@ -12,9 +12,10 @@ db/models.py with the database named by `--db`/AU_ANNOTATOR_DB). Callers own tra
 `with open_database(url).begin() as session: ...`.
 
 SQLite connections run in WAL mode with foreign keys on, wait up to 30 s for a busy database,
-and start every transaction with BEGIN IMMEDIATE: a transaction takes the write lock before its
+and start every writing transaction with BEGIN IMMEDIATE: it takes the write lock before its
 first read, so two processes writing at once queue up instead of one failing with
-"database is locked" when it turns from reading to writing.
+"database is locked" when it turns from reading to writing. Read-only transactions
+(`open_database(url, read_only=True)`) begin DEFERRED and never take the write lock.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ _PACKAGE = Path(__file__).resolve().parent
 _POSTGRES_MIGRATION_LOCK = 0x61752D61
 
 _lock = threading.Lock()
-# keyed by (process id, URL): a forked child must not reuse its parent's connections
+# keyed by process id and URL: a forked child must not reuse its parent's connections
 _engines: dict[tuple[int, str], Engine] = {}
-_sessionmakers: dict[tuple[int, str], sessionmaker[Session]] = {}
+_sessionmakers: dict[tuple[int, str, bool], sessionmaker[Session]] = {}
 
 
 def default_database_path() -> Path:
@@ -94,17 +95,22 @@ def get_engine(url: str) -> Engine:
         return _engines[key]
 
 
-def open_database(url: str | None = None) -> sessionmaker[Session]:
-    """This process's sessionmaker for `url` (default: `database_url()`), schema upgraded."""
+def open_database(url: str | None = None, read_only: bool = False) -> sessionmaker[Session]:
+    """This process's sessionmaker for `url` (default: `database_url()`), schema upgraded.
+
+    `read_only` transactions (pages drawing what is stored) never take SQLite's write lock, so
+    a page full of readers cannot starve a writer (a fine-tune's heartbeat, a correction);
+    they must not write."""
     url = url or database_url()
-    key = (os.getpid(), url)
+    key = (os.getpid(), url, read_only)
     with _lock:
         if key in _sessionmakers:
             return _sessionmakers[key]
     engine = get_engine(url)
     upgrade(engine)
+    bind = engine.execution_options(au_read_only=True) if read_only else engine
     with _lock:
-        return _sessionmakers.setdefault(key, sessionmaker(engine, expire_on_commit=False))
+        return _sessionmakers.setdefault(key, sessionmaker(bind, expire_on_commit=False))
 
 
 def _create_engine(url: str) -> Engine:
@@ -131,7 +137,8 @@ def _configure_sqlite_connection(dbapi_connection, connection_record) -> None:
 
 
 def _begin_immediate(connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = connection.get_execution_options().get("au_read_only", False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def alembic_config() -> Config:

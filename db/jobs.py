@@ -8,6 +8,11 @@ the job's process polls, after which it ends in the state "cancelled".
 
 from __future__ import annotations
 
+import os
+import socket
+from datetime import timedelta
+from pathlib import Path
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -109,9 +114,12 @@ def get_job(session: Session, job_id: int) -> Job | None:
     return session.get(Job, job_id)
 
 
-def latest_job(session: Session, kind: str) -> Job | None:
-    """The newest job of one kind, whatever its state."""
-    return session.scalar(select(Job).where(Job.kind == kind).order_by(Job.id.desc()))
+def latest_job(session: Session, kind: str, key: str | None = None) -> Job | None:
+    """The newest job of one kind (working on `key`, when given), whatever its state."""
+    query = select(Job).where(Job.kind == kind)
+    if key is not None:
+        query = query.where(Job.details["key"].as_string() == key)
+    return session.scalar(query.order_by(Job.id.desc()).limit(1))
 
 
 def set_job_process(session: Session, job_id: int, host: str, pid: int) -> Job:
@@ -134,3 +142,37 @@ def _job(session: Session, job_id: int) -> Job:
     if job is None:
         raise ValueError(f"no job {job_id}")
     return job
+
+
+def active_job(session: Session, kind: str, key: str) -> Job | None:
+    """The queued or running job of this kind working on `key` (a video's content, ...)."""
+    return next((job for job in active_jobs(session, kind)
+                 if (job.details or {}).get("key") == key), None)
+
+
+HEARTBEAT_S = 2.0  # how often a job's process beats its heartbeat
+STALE_AFTER = timedelta(seconds=60)  # no heartbeat this long: the job's process is gone
+
+
+def process_gone(job: Job, stale_after: timedelta = STALE_AFTER) -> bool:
+    """The job's process stopped: no heartbeat for `stale_after`, or its process on this host
+    no longer exists (a server or worker killed, crashed, or restarted)."""
+    last_sign = job.heartbeat_at or job.started_at or job.created_at
+    if utc_now() - last_sign > stale_after:
+        return True
+    if job.pid is None or job.host != socket.gethostname():
+        return False
+    return not _pid_alive(job.pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie still answers kill(0) but is gone
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

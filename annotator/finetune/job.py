@@ -8,13 +8,11 @@ import logging
 import os
 import shutil
 import socket
-import threading
 import time
 from collections.abc import Callable
 
 import db
 from annotator.finetune.launching import (
-    HEARTBEAT_S,
     JOB_KIND,
     FinetuneStatus,
     status_from_job,
@@ -23,6 +21,7 @@ from annotator.finetune.launching import (
 from annotator.finetune.options import FinetuneCancelled, FinetuneError, FinetuneOptions
 from annotator.finetune.training import FinetuneOutcome, plan_finetune, run_finetune
 from annotator.finetune.versions import models_folder, publish_checkpoint
+from annotator.jobs import Heartbeat
 from model.formats import InputError
 from model.training import TrainingProgress, TrainingStopped
 
@@ -40,7 +39,7 @@ def run_job(database_url: str, job_id: int,
     """
     sessions = db.open_database(database_url)
     options = _claim(sessions, job_id)
-    heartbeat = _Heartbeat(sessions, job_id)
+    heartbeat = Heartbeat(sessions, job_id)
     work = work_folder(database_url, job_id)
     try:
         if options is None:
@@ -104,33 +103,6 @@ def _publish(sessions, database_url: str, job_id: int, outcome: FinetuneOutcome,
         if path is not None:
             path.unlink(missing_ok=True)  # never referenced by any row
         raise
-
-
-class _Heartbeat:
-    """Beats the job's heartbeat from a thread and notices cancel requests."""
-
-    def __init__(self, sessions, job_id: int):
-        self.sessions, self.job_id = sessions, job_id
-        self.cancelled, self._stop = threading.Event(), threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"finetune-{job_id}-heartbeat",
-                                        daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
-            try:
-                with self.sessions.begin() as session:
-                    if db.beat(session, self.job_id).cancel_requested:
-                        self.cancelled.set()
-            except Exception:  # a busy database now and then must not end the job
-                logger.warning("fine-tune job %d: heartbeat failed", self.job_id, exc_info=True)
 
 
 class _Reporter:

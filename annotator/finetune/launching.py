@@ -5,7 +5,7 @@ through the database's jobs table. The process itself is annotator.finetune.job.
 the database's unique index on active fine-tune jobs makes the refusal hold even for two
 requests at the same instant) and starts `au-annotator finetune --job ID` as a separate
 process, so the app's page reloads and reruns never touch it. The process writes its progress
-to the row, beats a heartbeat every HEARTBEAT_S and polls the row's cancel flag. Whatever
+to the row, beats a heartbeat every db.HEARTBEAT_S and polls the row's cancel flag. Whatever
 stops it early (cancel, error, crash, kill) leaves the model versions, the active model and
 the labels as they were: the new version is stored, with the job's end, in one transaction
 only after training finished. A job whose process is gone is closed as failed the next time
@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import db
@@ -32,9 +31,6 @@ from annotator.finetune.versions import models_folder
 logger = logging.getLogger(__name__)
 
 JOB_KIND = "finetune"
-HEARTBEAT_S = 2.0
-# A running job without a heartbeat for this long (or whose process is gone) has died.
-STALE_AFTER = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -133,7 +129,7 @@ def close_dead_jobs(database_url: str) -> list[int]:
     closed = []
     with db.open_database(database_url).begin() as session:
         for job in db.active_jobs(session, JOB_KIND):
-            if _process_gone(job):
+            if db.process_gone(job):
                 db.fail_job(session, job.id, "the fine-tune process stopped unexpectedly "
                             "(killed or crashed); nothing was changed")
                 closed.append(job.id)
@@ -141,30 +137,6 @@ def close_dead_jobs(database_url: str) -> list[int]:
         logger.warning("fine-tune job %d lost its process; closed as failed", job_id)
         shutil.rmtree(work_folder(database_url, job_id), ignore_errors=True)
     return closed
-
-
-def _process_gone(job: db.Job) -> bool:
-    now = datetime.now(UTC)
-    last_sign = job.heartbeat_at or job.created_at
-    if now - last_sign > STALE_AFTER:
-        return True
-    if job.pid is None or job.host != socket.gethostname():
-        return False
-    return not _pid_alive(job.pid)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    try:  # a zombie still answers kill(0) but is gone
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _job_or_latest(session, job_id: int | None) -> db.Job | None:

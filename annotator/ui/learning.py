@@ -51,8 +51,8 @@ def learn_ui(database_url: str, video_id: int, state: actions.ReviewState) -> No
     running = jobs.adaptation_state(database_url, video_id)
     if running is not None and running.running:
         learning_progress_ui(database_url, video_id)
-    elif running is not None and running.error:
-        st.error(running.error)
+    elif running is not None and running.state == "failed":
+        st.error(running.message)
     learnt_ui(database_url, state)
 
 

@@ -133,21 +133,20 @@ def activation_progress_ui(database_url: str) -> None:
     activation = jobs.current_activation(database_url)
     if activation.finished:
         st.rerun()
-    share = activation.done / activation.total if activation.total else 0.0
-    st.progress(share, text=f"Activating {activation.target}: pre-fill re-run on "
-                            f"{activation.done} of {activation.total or '?'} videos…")
+    st.progress(min(max(activation.progress, 0.0), 1.0), text=activation.message)
 
 
-def activation_result_ui(activation: jobs.Activation) -> None:
-    if activation.error is not None:
-        st.error(activation.error)
+def activation_result_ui(activation: jobs.JobStatus) -> None:
+    if activation.state != "done":
+        st.error(activation.message)
         return
     result = activation.result
-    text = (f"Now active: {version_label(result.version_id)}. Pre-fill re-run on "
-            f"{len(result.refreshed_videos)} video(s) where frames were unreviewed; "
-            f"{len(result.kept_videos)} fully reviewed video(s) kept. Corrections are unchanged.")
-    if result.missing_videos:
-        text += f" Video files not found (pre-fill not re-run): {result.missing_videos}."
+    text = (f"Now active: {version_label(result['version_id'])}. Pre-fill re-run on "
+            f"{len(result['refreshed_videos'])} video(s) where frames were unreviewed; "
+            f"{len(result['kept_videos'])} fully reviewed video(s) kept. Corrections are "
+            "unchanged.")
+    if result["missing_videos"]:
+        text += f" Video files not found (pre-fill not re-run): {result['missing_videos']}."
     st.success(text)
 
 

@@ -78,3 +78,30 @@ def test_two_processes_writing_one_video_keep_all_corrections_with_their_coders(
             coder_id = db.coder_named(session, coder).id
             stored = session.scalars(select(Edit.id).where(Edit.coder_id == coder_id)).all()
             assert sorted(stored) == sorted(reported) and len(reported) == 60
+
+
+def test_a_page_reading_does_not_hold_up_a_writer(sqlite_url, sessions, make_video):
+    import threading
+    import time
+
+    with sessions.begin() as session:
+        video_id = make_video(session, frames=100).id
+    reading = threading.Event()
+    release = threading.Event()
+
+    def slow_page() -> None:  # a page holding its read transaction open
+        with db.open_database(sqlite_url, read_only=True).begin() as session:
+            db.effective_labels(session, db.get_video(session, video_id), "alice")
+            reading.set()
+            release.wait(10)
+
+    page = threading.Thread(target=slow_page)
+    page.start()
+    assert reading.wait(10)
+    started = time.monotonic()
+    with sessions.begin() as session:
+        db.correct(session, db.get_video(session, video_id), "alice", "AU1", 0, 9, 1)
+    waited = time.monotonic() - started
+    release.set()
+    page.join()
+    assert waited < 2.0  # with a write lock taken by the read, it would wait the full 10 s

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -58,9 +62,29 @@ def test_a_job_whose_server_stopped_is_reported_interrupted(url):
     with db.open_database(url).begin() as session:
         job = db.create_job(session, "process")
         db.start_job(session, job.id, "frame 10 of 100")
-        job.updated_at = utc_now() - timedelta(minutes=5)
+        job.heartbeat_at = utc_now() - timedelta(minutes=5)
         job_id = job.id
     status = job_status(url, job_id)
     assert status.state == "failed" and status.message.startswith("interrupted")
     with db.open_database(url).begin() as session:
         assert session.get(Job, job_id).state == "failed"
+
+
+def test_a_job_whose_process_was_killed_fails_at_once(url):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with db.open_database(url).begin() as session:
+        job = db.create_job(session, "process")
+        db.start_job(session, job.id, "frame 10 of 100", host=socket.gethostname(), pid=gone.pid)
+        job_id = job.id
+    status = job_status(url, job_id)
+    assert status.state == "failed" and status.message.startswith("interrupted")
+
+
+def test_a_job_with_a_fresh_heartbeat_keeps_running(url):
+    with db.open_database(url).begin() as session:
+        job = db.create_job(session, "process")
+        db.start_job(session, job.id, "frame 10 of 100", host=socket.gethostname(),
+                     pid=os.getpid())
+        job_id = job.id
+    assert job_status(url, job_id).state == "running"
