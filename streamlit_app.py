@@ -3,9 +3,10 @@ annotator.actions and annotator.jobs, the pictures in annotator/ui.
 
 Run with `au-annotator app`: it serves this page and the player's video files (see
 streamlit_server.py). Who is coding lives in the server-side session (annotator.ui.sign_in),
-never in the URL; the URL keeps the open video and a running processing job, so a reload
-comes back to the same place after signing in. Every label action is stored in the database
-the moment it is made. A failure shows a short message; the server's log keeps the details.
+never in the URL; the URL keeps the open video, the subject (person) being coded and a running
+processing job, so a reload comes back to the same place after signing in. Every label action
+is stored in the database the moment it is made. A failure shows a short message; the server's
+log keeps the details.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from annotator.ui.settings import (
     server_videos,
     upload_limit_message,
 )
+from annotator.ui.subject_picker import forget_subject, subject_ui
 from model.formats import ABSENT, NOT_CODED, PRESENT, VIDEO_EXTENSIONS
 
 SOURCES = ("Demo clip", "Upload", "Server folder", "Processed videos")
@@ -181,40 +183,45 @@ def review_ui(config: AppSettings, identity: sign_in.Identity, video_id: int) ->
     if summary is None:
         st.error(f"No video #{video_id} in this database.")
         return
-    state = actions.review_state(config.database_url, video_id, coder)
     _reset_on_new_video(summary)
+    st.subheader(f"{summary.name} · {summary.frame_count:,} frames · {summary.fps:.2f} fps")
+    subject = subject_ui(config.database_url, video_id)
+    state = actions.review_state(config.database_url, video_id, coder, subject)
     probabilities = _smoothed(config.database_url, state)
     prior = None if state.prior_run_id is None else run_prefill(config.database_url,
                                                                 state.prior_run_id)
     queue = actions.review_queue(state, probabilities, prior, summary.fps)
-    st.subheader(f"{summary.name} · {summary.frame_count:,} frames · {summary.fps:.2f} fps")
     left, right = st.columns([3, 2])
     with left:
-        player_shown = player_ui(summary)
+        player_shown = player_ui(summary, subject)
     with right:
-        label_ui(config, coder, summary, state, queue)
+        label_ui(config, coder, summary, state, queue, subject)
     timeline_ui(summary, state, probabilities, player_shown)
     panel = st.radio("Panel", PANELS, horizontal=True, key="panel",
                      label_visibility="collapsed")
     if panel == "Review queue":
         learning.queue_ui(queue)
     elif panel == "History":
-        st.dataframe(actions.history_table(config.database_url, video_id), hide_index=True)
+        st.dataframe(actions.history_table(config.database_url, video_id, subject),
+                     hide_index=True)
     elif panel == "Export":
         export_ui(config.database_url, coder, summary)
     elif panel == "Agreement":
-        agreement_ui(config.database_url, coder, summary)
+        agreement_ui(config.database_url, coder, summary, subject)
     else:
         models_panel_ui(config.database_url, coder, identity.admin)
 
 
 def _reset_on_new_video(summary: actions.VideoSummary) -> None:
-    if st.session_state.get("video_shown") != summary.id:
+    shown = st.session_state.get("video_shown")
+    if shown != summary.id:
+        if shown is not None:  # another video opened in this session (a reload keeps both)
+            forget_subject()
         st.session_state.update(video_shown=summary.id, frame=0, first=0, last=0)
 
 
 def label_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
-             state: actions.ReviewState, queue: list[actions.ReviewItem]) -> None:
+             state: actions.ReviewState, queue: list[actions.ReviewItem], subject: int) -> None:
     last_frame = summary.frame_count - 1
     if st.session_state.get("au") not in state.aus:
         st.session_state["au"] = state.aus[0]
@@ -229,7 +236,7 @@ def label_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
                        on_change=_go_to_range_field, args=("first",))
     last.number_input("Last frame", min_value=0, max_value=last_frame, step=1, key="last",
                       on_change=_go_to_range_field, args=("last",))
-    act = partial(_act, config.database_url, summary.id, coder, state.run_id)
+    act = partial(_act, config.database_url, summary.id, coder, state.run_id, subject)
     with st.container(horizontal=True):
         for label, key, value in VALUES:
             st.button(label, shortcut=key, on_click=act, args=(value,), type="primary")
@@ -264,26 +271,28 @@ def _range_to_frame() -> None:
     st.session_state["first"] = st.session_state["last"] = st.session_state["frame"]
 
 
-def _act(database_url: str, video_id: int, coder: str, seen_run: int | None, action) -> None:
+def _act(database_url: str, video_id: int, coder: str, seen_run: int | None, subject: int,
+         action) -> None:
     aus = _chosen_aus()
     first, last = sorted((st.session_state["first"], st.session_state["last"]))
     where = f"{', '.join(aus)}, frames {first}–{last}"
     if action == "undo":
-        done = actions.undo(database_url, video_id, coder)
+        done = actions.undo(database_url, video_id, coder, subject)
         notice = "Undone." if done else "Nothing to undo."
     elif action == "redo":
-        done = actions.redo(database_url, video_id, coder)
+        done = actions.redo(database_url, video_id, coder, subject)
         notice = "Redone." if done else "Nothing to redo."
     elif action == "accept":
         try:
             done = actions.accept_prefill(database_url, video_id, coder, aus, first, last,
-                                          seen_run)
+                                          seen_run, subject)
             notice = f"Pre-fill accepted: {where}." if done else f"Already reviewed: {where}."
         except actions.NewerPrefill as newer:
             done, notice = False, str(newer)
     else:
         try:
-            actions.set_label(database_url, video_id, coder, aus, first, last, action, seen_run)
+            actions.set_label(database_url, video_id, coder, aus, first, last, action, seen_run,
+                              subject)
             done, notice = True, f"Stored: {where} {actions.VALUE_NAMES[action]}."
         except actions.NewerPrefill as newer:
             done, notice = False, str(newer)

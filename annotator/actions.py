@@ -2,7 +2,9 @@
 
 Labels (set, accept, undo, redo, smoothing and thresholds), the history, export, agreement
 between coders, and the model panel's questions (may a fine-tune start, how versions compare).
-The page (streamlit_app.py and annotator/ui) only lays out widgets and calls these.
+Labels, history, agreement and the review queue are of one subject (person) of the video:
+subject 1 unless named (the subject picker's side is annotator.subjects). The page
+(streamlit_app.py and annotator/ui) only lays out widgets and calls these.
 
 Every function opens a short transaction on the process's sessionmaker (one Session per call,
 so Streamlit's threads never share one) and stores the action at once: nothing waits for a
@@ -111,11 +113,11 @@ def processed_videos(database_url: str) -> list[VideoSummary]:
         ]
 
 
-def review_state(database_url: str, video_id: int, coder: str) -> ReviewState:
+def review_state(database_url: str, video_id: int, coder: str, subject: int = 1) -> ReviewState:
     with db.open_database(database_url, read_only=True).begin() as session:
         video = db.get_video(session, video_id)
-        labels = db.effective_labels(session, video, coder)
-        run = db.latest_prediction_run(session, video_id)
+        labels = db.effective_labels(session, video, coder, subject)
+        run = db.latest_prediction_run(session, video_id, subject)
         prior_id = None
         if run is None or run.au_set != labels.au_set:
             thresholds, window = np.full(len(labels.aus), 0.5, np.float32), 1
@@ -201,10 +203,10 @@ class NewerPrefill(Exception):
     the action is refused, so nobody accepts or corrects what they have not seen."""
 
 
-def _check_seen(session, video_id: int, seen_run: int | None) -> None:
+def _check_seen(session, video_id: int, seen_run: int | None, subject: int) -> None:
     if seen_run is None:
         return
-    latest = db.latest_prediction_run(session, video_id)
+    latest = db.latest_prediction_run(session, video_id, subject)
     if latest is not None and latest.id != seen_run:
         raise NewerPrefill("Not stored: the pre-fill changed since this page showed it (it "
                            "learnt, or a new model version came in). The page now shows the "
@@ -212,34 +214,36 @@ def _check_seen(session, video_id: int, seen_run: int | None) -> None:
 
 
 def set_label(database_url: str, video_id: int, coder: str, aus: tuple[str, ...], first: int,
-              last: int, value: int, seen_run: int | None = None) -> None:
+              last: int, value: int, seen_run: int | None = None, subject: int = 1) -> None:
     """Frames first..last (0-based, inclusive) of each AU become `value` (1, 0 or -1), as one
     edit (one undo takes it back). `seen_run`: the prediction run the coder's page showed;
     NewerPrefill when a newer one exists."""
     with db.open_database(database_url).begin() as session:
-        _check_seen(session, video_id, seen_run)
+        _check_seen(session, video_id, seen_run, subject)
         intervals = [db.Interval(au, first, last, value) for au in aus]
-        db.record_edit(session, db.get_video(session, video_id), coder, intervals)
+        db.record_edit(session, db.get_video(session, video_id), coder, intervals, subject)
 
 
 def accept_prefill(database_url: str, video_id: int, coder: str, aus: tuple[str, ...],
-                   first: int, last: int, seen_run: int | None = None) -> bool:
+                   first: int, last: int, seen_run: int | None = None,
+                   subject: int = 1) -> bool:
     """Mark the pre-fill of first..last reviewed, as the run `seen_run` shows it (NewerPrefill
     when a newer run exists); False when all of it already was reviewed."""
     with db.open_database(database_url).begin() as session:
-        _check_seen(session, video_id, seen_run)
+        _check_seen(session, video_id, seen_run, subject)
         video = db.get_video(session, video_id)
-        return db.accept_prefill(session, video, coder, first, last, tuple(aus)) is not None
+        return db.accept_prefill(session, video, coder, first, last, tuple(aus),
+                                 subject) is not None
 
 
-def undo(database_url: str, video_id: int, coder: str) -> bool:
+def undo(database_url: str, video_id: int, coder: str, subject: int = 1) -> bool:
     with db.open_database(database_url).begin() as session:
-        return db.undo(session, db.get_video(session, video_id), coder) is not None
+        return db.undo(session, db.get_video(session, video_id), coder, subject) is not None
 
 
-def redo(database_url: str, video_id: int, coder: str) -> bool:
+def redo(database_url: str, video_id: int, coder: str, subject: int = 1) -> bool:
     with db.open_database(database_url).begin() as session:
-        return db.redo(session, db.get_video(session, video_id), coder) is not None
+        return db.redo(session, db.get_video(session, video_id), coder, subject) is not None
 
 
 def set_prefill_parameters(database_url: str, video_id: int, coder: str, window: int,
@@ -261,10 +265,11 @@ def set_prefill_parameters(database_url: str, video_id: int, coder: str, window:
         return True
 
 
-def history_table(database_url: str, video_id: int) -> pd.DataFrame:
-    """The video's corrections, newest first, as a coder reads them."""
+def history_table(database_url: str, video_id: int, subject: int | None = None) -> pd.DataFrame:
+    """The video's corrections (of one subject, when given), newest first, as a coder reads
+    them."""
     with db.open_database(database_url, read_only=True).begin() as session:
-        rows = db.history(session, video_id)
+        rows = db.history(session, video_id, subject)
     return pd.DataFrame(
         [
             {
@@ -286,12 +291,14 @@ def history_table(database_url: str, video_id: int) -> pd.DataFrame:
 
 
 def export_files(database_url: str, video_id: int, coder: str, file_format: str,
-                 unreviewed: str = "prefill") -> list[tuple[str, bytes]]:
-    """(file name, content) of the coder's export, one file per person in the video."""
+                 unreviewed: str = "prefill", subject: int | None = None,
+                 ) -> list[tuple[str, bytes]]:
+    """(file name, content) of the coder's export: one file per subject with a pre-fill or the
+    coder's labels (or only `subject`), named as annotator.label_io says."""
     with tempfile.TemporaryDirectory() as folder, \
             db.open_database(database_url, read_only=True).begin() as session:
         video = db.get_video(session, video_id)
-        options = ExportOptions(file_format, coder, unreviewed)
+        options = ExportOptions(file_format, coder, unreviewed, subject=subject)
         return [(p.name, p.read_bytes()) for p in export_video(session, video, folder, options)]
 
 
@@ -300,14 +307,15 @@ def video_coders(database_url: str, video_id: int) -> list[str]:
         return sorted({track.coder for track in db.tracks(session, video_id)})
 
 
-def agreement_table(database_url: str, video_id: int, first: str, second: str) -> pd.DataFrame:
+def agreement_table(database_url: str, video_id: int, first: str, second: str,
+                    subject: int = 1) -> pd.DataFrame:
     """Per-AU Cohen's kappa and F1 between two coders, or a coder and the model (`MODEL`),
-    over the frames both labelled."""
+    over the frames of one subject both labelled."""
     with db.open_database(database_url, read_only=True).begin() as session:
         video = db.get_video(session, video_id)
-        au_set = db.effective_labels(session, video, None).au_set
+        au_set = db.effective_labels(session, video, None, subject).au_set
         agreement = coder_agreement(session, [video], first, None if second == MODEL else second,
-                                    au_set)
+                                    au_set, subject)
     table = pd.DataFrame(agreement.as_dict()).T
     table["frames"] = table["frames"].astype(int)
     return table.rename_axis("AU")
@@ -319,20 +327,20 @@ def coder_agreement(
     first_coder: str,
     second_coder: str | None,
     au_set: str,
-    side: str | None = None,
+    subject: int = 1,
 ) -> Agreement:
     """Agreement over the given videos; second_coder None compares with the model's pre-fill."""
     aus = au_names(au_set)
     counts = np.zeros((len(aus), 4), dtype=np.int64)
     for video in videos:
-        first = _labelled(session, video, first_coder, side, au_set)
-        second = _labelled(session, video, second_coder, side, au_set)
+        first = _labelled(session, video, first_coder, subject, au_set)
+        second = _labelled(session, video, second_coder, subject, au_set)
         counts += confusion_counts(first, second)
     return agreement_from_counts(aus, counts)
 
 
-def _labelled(session, video, coder, side, au_set) -> np.ndarray:
-    labels = db.effective_labels(session, video, coder, side, au_set)
+def _labelled(session, video, coder, subject, au_set) -> np.ndarray:
+    labels = db.effective_labels(session, video, coder, subject, au_set)
     if coder is None:
         return labels.prefill
     return np.where(labels.reviewed, labels.labels, NOT_CODED)

@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from annotator.landmarks import LandmarkBackend
+from annotator.landmarks import LandmarkBackend, largest_face
 from annotator.pipeline import backend_for, video_cache_dir
 from annotator.video import count_frames
 from model.dataset import FeatureLoader
@@ -47,11 +47,16 @@ CROPS_FOLDER = "cropped_aligned"
 
 def aligned_face_loader(data_dir: str | Path, backend: str = "dlib", device: str = "cpu",
                         config: FeatureConfig | None = None) -> FeatureLoader:
-    """Per-video features from DIR/cropped_aligned/<video stem>/, for model/'s training and
-    evaluation (they take a loader instead of reading images themselves)."""
+    """Per-person features from DIR/cropped_aligned/<video stem>/ (one person) or
+    <video stem>_left/ and _right/ (two), for model/'s training and evaluation (they take a
+    loader instead of reading images themselves)."""
     crops = Path(data_dir) / CROPS_FOLDER
-    return lambda video_path: crop_features(crops / Path(video_path).stem, video_path, backend,
-                                            device, config)
+
+    def load(video_path: Path, person: str | None) -> VideoFeatures:
+        folder = Path(video_path).stem + (f"_{person}" if person else "")
+        return crop_features(crops / folder, video_path, backend, device, config)
+
+    return load
 
 
 def crop_features(folder: Path, video_path: str | Path, backend: str = "dlib",
@@ -59,7 +64,8 @@ def crop_features(folder: Path, video_path: str | Path, backend: str = "dlib",
     """Features of every decoded frame of `video_path` from the crops in `folder`, cached."""
     config = config or FeatureConfig()
     crops = _numbered_crops(folder, Path(video_path))
-    listing = json.dumps([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in crops.values()])
+    listing = json.dumps([folder.name] + [(p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                                          for p in crops.values()])
     digest = hashlib.sha256(listing.encode()).hexdigest()[:12]
     cache = video_cache_dir(video_path, f"{backend}-{CROPS_FOLDER}")
     cached = cache / f"features-{config.key()}-{digest}.npz"
@@ -107,7 +113,8 @@ def features_from_crops(crops: dict[int, Path], frame_count: int, backend: Landm
             yield cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
 
     backend.reset()
-    for result in backend.track(padded_crops()):
+    for faces in backend.track(padded_crops()):
+        result = largest_face(faces)  # a crop shows one face
         t, crop = waiting.popleft()
         face[t] = True
         if result.face:

@@ -1,7 +1,8 @@
 """Timing the whole pipeline against a reference, as `au-annotator bench` prints it.
 
-End to end = decode → landmarks → features → descriptors → AU probabilities from the seed
-network (random weights unless a checkpoint is given: speed does not depend on weights). The
+End to end = decode → landmarks of every face → subjects → features → descriptors → AU
+probabilities from the seed network, for every subject (random weights unless a checkpoint is
+given: speed does not depend on weights); frames/s counts decoded frames. The
 reference is, on CPU, dlib's detector + predictor on every frame in one process without
 tracking; on CUDA, face-alignment's stock `get_landmarks_from_batch` path. Both see the same
 frames in one run.
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from annotator.landmarks import LandmarkBackend, LandmarkTable
+from annotator.landmarks import LandmarkBackend, SubjectLandmarks
 from annotator.pipeline import analyse_video
 from annotator.video import VideoInfo, iter_frames
 from model.descriptors import descriptors_from_features
@@ -28,6 +29,7 @@ class BenchResult:
     frames: int
     seconds: float
     stage_seconds: dict[str, float]
+    subjects: int = 1  # subjects (people) followed: each is landmarked, described, predicted
 
     @property
     def fps(self) -> float:
@@ -42,21 +44,23 @@ def end_to_end(
     frames, analysis_s, descriptors_s, network_s = 0, 0.0, 0.0, 0.0
     for _ in range(repeat):
         start = time.perf_counter()
-        _, features = analyse_video(path, info, backend)
+        subjects, features = analyse_video(path, info, backend)
         analysed = time.perf_counter()
-        descriptors_from_features(features)
+        for subject in features:
+            descriptors_from_features(subject)
         described = time.perf_counter()
-        predict_probabilities(network, features.images, features.motion, features.face)
+        for subject in features:
+            predict_probabilities(network, subject.images, subject.motion, subject.face)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         end = time.perf_counter()
-        frames += len(features)
+        frames += len(subjects)
         analysis_s += analysed - start
         descriptors_s += described - analysed
         network_s += end - described
     stages = {"decode+landmarks+features": analysis_s, "descriptors": descriptors_s,
               "network": network_s}
-    return BenchResult(frames, analysis_s + descriptors_s + network_s, stages)
+    return BenchResult(frames, analysis_s + descriptors_s + network_s, stages, subjects.count)
 
 
 def dlib_reference(path: Path, repeat: int) -> BenchResult:
@@ -68,14 +72,15 @@ def dlib_reference(path: Path, repeat: int) -> BenchResult:
     for _ in range(repeat):
         backend.reset()
         for frame in iter_frames(path):
-            backend.find(frame.rgb)
+            backend.find_faces(frame.rgb)
             frames += 1
     seconds = time.perf_counter() - start
     return BenchResult(frames, seconds, {"dlib every frame": seconds})
 
 
 def stock_fan_reference(
-    path: Path, repeat: int, library, boxes: LandmarkTable | None = None, batch_size: int = 32
+    path: Path, repeat: int, library, boxes: SubjectLandmarks | None = None,
+    batch_size: int = 32,
 ) -> BenchResult:
     """face-alignment's own batch call: detector batched, landmarks one frame at a time.
 
@@ -97,14 +102,16 @@ def stock_fan_reference(
     return BenchResult(frames, seconds, {"face-alignment get_landmarks_from_batch": seconds})
 
 
-def _stock_batch(library, frames: list[np.ndarray], boxes: LandmarkTable | None, first: int):
+def _stock_batch(library, frames: list[np.ndarray], boxes: SubjectLandmarks | None,
+                 first: int):
     tensor = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).to(library.device)
     detected = None
     if boxes is not None:
         rows = range(first, first + len(frames))
         # float64: face-alignment fails on float32 box coordinates
         detected = [
-            [np.append(boxes.box[i], boxes.score[i]).astype(np.float64)] if boxes.face[i] else []
+            [np.append(boxes.box[s, i], boxes.score[s, i]).astype(np.float64)
+             for s in range(boxes.count) if boxes.face[s, i]]
             for i in rows
         ]
     library.get_landmarks_from_batch(tensor, detected_faces=detected)

@@ -73,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as error:
         print(f"au-annotator {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a full disk, a folder it may not write to: no traceback
+        logging.getLogger(__name__).info("%s failed", args.command, exc_info=True)
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"au-annotator {args.command}: error: {where}{error.strerror or error}",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"au-annotator {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -42,6 +42,7 @@ from annotator.prefill import (
     predict_video,
     prediction_parameters,
     store_prediction,
+    subject_summaries,
 )
 from annotator.video import VideoInfo, open_video
 from model.checkpoint import AUPredictor
@@ -150,9 +151,12 @@ def already_processed(session: db.Session, path: Path, info: VideoInfo, backend:
         return None
     video = db.register_video(session, content_hash=digest, path=path.resolve(), fps=info.fps,
                               frame_count=run.frame_count, width=info.width, height=info.height)
-    faces = int((~np.isnan(db.run_probabilities(run)).all(axis=1)).sum())
+    first = db.latest_prediction_run(session, video.id, 1) or run
+    faces = int((~np.isnan(db.run_probabilities(first)).all(axis=1)).sum())
     version = db.run_parameters(run).details.get("version", "")
-    return ProcessedVideo(video.id, run.id, run.frame_count, faces, version)
+    subjects = subject_summaries(db.video_subjects(session, video.id), run.frame_count,
+                                 db.prefilled_subjects(session, video.id))
+    return ProcessedVideo(video.id, first.id, run.frame_count, faces, version, subjects)
 
 
 def label_corpus(paths: list[Path], database_url: str, options: CorpusOptions,

@@ -160,9 +160,18 @@ class _Role:
 
 def open_elan(path: Path) -> Eaf:
     try:
-        return Eaf(str(path), suppress_version_warning=True)
+        document = Eaf(str(path), suppress_version_warning=True)
     except Exception as error:  # pympi raises a bare Exception (or an XML error) on a bad file
         raise InputError(path, f"not a readable ELAN file ({error})") from None
+    # pympi reads annotations without checking what they point at; one naming a time slot or
+    # annotation the file lacks would fail later, deep in the import
+    for tier in document.get_tier_names():
+        try:
+            document.get_annotation_data_for_tier(tier)
+        except Exception as error:
+            raise InputError(path, f"tier {tier!r}: an annotation refers to a time slot or "
+                                   f"annotation the file does not define ({error!r})") from None
+    return document
 
 
 def media_names(document: Eaf) -> list[str]:

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 PROCESS, ADAPT, ACTIVATE = "process", "adapt", "activate"
 PROGRESS_EVERY_S = 0.5  # database writes while working: often enough for a live bar
 ACTIVE_MODEL = "active model"  # the one key of activations: one at a time per database
+INTERRUPTED = "interrupted: the app stopped while this ran; start it again to resume"
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,10 @@ def run_in_background(database_url: str, kind: str, work: Work, key: str | None 
     it runs its work once more when it ends)."""
     with db.open_database(database_url).begin() as session:
         running = db.active_job(session, kind, key) if key is not None else None
+        if running is not None and db.process_gone(running):
+            # its process was killed (the server restarted): close it, and start afresh
+            db.fail_job(session, running.id, INTERRUPTED)
+            running = None
         if running is not None:
             if again:
                 db.update_job_details(session, running.id, again=True)
@@ -157,8 +162,7 @@ def job_status(database_url: str, job_id: int) -> JobStatus:
         if job is None:
             raise InputError(f"job {job_id}", "no such job in this database")
         if job.state in ("queued", "running") and db.process_gone(job):
-            db.fail_job(session, job_id, "interrupted: the app stopped while this ran; start it "
-                                         "again to resume")
+            db.fail_job(session, job_id, INTERRUPTED)
         return _status(job)
 
 

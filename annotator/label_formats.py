@@ -1,33 +1,34 @@
 """What the label exports for other tools need from the video, and two of those formats: the
 frames' real times, the OpenFace CSV and the BORIS project (ELAN files are in annotator.elan).
 
-Frame times. Every decoded frame has its presentation time, kept in the video's landmark table
-(annotator.pipeline caches it when the video is processed), so a variable-frame-rate video gets
+Frame times. Every decoded frame has its presentation time, kept with the video's landmarks
+(annotator.pipeline caches them when the video is processed), so a variable-frame-rate video gets
 its true times. A frame lasts until the next one starts; the last frame lasts as long as the
 median frame. When the video file is no longer where it was processed, times fall back to
 frame / fps with a logged warning; the OpenFace CSV, which carries the landmarks, then refuses
 with an InputError instead. A file at the path whose content differs from the processed video
 is refused too, so labels are never timed by another video.
 
-OpenFace CSV: the columns OpenFace 2's FeatureExtraction writes first, then the labels:
-`frame` (1-based), `face_id`, `timestamp` (s, the decoded frame's time), `confidence` (the
+OpenFace CSV: the columns OpenFace 2 writes first, then the labels, one row per frame and
+subject in frame order, as OpenFace's multi-face tools write several faces:
+`frame` (1-based), `face_id` (subject number − 1), `timestamp` (s, the decoded frame's time),
+`confidence` (the
 landmark backend's detector score: 0-1 for `fan`, the HOG detector's margin for `dlib`),
 `success` (1 when a face was found), `x_0…x_67`, `y_0…y_67` (68 iBUG landmarks in pixels), then
 one `AU01_c` column per AU in AU number order, for the exported AUs and every AU OpenFace 2
 detects, holding the exported label (1, 0, or -1 where not coded; -1 throughout for an AU the
-export does not label), so readers that pick OpenFace's AU columns find them all. Frames
-without a face have success 0, confidence 0 and zero landmarks, as OpenFace writes them. The
-landmark table follows one face, so the files of a two-person video (`face_id` 0 left, 1 right)
-carry no tracking: success 0 on every frame, and only their AU columns hold information.
+export does not label), so readers that pick OpenFace's AU columns find them all. Each row
+carries its own subject's landmarks; frames without that subject's face have success 0,
+confidence 0 and zero landmarks, as OpenFace writes them.
 
 BORIS: a project file (`.boris`, BORIS's own JSON) holding one media observation named after
 the file, the video as player 1's media, an ethogram with one state event per AU, one subject
-("subject", or the side of a two-person video), and the events: each present stretch of an AU
-is a START event at the first frame's start and a STOP event at the last frame's end (times in
-s, 3 decimals). Each event is `[time, subject, AU, modifier "", comment ""]`, BORIS's event
-layout without a frame index; BORIS pairs a behaviour's events in time order, odd ones starting
-a state and even ones stopping it. Open it in BORIS (File > Open project) or bring the
-observation into a lab's project with Observations > Import observations.
+("subject", or the person of a video with several: left, right, subject<N>), and the events:
+each present stretch of an AU is a START event at the first frame's start and a STOP event at
+the last frame's end (times in s, 3 decimals). Each event is `[time, subject, AU, modifier "",
+comment ""]`, BORIS's event layout without a frame index; BORIS pairs a behaviour's events in
+time order, odd ones starting a state and even ones stopping it. Open it in BORIS (File > Open
+project) or bring the observation into a lab's project with Observations > Import observations.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ import numpy as np
 import pandas as pd
 
 import db
-from annotator.landmarks import LandmarkTable
-from annotator.pipeline import landmarks_for_video
+from annotator.landmarks import LandmarkTable, SubjectLandmarks
+from annotator.pipeline import subjects_for_video
 from model.formats import NOT_CODED, NUM_LANDMARKS, PRESENT, InputError, content_hash
 
 logger = logging.getLogger(__name__)
@@ -81,9 +82,9 @@ class FrameTimes:
         return (middles >= start_ms) & (middles < end_ms)
 
 
-def decoded_frames(session: db.Session, video: db.Video) -> LandmarkTable | None:
-    """The video's landmark table (time, face, score, landmarks per decoded frame), None when
-    the video file is gone; computed and cached if the cache was cleared."""
+def decoded_frames(session: db.Session, video: db.Video) -> SubjectLandmarks | None:
+    """The video's landmarks (time per decoded frame; face, score, landmarks per subject and
+    frame), None when the video file is gone; computed and cached if the cache was cleared."""
     path = Path(video.path)
     if not path.is_file():
         return None
@@ -92,7 +93,7 @@ def decoded_frames(session: db.Session, video: db.Video) -> LandmarkTable | None
                                "its content changed; process it again")
     run = db.latest_prediction_run(session, video.id)
     backend = db.run_parameters(run).details.get("landmark_backend", "dlib") if run else "dlib"
-    table = landmarks_for_video(path, backend)
+    table = subjects_for_video(path, backend)
     if len(table) != video.frame_count:
         raise InputError(path, f"decodes {len(table)} frames, but {video.name} (id {video.id}) "
                                f"was stored with {video.frame_count}; process it again")
@@ -109,12 +110,19 @@ def frame_times(session: db.Session, video: db.Video) -> FrameTimes:
     return FrameTimes.from_starts(table.timestamps, video.fps, True)
 
 
-def openface_csv(aus: tuple[str, ...], labels: np.ndarray, table: LandmarkTable,
-                 face_id: int = 0, tracked: bool = True) -> str:
-    """OpenFace-format CSV of (T, K) labels with the landmark table's per-frame columns;
-    `tracked=False` writes every frame as untracked (a side of a two-person video)."""
+def openface_csv(aus: tuple[str, ...],
+                 people: list[tuple[int, np.ndarray, LandmarkTable]]) -> str:
+    """OpenFace-format CSV of several subjects, each (face_id, (T, K) labels, its landmark
+    table): a row per frame and subject, in frame then face_id order."""
+    tables = [_openface_rows(aus, face_id, labels, table) for face_id, labels, table in people]
+    rows = pd.concat(tables, ignore_index=True).sort_values(["frame", "face_id"], kind="stable")
+    return rows.to_csv(index=False, float_format="%.3f", lineterminator="\n")
+
+
+def _openface_rows(aus: tuple[str, ...], face_id: int, labels: np.ndarray,
+                   table: LandmarkTable) -> pd.DataFrame:
     frames = len(table)
-    face = table.face if tracked else np.zeros(frames, dtype=bool)
+    face = table.face
     landmarks = np.where(face[:, None, None], table.landmarks, 0.0)  # (T, 68, 2)
     columns = {
         "frame": np.arange(1, frames + 1),
@@ -130,7 +138,7 @@ def openface_csv(aus: tuple[str, ...], labels: np.ndarray, table: LandmarkTable,
     for number in sorted({*OPENFACE_AUS, *(int(au[2:]) for au in aus)}):
         au = f"AU{number}"
         columns[f"AU{number:02d}_c"] = labels[:, aus.index(au)] if au in aus else not_coded
-    return pd.DataFrame(columns).to_csv(index=False, float_format="%.3f", lineterminator="\n")
+    return pd.DataFrame(columns)
 
 
 def boris_project(video: db.Video, observation: str, subject: str, intervals: list[db.Interval],
@@ -177,5 +185,5 @@ def boris_project(video: db.Video, observation: str, subject: str, intervals: li
 def _has_audio(path: Path) -> bool:
     if not path.is_file():
         return False
-    with av.open(str(path)) as container:
+    with av.open(str(path), metadata_errors="replace") as container:
         return bool(container.streams.audio)

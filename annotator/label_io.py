@@ -6,10 +6,11 @@ Import. Accepted layouts: a folder of `<video>.txt` (Aff-Wild2) and `<video>.eaf
 or the challenge layouts `AU_Set/Training_Set|Validation_Set` (ABAW 2020) and
 `AU_Detection_Challenge/Train_Set|Validation_Set` (later editions), given as the dataset root or
 any folder on the way down. Each file is matched to a registered video by the video's file
-name: `<video>.txt`, or `<video>_left.txt` / `<video>_right.txt` for the two people of one
-video, stored as the sides "left" and "right" of that video (see db.models.Edit.side). A file
-whose full stem names a registered video is matched to it first, so a video literally called
-`x_left.mp4` still works; an ELAN file named otherwise is matched by the media it links.
+name: `<video>.txt` for its subject 1, `<video>_left.txt` / `<video>_right.txt` for the left and
+right of its two most seen subjects (model.formats.left_and_right), `<video>_subject<N>.txt` for
+subject N. A file whose full stem names a registered video is matched to it first, so a video
+literally called `x_left.mp4` still works; an ELAN file named otherwise is matched by the media
+it links.
 Every file is checked before anything is written, and the caller runs the whole import in one
 transaction: one bad file (unknown video, wrong header, wrong line count, no AU tier) stores
 nothing. Labels become interval events, one per run of equal values per AU, in one edit of kind
@@ -19,11 +20,15 @@ coded". An ELAN file's frames come from the video's decoded frame times; what it
 in annotator.elan. A file whose labels the coder already holds exactly is not stored again, so
 importing the same folder twice changes nothing.
 
-Export. One file per video and person: `<video>.txt|.csv|.eaf|.boris`, or `<video>_left.*` /
-`<video>_right.*` for the sides of a two-person video. Frames a coder reviewed carry the
-coder's values (even where the face detector found no face: the coder saw one). Unreviewed
-frames carry the latest model run's pre-fill, or -1 with `unreviewed="not-coded"`; unreviewed
-frames without a face are always -1, and a video without any model run has nothing to
+Export. The subjects exported are those with a pre-fill or the coder's labels (or the one
+asked for); one file per subject, named so that importing it finds the same subject again
+(model.formats.person_suffixes): subject 1 alone `<video>.txt|.eaf|.boris`, the video's left and
+right subjects `<video>_left.*` / `<video>_right.*`, otherwise `<video>_subject<N>.*`. The
+OpenFace CSV is one file per video, as OpenFace writes several faces: a row per frame and
+subject, `face_id` = subject number − 1. Frames a coder reviewed carry the coder's values (even
+where the face detector found no face: the coder saw one). Unreviewed frames carry the
+subject's latest model run's pre-fill, or -1 with `unreviewed="not-coded"`; unreviewed frames
+without the subject's face are always -1, and a subject without any model run has nothing to
 pre-fill (-1). ELAN and BORIS times are the decoded frames' times (frame / fps, with a warning,
 when the video file is gone); the OpenFace CSV needs the video's landmarks, so it refuses when
 the video file is gone.
@@ -44,13 +49,15 @@ from annotator.label_formats import (
     frame_times,
     openface_csv,
 )
-from annotator.landmarks import LandmarkTable
+from annotator.landmarks import SubjectLandmarks
 from model.formats import (
     AU_SETS,
     NOT_CODED,
     InputError,
     label_file_folders,
+    person_suffixes,
     read_label_file,
+    subject_for_person,
     video_name_for_label,
     write_label_file,
     write_text_atomically,
@@ -63,7 +70,6 @@ SUFFIXES = {"affwild2": ".txt", "openface-csv": ".csv", "elan": ".eaf", "boris":
 LABEL_FILE_SUFFIXES = (".txt", ".eaf")  # what import-labels reads
 MINUS_ONE = ("unreviewed", "not-codable")  # what an imported -1 becomes
 UNREVIEWED = ("prefill", "not-coded")
-FACE_IDS = {"left": 0, "right": 1}  # OpenFace CSV face_id of each side
 MODEL_AUTHOR = "au-annotator pre-fill"  # ELAN author of an export nobody coded
 
 
@@ -73,6 +79,7 @@ class ExportOptions:
     coder: str | None = None  # None: the video's only coder, or the model when nobody coded it
     unreviewed: str = "prefill"  # or "not-coded" (-1)
     au_set: str | None = None  # None: the latest run's, else the one the labels use
+    subject: int | None = None  # None: every subject with a pre-fill or the coder's labels
 
     def __post_init__(self):
         if self.format not in FORMATS:
@@ -92,45 +99,81 @@ def export_video(
     `NAME-video<id>`, never over the first."""
     out_dir = Path(out_dir)
     coder = options.coder if options.coder is not None else _only_coder(session, video)
-    sides = sorted(
-        {t.side for t in db.tracks(session, video.id) if t.coder == coder},
-        key=lambda side: side or "",
-    ) or [None]
-    times = frame_times(session, video) if options.format in ("elan", "boris") else None
-    table = _openface_landmarks(session, video) if options.format == "openface-csv" else None
-    written = []
-    for side in sides:
-        labels = db.effective_labels(session, video, coder, side, options.au_set)
-        values = _exported_values(labels, options.unreviewed)
-        stem = f"{video.name}_{side}" if side else video.name
-        path = out_dir / f"{stem}{SUFFIXES[options.format]}"
-        if written_before is not None and path in written_before:
-            stem = f"{video.name}-video{video.id}" + (f"_{side}" if side else "")
-            path = out_dir / f"{stem}{SUFFIXES[options.format]}"
-        if options.format == "affwild2":
-            write_label_file(path, labels.aus, values)
-        elif options.format == "openface-csv":
-            if side:
-                logger.warning("%s: the landmarks follow one face, so the OpenFace CSV of side "
-                               "%s has success 0 on every frame", video.path, side)
-            face_id = FACE_IDS.get(side, 0)
-            write_text_atomically(path, openface_csv(labels.aus, values, table, face_id,
-                                                     tracked=side is None))
-        elif options.format == "elan":
-            write_text_atomically(path, elan_text(video, coder or MODEL_AUTHOR, side, labels.aus,
-                                                  values, labels.reviewed, times, out_dir))
-        else:
-            intervals = db.intervals_from_labels(values, labels.aus)
-            write_text_atomically(path, boris_project(video, stem, side or "subject", intervals,
-                                                      labels.aus, times))
+    subjects = _exported_subjects(session, video, coder, options.subject)
+    suffixes = person_suffixes(subjects, db.left_and_right_subjects(session, video.id))
+    name = video.name
+    suffix = SUFFIXES[options.format]
+    if written_before is not None and any(out_dir / f"{name}{suffixes[n]}{suffix}"
+                                          in written_before for n in subjects):
+        name = f"{video.name}-video{video.id}"
+    labelled = {}
+    au_set = options.au_set
+    for subject in subjects:
+        labelled[subject] = db.effective_labels(session, video, coder, subject, au_set)
+        au_set = labelled[subject].au_set  # every file of the video in one AU set
+    if options.format == "openface-csv":
+        written = [_write_openface(session, video, out_dir / f"{name}{suffix}", labelled,
+                                   options.unreviewed)]
+    else:
+        written = [_write_subject(session, video, out_dir / f"{name}{suffixes[n]}{suffix}",
+                                  labels, coder, options, suffixes[n])
+                   for n, labels in labelled.items()]
+    for path in written:
         logger.info("exported video %d (%s) to %s", video.id, coder or "model", path)
-        written.append(path)
-        if written_before is not None:
-            written_before.add(path)
+    if written_before is not None:
+        written_before.update(written)
     return written
 
 
-def _openface_landmarks(session: db.Session, video: db.Video) -> LandmarkTable:
+def _exported_subjects(session: db.Session, video: db.Video, coder: str | None,
+                       chosen: int | None) -> list[int]:
+    if chosen is not None:
+        try:
+            db.subject_row(session, video.id, chosen)
+        except ValueError as error:  # it names the subjects the video has
+            raise InputError(video.path, str(error)) from None
+        return [chosen]
+    coded = {t.subject for t in db.tracks(session, video.id) if t.coder == coder}
+    return sorted(coded | db.prefilled_subjects(session, video.id)) or [1]
+
+
+def _write_subject(session: db.Session, video: db.Video, path: Path,
+                   labels: db.EffectiveLabels, coder: str | None, options: ExportOptions,
+                   person_suffix: str) -> Path:
+    """One subject's file in a per-subject format (Aff-Wild2, ELAN, BORIS)."""
+    values = _exported_values(labels, options.unreviewed)
+    person = person_suffix.removeprefix("_") or None
+    if options.format == "affwild2":
+        return write_label_file(path, labels.aus, values)
+    times = frame_times(session, video)
+    if options.format == "elan":
+        return write_text_atomically(path, elan_text(
+            video, coder or MODEL_AUTHOR, person, labels.aus, values, labels.reviewed, times,
+            path.parent))
+    intervals = db.intervals_from_labels(values, labels.aus)
+    return write_text_atomically(path, boris_project(video, path.stem, person or "subject",
+                                                     intervals, labels.aus, times))
+
+
+def _write_openface(session: db.Session, video: db.Video, path: Path,
+                    labelled: dict[int, db.EffectiveLabels], unreviewed: str) -> Path:
+    """The OpenFace CSV of the exported subjects, each with its own landmarks."""
+    subjects = _openface_landmarks(session, video)
+    people = [(number - 1, _exported_values(labels, unreviewed), _subject_table(subjects, number))
+              for number, labels in labelled.items()]
+    aus = next(iter(labelled.values())).aus
+    return write_text_atomically(path, openface_csv(aus, people))
+
+
+def _subject_table(subjects: SubjectLandmarks, number: int):
+    """A subject's landmark table; one seen on no frame for a subject the landmarks lack (its
+    labels came from a file, not from processing)."""
+    if number <= subjects.count:
+        return subjects.subject(number)
+    return SubjectLandmarks.empty(1, subjects.timestamps).subject(1)
+
+
+def _openface_landmarks(session: db.Session, video: db.Video) -> SubjectLandmarks:
     table = decoded_frames(session, video)
     if table is None:
         raise InputError(video.path, "video file not found; the OpenFace CSV carries the "
@@ -159,7 +202,7 @@ def _only_coder(session: db.Session, video: db.Video) -> str | None:
 class ImportedFile:
     path: Path
     video_id: int
-    side: str | None
+    subject: int
     aus: tuple[str, ...]  # the AUs the file labels
     frames: int
     events: int  # interval events stored (0 when unchanged)
@@ -173,7 +216,7 @@ class _FileLabels:
 
     path: Path
     video: db.Video
-    side: str | None
+    subject: int
     aus: tuple[str, ...]
     labels: np.ndarray  # (T, K) int8
     coded: np.ndarray  # (T, K) bool: the frames and AUs the file gives the coder's labels for
@@ -217,8 +260,8 @@ def import_label_folder(session: db.Session, folder: str | Path, coder: str,
         intervals = [] if unchanged else db.intervals_from_labels(found.labels, found.aus,
                                                                   found.coded)
         if intervals:
-            db.record_edit(session, found.video, coder, intervals, found.side, kind="import")
-        imported.append(ImportedFile(found.path, found.video.id, found.side, found.aus,
+            db.record_edit(session, found.video, coder, intervals, found.subject, kind="import")
+        imported.append(ImportedFile(found.path, found.video.id, found.subject, found.aus,
                                      len(found.labels), len(intervals), unchanged, found.tiers))
         logger.info("imported %s: %d events for video %d%s", found.path, len(intervals),
                     found.video.id, " (unchanged)" if unchanged else "")
@@ -229,10 +272,11 @@ def _read_file(session: db.Session, path: Path, minus_one: str,
                tier_map: dict[str, str]) -> _FileLabels:
     if path.suffix.lower() == ".eaf":
         document = open_elan(path)
-        video, side = _matching_video(session, path, media_names(document))
+        video, subject = _matching_video(session, path, media_names(document))
         found = elan_labels(path, document, frame_times(session, video), tier_map)
-        return _FileLabels(path, video, side, found.aus, found.labels, found.coded, found.tiers)
-    video, side = _matching_video(session, path)
+        return _FileLabels(path, video, subject, found.aus, found.labels, found.coded,
+                           found.tiers)
+    video, subject = _matching_video(session, path)
     label_file = read_label_file(path)
     labels = label_file.labels
     if len(labels) != video.frame_count:
@@ -242,7 +286,7 @@ def _read_file(session: db.Session, path: Path, minus_one: str,
             f"{video.frame_count} decoded frames",
         )
     coded = np.ones(labels.shape, bool) if minus_one == "not-codable" else labels != NOT_CODED
-    return _FileLabels(path, video, side, label_file.aus, labels, coded)
+    return _FileLabels(path, video, subject, label_file.aus, labels, coded)
 
 
 def _already_held(session: db.Session, found: _FileLabels, coder: str) -> bool:
@@ -252,7 +296,7 @@ def _already_held(session: db.Session, found: _FileLabels, coder: str) -> bool:
         columns = [k for k in remaining if found.aus[k] in set_aus]
         if not columns:
             continue
-        current = db.effective_labels(session, found.video, coder, found.side, au_set)
+        current = db.effective_labels(session, found.video, coder, found.subject, au_set)
         held = [set_aus.index(found.aus[k]) for k in columns]
         coded = found.coded[:, columns]
         if not (current.reviewed[:, held][coded].all()
@@ -263,16 +307,17 @@ def _already_held(session: db.Session, found: _FileLabels, coder: str) -> bool:
 
 
 def _matching_video(session: db.Session, path: Path,
-                    media: list[str] | None = None) -> tuple[db.Video, str | None]:
-    """The video a label file labels, by its file name, else by the media it links."""
+                    media: list[str] | None = None) -> tuple[db.Video, int]:
+    """The video a label file labels and the subject it labels, by its file name, else by the
+    media it links (then subject 1)."""
     candidates = [(path.stem, None), video_name_for_label(path), *((m, None) for m in media or ())]
-    for name, side in candidates:
+    for name, person in candidates:
         videos = db.videos_named(session, name)
         if len(videos) > 1:
             ids = ", ".join(str(v.id) for v in videos)
             raise InputError(path, f"several registered videos are named {name} (ids {ids})")
         if videos:
-            return videos[0], side
+            return videos[0], _matching_subject(session, path, videos[0], person)
     linked = f" nor {', '.join(media)} (the media it links)" if media else ""
     raise InputError(
         path,
@@ -281,10 +326,26 @@ def _matching_video(session: db.Session, path: Path,
     )
 
 
+def _matching_subject(session: db.Session, path: Path, video: db.Video,
+                      person: str | None) -> int:
+    subjects = db.video_subjects(session, video.id)
+    subject = subject_for_person(person, db.left_and_right_subjects(session, video.id))
+    if subject is None:
+        seen = sum(1 for s in subjects if s.frames_seen)
+        raise InputError(path, f"labels the {person} person, but {video.name} (id {video.id}) "
+                               f"has {seen} subject(s) seen; a _left / _right file needs a video "
+                               "where two faces were found (process it again), or name the "
+                               "subject: NAME_subject<N>.txt")
+    if subject not in {s.number for s in subjects}:
+        raise InputError(path, f"labels subject {subject}, but {video.name} (id {video.id}) has "
+                               f"subjects {', '.join(str(s.number) for s in subjects)}")
+    return subject
+
+
 def _refuse_duplicates(checked: list[_FileLabels]) -> None:
-    seen: dict[tuple[int, str | None], Path] = {}
+    seen: dict[tuple[int, int], Path] = {}
     for found in checked:
-        key = (found.video.id, found.side)
+        key = (found.video.id, found.subject)
         if key in seen:
             raise InputError(found.path, f"labels the same video and person as {seen[key]}")
         seen[key] = found.path

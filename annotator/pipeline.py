@@ -1,17 +1,18 @@
 """A video's path through the product, first half: extract → cache.
 
-1. extract: one decoding pass finds each frame's landmarks and aligned face image together.
-   Decoding runs in a worker thread; each frame's face image is computed as the frame arrives,
+1. extract: one decoding pass finds every face of each frame, links the faces into subjects
+   (annotator.landmarks.tracking) and computes each face's aligned image as the frame arrives,
    so a frame is decoded once and dropped. Landmark motion needs both neighbours, so it is
-   computed from the whole landmark table at the end (it is tiny). The descriptors a small
-   learner uses (model.descriptors) come from the features.
-2. cache: the landmark table, the features and the descriptors are kept under the video's
-   content hash and landmark backend (`AU_ANNOTATOR_CACHE` moves the folder), so re-opening,
-   renaming, predicting again or training never recomputes them; a changed file gets a new
-   hash.
-3. store: the active predictor (a model version, else the geometry baseline) turns the features
-   into AU probabilities (`predict_video`), stored with the video as a prediction run
-   (`store_prediction`); annotator.corpus runs the first in workers, the second in one process.
+   computed per subject from its landmark table at the end (it is tiny). The descriptors a
+   small learner uses (model.descriptors) come from the features.
+2. cache: the landmarks of every subject, and each subject's features and descriptors, are kept
+   under the video's content hash and landmark backend (`AU_ANNOTATOR_CACHE` moves the folder;
+   subject n's files in `subject-n/`), so re-opening, renaming, predicting again or training
+   never recomputes them; a changed file gets a new hash.
+3. store: the active predictor (a model version, else the geometry baseline) turns a subject's
+   features into AU probabilities (`predict_video`), stored with the video as a prediction run
+   of that subject (`store_prediction`); annotator.corpus runs the first in workers, the second
+   in one process.
 """
 
 from __future__ import annotations
@@ -20,17 +21,25 @@ import functools
 import logging
 import os
 import zipfile
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import platformdirs
 from tqdm import tqdm
 
-from annotator.landmarks import BACKENDS, FaceResult, LandmarkBackend, LandmarkTable
+from annotator.landmarks import (
+    BACKENDS,
+    FaceResult,
+    LandmarkBackend,
+    LandmarkTable,
+    SubjectLandmarks,
+)
+from annotator.landmarks.identity import FaceIdentity
+from annotator.landmarks.tracking import SubjectTracker
 from annotator.video import VideoInfo, iter_frames, open_video, prefetch_frames
 from model.descriptors import DESCRIPTOR_VERSION, VideoDescriptors, descriptors_from_features
 from model.features import (
@@ -41,7 +50,13 @@ from model.features import (
     features_from_frames,
     landmark_motion,
 )
-from model.formats import NUM_LANDMARKS, InputError, content_hash
+from model.formats import (
+    NUM_LANDMARKS,
+    InputError,
+    content_hash,
+    left_and_right,
+    subject_for_person,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +66,19 @@ ProgressCallback = Callable[[int, int], None]
 _backends: dict[tuple[str, str], LandmarkBackend] = {}
 
 
-@dataclass
-class VideoAnalysis:
-    landmarks: LandmarkTable
-    features: VideoFeatures
-    descriptors: VideoDescriptors
-
-
 # --- extract -----------------------------------------------------------------------------
 
 
 def analyse_video(
     path: Path, info: VideoInfo, backend: LandmarkBackend, config: FeatureConfig | None = None,
     progress: bool = False, on_progress: ProgressCallback | None = None,
-) -> tuple[LandmarkTable, VideoFeatures]:
-    """Landmarks + features of every decoded frame (no cache)."""
+) -> tuple[SubjectLandmarks, list[VideoFeatures]]:
+    """Every subject's landmarks, and each subject's features (subject n at n − 1), of every
+    decoded frame (no cache)."""
     config = config or FeatureConfig()
     backend.reset()
-    results, times = [], []
+    tracker = SubjectTracker(info.fps, face_identity())
+    times: list[float] = []
     faces = _FaceImages(config)
     frames_in_order: deque[np.ndarray] = deque()
     expected = info.frame_count_claimed or None
@@ -81,68 +91,60 @@ def analyse_video(
 
     bar = tqdm(total=expected, unit="frame", desc=path.name, disable=not progress)
     with bar:
-        for result in backend.track(frames()):
-            faces.add(frames_in_order.popleft(), result)
-            results.append(result)
+        for index, found in enumerate(backend.track(frames())):
+            rgb = frames_in_order.popleft()
+            for track, face in zip(tracker.add(rgb, found), found, strict=True):
+                faces.add(track, index, rgb, face)
             bar.update(1)
             if on_progress is not None:
-                on_progress(len(results), max(expected or 0, len(results)))
-        bar.total = len(results)  # containers misreport counts: end the bar at what decoded
+                on_progress(index + 1, max(expected or 0, index + 1))
+        bar.total = len(times)  # containers misreport counts: end the bar at what decoded
         bar.refresh()
-    table = LandmarkTable.from_results(results, times)
-    images, aligned = faces.collect()
-    motion, has_motion = landmark_motion(aligned, table.face, config)
-    return table, VideoFeatures(images, motion, table.face.copy(), has_motion, aligned)
+    subjects, tracks = tracker.subjects(np.asarray(times, np.float64))
+    features = [faces.features(track, subjects.face[row])
+                for row, track in enumerate(tracks)]
+    return subjects, features
 
 
 class _FaceImages:
-    """Aligned face images computed on worker threads (OpenCV releases the GIL), in order.
-
-    At most `_IN_FLIGHT` frames wait for a worker, so memory stays bounded.
-    """
+    """Aligned face images computed on worker threads (OpenCV releases the GIL), kept per
+    track. At most `_IN_FLIGHT` faces wait for a worker, so memory stays bounded."""
 
     _IN_FLIGHT = 64
 
     def __init__(self, config: FeatureConfig):
         self.config = config
-        size = config.crop_size
-        self.blank = np.zeros((2, size, size), np.uint8)
-        self.no_face = np.full((NUM_LANDMARKS, 2), np.nan, np.float32)
         self.pending: deque[Future] = deque()
-        self.images: list[np.ndarray] = []
-        self.aligned: list[np.ndarray] = []
+        self.tracks: dict[int, list[tuple[int, Future]]] = defaultdict(list)
 
-    def add(self, rgb: np.ndarray, result: FaceResult) -> None:
-        if result.face:
-            self.pending.append(_pool().submit(face_image, rgb, result.landmarks, self.config))
-        else:
-            self.pending.append(_done((self.blank, self.no_face)))
+    def add(self, track: int, frame: int, rgb: np.ndarray, result: FaceResult) -> None:
+        future = _pool().submit(face_image, rgb, result.landmarks, self.config)
+        self.tracks[track].append((frame, future))
+        self.pending.append(future)
         while len(self.pending) > self._IN_FLIGHT:
-            self._take_oldest()
+            self.pending.popleft().result()
 
-    def _take_oldest(self) -> None:
-        image, aligned = self.pending.popleft().result()
-        self.images.append(image)
-        self.aligned.append(aligned)
-
-    def collect(self) -> tuple[np.ndarray, np.ndarray]:
-        while self.pending:
-            self._take_oldest()
-        count, size = len(self.images), self.config.crop_size
-        images = np.array(self.images, np.uint8).reshape(count, 2, size, size)
-        aligned = np.array(self.aligned, np.float32).reshape(count, NUM_LANDMARKS, 2)
-        return images, aligned
-
-
-def _done(value) -> Future:
-    future: Future = Future()
-    future.set_result(value)
-    return future
+    def features(self, track: int | None, face: np.ndarray) -> VideoFeatures:
+        """One track's features over the whole video (`face`: (T,) its frames); blank images
+        and NaN landmarks elsewhere. Track None: a subject never seen."""
+        count, size = len(face), self.config.crop_size
+        images = np.zeros((count, 2, size, size), np.uint8)
+        aligned = np.full((count, NUM_LANDMARKS, 2), np.nan, np.float32)
+        for frame, future in self.tracks.pop(track, []):
+            images[frame], aligned[frame] = future.result()
+        motion, has_motion = landmark_motion(aligned, face, self.config)
+        return VideoFeatures(images, motion, face.copy(), has_motion, aligned)
 
 
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="face")
+
+
+@functools.cache
+def face_identity() -> FaceIdentity:
+    """One loaded face descriptor model per process."""
+    return FaceIdentity()
 
 
 def make_backend(name: str = "dlib", device: str = "cpu") -> LandmarkBackend:
@@ -180,17 +182,53 @@ def video_cache_dir(path: str | Path, backend: str) -> Path:
 
 
 def landmark_cache_path(path: str | Path, backend: str) -> Path:
-    return video_cache_dir(path, backend) / "landmarks.npz"
+    """Where the landmarks of every subject of the video are cached."""
+    return video_cache_dir(path, backend) / "subjects.npz"
 
 
-def features_path(path: str | Path, backend: str, config: FeatureConfig) -> Path:
-    """Where the features of this video (by content), backend and config are cached."""
-    return video_cache_dir(path, backend) / f"features-{config.key()}.npz"
+def features_path(path: str | Path, backend: str, config: FeatureConfig,
+                  subject: int = 1) -> Path:
+    """Where the features of one subject of this video (by content), backend and config are
+    cached."""
+    return video_cache_dir(path, backend) / f"subject-{subject}" / f"features-{config.key()}.npz"
 
 
-def descriptors_path(path: str | Path, backend: str, config: FeatureConfig) -> Path:
+def descriptors_path(path: str | Path, backend: str, config: FeatureConfig,
+                     subject: int = 1) -> Path:
     name = f"descriptors-{config.key()}-v{DESCRIPTOR_VERSION}.npz"
-    return video_cache_dir(path, backend) / name
+    return video_cache_dir(path, backend) / f"subject-{subject}" / name
+
+
+@dataclass
+class VideoAnalysis:
+    """What one video gives with one landmark backend and feature config: every subject's
+    landmarks, and per subject its features and descriptors, read from the cache (or computed
+    and cached) when first asked for."""
+
+    path: Path
+    backend: str
+    config: FeatureConfig
+    subjects: SubjectLandmarks
+    computed: dict[int, VideoFeatures] = field(default_factory=dict)  # subject → in memory
+
+    def features(self, subject: int = 1) -> VideoFeatures:
+        if subject in self.computed:
+            return self.computed[subject]
+        file = features_path(self.path, self.backend, self.config, subject)
+        found = _cached(VideoFeatures, file)
+        if found is None:
+            found = _features_from_landmarks(self.path, self.subjects.subject(subject),
+                                             self.config)
+            found.save(file)
+        return found
+
+    def descriptors(self, subject: int = 1) -> VideoDescriptors:
+        file = descriptors_path(self.path, self.backend, self.config, subject)
+        found = _cached(VideoDescriptors, file)
+        if found is None:
+            found = descriptors_from_features(self.features(subject))
+            found.save(file)
+        return found
 
 
 def analyse_and_cache(
@@ -198,58 +236,66 @@ def analyse_and_cache(
     config: FeatureConfig | None = None, progress: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> VideoAnalysis:
-    """Landmarks and features of every decoded frame, computing only what is not cached."""
+    """Every subject's landmarks, features and descriptors, computing only what is not cached."""
     path = Path(path)
     config = config or FeatureConfig()
     info = open_video(path)  # fails early, with a clear message, on a bad file
     landmarks_file = landmark_cache_path(path, backend)
-    features_file = features_path(path, backend, config)
-    descriptors_file = descriptors_path(path, backend, config)
-    table = _cached(LandmarkTable, landmarks_file)
-    if table is not None:
-        features = _cached(VideoFeatures, features_file)
-        if features is None:
-            features = _features_from_landmarks(path, table, config)
-            features.save(features_file)
-        descriptors = _cached(VideoDescriptors, descriptors_file)
-        if descriptors is None:
-            descriptors = descriptors_from_features(features)
-            descriptors.save(descriptors_file)
-        return VideoAnalysis(table, features, descriptors)
-    table, features = analyse_video(
+    subjects = _cached_subjects(path, backend)
+    if subjects is not None:
+        return VideoAnalysis(path, backend, config, subjects)
+    subjects, features = analyse_video(
         path, info, backend_for(backend, device), config, progress, on_progress
     )
-    descriptors = descriptors_from_features(features)
-    features.save(features_file)
-    descriptors.save(descriptors_file)
-    table.save(landmarks_file)  # last: its presence means the others are there too
-    return VideoAnalysis(table, features, descriptors)
+    analysis = VideoAnalysis(path, backend, config, subjects)
+    for number, found in enumerate(features, start=1):
+        found.save(features_path(path, backend, config, number))
+        analysis.computed[number] = found
+        analysis.descriptors(number)
+    subjects.save(landmarks_file)  # last: its presence means the others are there too
+    return analysis
 
 
 def features_for_video(
     path: str | Path, backend: str = "dlib", device: str = "cpu",
-    config: FeatureConfig | None = None, progress: bool = False,
+    config: FeatureConfig | None = None, progress: bool = False, subject: int = 1,
 ) -> VideoFeatures:
-    """The network's features of every decoded frame, cached per video, backend and config."""
-    return analyse_and_cache(path, backend, device, config, progress).features
+    """The network's features of one subject (default: the most seen) in every decoded frame,
+    cached per video, backend, config and subject."""
+    return analyse_and_cache(path, backend, device, config, progress).features(subject)
 
 
 def descriptors_for_video(path: str | Path, backend: str = "dlib", device: str = "cpu",
-                          config: FeatureConfig | None = None) -> VideoDescriptors:
-    """The learner's descriptors of every decoded frame, from the cache when present (reading
-    them costs a fraction of a second even for a long video; the features are not loaded)."""
-    cached = cached_descriptors(path, backend, config)
+                          config: FeatureConfig | None = None,
+                          subject: int = 1) -> VideoDescriptors:
+    """The learner's descriptors of one subject in every decoded frame, from the cache when
+    present (reading them costs a fraction of a second even for a long video; the features
+    are not loaded)."""
+    cached = cached_descriptors(path, backend, config, subject)
     if cached is not None:
         return cached
-    return analyse_and_cache(path, backend, device, config).descriptors
+    return analyse_and_cache(path, backend, device, config).descriptors(subject)
 
 
 def cached_descriptors(path: str | Path, backend: str = "dlib",
-                       config: FeatureConfig | None = None) -> VideoDescriptors | None:
+                       config: FeatureConfig | None = None,
+                       subject: int = 1) -> VideoDescriptors | None:
     """The descriptors when the cache holds them (never computed here); None otherwise."""
     if not Path(path).is_file():
         return None
-    return _cached(VideoDescriptors, descriptors_path(path, backend, config or FeatureConfig()))
+    file = descriptors_path(path, backend, config or FeatureConfig(), subject)
+    return _cached(VideoDescriptors, file)
+
+
+def _cached_subjects(path: str | Path, backend: str) -> SubjectLandmarks | None:
+    """The cached subjects; for a video cached before subjects were tracked, the one face it
+    followed then, as subject 1 (what the database's upgrade made of its labels)."""
+    found = _cached(SubjectLandmarks, landmark_cache_path(path, backend))
+    if found is None:
+        followed = _cached(LandmarkTable, video_cache_dir(path, backend) / "landmarks.npz")
+        if followed is not None:
+            found = SubjectLandmarks.of_one(followed)
+    return found
 
 
 def _cached(kind, file: Path):
@@ -271,13 +317,37 @@ def _features_from_landmarks(path: Path, table: LandmarkTable, config: FeatureCo
         raise InputError(path, f"frames and cached landmarks disagree: {error}") from None
 
 
-def landmarks_for_video(
+def subjects_for_video(
     path: str | Path, backend: str = "dlib", device: str = "cpu", progress: bool = False,
     on_progress: ProgressCallback | None = None,
-) -> LandmarkTable:
-    """Landmarks for every decoded frame of a video, from the cache when present."""
-    cached = _cached(LandmarkTable, landmark_cache_path(path, backend))
+) -> SubjectLandmarks:
+    """Every subject's landmarks in every decoded frame of a video, from the cache when
+    present."""
+    cached = _cached_subjects(path, backend)
     if cached is not None:
         open_video(path)
         return cached
-    return analyse_and_cache(path, backend, device, None, progress, on_progress).landmarks
+    return analyse_and_cache(path, backend, device, None, progress, on_progress).subjects
+
+
+def person_features(path: str | Path, person: str | None, backend: str = "dlib",
+                    device: str = "cpu", config: FeatureConfig | None = None) -> VideoFeatures:
+    """The features of the person a label file names (model.formats.video_name_for_label:
+    None for subject 1, "left" / "right" of the two most seen subjects, "subject<N>")."""
+    analysis = analyse_and_cache(path, backend, device, config)
+    subjects = analysis.subjects
+    people = [(n, subjects.frames_seen(n), subjects.centre_x(n))
+              for n in range(1, subjects.count + 1)]
+    number = subject_for_person(person, left_and_right(people))
+    if number is None or number > subjects.count:
+        raise InputError(path, f"its labels are of the {person} person, but "
+                               f"{subjects.count} subject(s) were found in it")
+    return analysis.features(number)
+
+
+def landmarks_for_video(
+    path: str | Path, backend: str = "dlib", device: str = "cpu", progress: bool = False,
+    on_progress: ProgressCallback | None = None, subject: int = 1,
+) -> LandmarkTable:
+    """One subject's landmarks (default: the most seen) in every decoded frame of a video."""
+    return subjects_for_video(path, backend, device, progress, on_progress).subject(subject)

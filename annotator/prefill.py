@@ -1,6 +1,11 @@
 """A video's path through the product, second half: predict → store. The active predictor (a
-model version, else the geometry baseline) turns a video's cached features (annotator.pipeline)
-into per-frame AU probabilities, stored with the video as a prediction run: its pre-fill.
+model version, else the geometry baseline) turns each subject's cached features
+(annotator.pipeline) into per-frame AU probabilities, stored with the video as a prediction run
+of that subject: its pre-fill.
+
+Subjects seen on at least PREFILL_SHARE of the frames (and subject 1, the most seen, always) are
+pre-filled when the video is processed; the others are listed with the video and pre-filled
+when a coder chooses one (`prefill_subject`), from the features already cached.
 
 `predict_video` is the half a worker process (or cluster node) can do alone; `store_prediction`
 the half only the one process writing the database does; `process_video` both, for one video.
@@ -11,23 +16,44 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 import db
-from annotator.pipeline import ProgressCallback, analyse_and_cache, cache_root, video_cache_dir
+from annotator.landmarks import SubjectLandmarks
+from annotator.pipeline import (
+    ProgressCallback,
+    analyse_and_cache,
+    cache_root,
+    features_for_video,
+    video_cache_dir,
+)
 from annotator.proxy import playable_video
 from annotator.video import open_video
 from model.checkpoint import AUPredictor, load_predictor
-from model.formats import au_names, content_hash
+from model.formats import InputError, au_names, content_hash
+
+PREFILL_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class SubjectSummary:
+    """One subject as `process` reports it."""
+
+    number: int
+    frames_seen: int
+    share: float  # of the video's frames
+    prefilled: bool
 
 
 @dataclass(frozen=True)
 class ProcessedVideo:
     video_id: int
-    run_id: int
+    run_id: int  # subject 1's run
     frames: int
-    frames_with_face: int
+    frames_with_face: int  # of subject 1, the most seen: 0 only when no face was found
     predictor: str
+    subjects: tuple[SubjectSummary, ...] = ()
 
 
 def active_predictor(
@@ -59,42 +85,76 @@ class VideoPrediction:
     fps: float
     width: int
     height: int
-    frames_with_face: int
-    probabilities: np.ndarray  # (T, K) float32, NaN rows = no face
+    frames: int
+    subjects: tuple[db.SubjectFound, ...]  # every subject found, by number
+    probabilities: dict[int, np.ndarray]  # subject → (T, K) float32, NaN rows = no face
 
 
 def predict_video(
     path: str | Path, predictor: AUPredictor, backend: str = "dlib", device: str = "cpu",
     progress: bool = False, on_progress: ProgressCallback | None = None,
 ) -> VideoPrediction:
-    """Landmarks and features (cached), then AU probabilities; nothing is stored."""
+    """Landmarks and features (cached), then the AU probabilities of every subject seen on
+    PREFILL_SHARE of the frames (and of subject 1); nothing is stored."""
     path = Path(path)
     info = open_video(path)
     analysis = analyse_and_cache(path, backend, device, progress=progress,
                                  on_progress=on_progress)
     playable_video(path, video_cache_dir(path, backend))  # a proxy when browsers cannot play it
+    chosen = subjects_to_prefill(analysis.subjects)
     return VideoPrediction(path, content_hash(path), info.fps, info.width, info.height,
-                           int(analysis.landmarks.face.sum()),
-                           predictor.predict(analysis.features))
+                           len(analysis.subjects), subjects_found(analysis.subjects),
+                           {n: predictor.predict(analysis.features(n)) for n in chosen})
+
+
+def subjects_to_prefill(subjects: SubjectLandmarks) -> list[int]:
+    """Subject 1 and every subject seen on at least PREFILL_SHARE of the frames."""
+    return [n for n in range(1, subjects.count + 1)
+            if n == 1 or subjects.frames_seen(n) >= PREFILL_SHARE * len(subjects)]
+
+
+def subjects_found(subjects: SubjectLandmarks) -> tuple[db.SubjectFound, ...]:
+    """What the database keeps of each subject: frames seen, where the face is, a thumbnail."""
+    found = []
+    for number in range(1, subjects.count + 1):
+        seen = subjects.frames_seen(number)
+        picture = None
+        if seen:
+            bgr = cv2.cvtColor(subjects.thumbnails[number - 1], cv2.COLOR_RGB2BGR)
+            picture = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+        found.append(db.SubjectFound(number, seen, subjects.centre_x(number), picture))
+    return tuple(found)
 
 
 def store_prediction(
     database_url: str, prediction: VideoPrediction, parameters: db.PredictionParameters,
     version_id: int | None,
 ) -> ProcessedVideo:
-    """Register the video (by content) and store its probabilities as a new prediction run."""
-    frames = len(prediction.probabilities)
+    """Register the video (by content) and its subjects, and store each pre-filled subject's
+    probabilities as a new prediction run of that subject."""
+    frames = prediction.frames
     with db.open_database(database_url).begin() as session:
         video = db.register_video(
             session, content_hash=prediction.content_hash, path=prediction.path.resolve(),
             fps=prediction.fps, frame_count=frames, width=prediction.width,
             height=prediction.height,
         )
-        run = db.store_prediction_run(session, video, prediction.probabilities, parameters,
-                                      version_id)
+        db.store_subjects(session, video, list(prediction.subjects))
+        runs = {number: db.store_prediction_run(session, video, probabilities, parameters,
+                                                version_id, number)
+                for number, probabilities in prediction.probabilities.items()}
         session.flush()
-        return ProcessedVideo(video.id, run.id, frames, prediction.frames_with_face,
-                              parameters.details["version"])
+        return ProcessedVideo(video.id, runs[1].id, frames, prediction.subjects[0].frames_seen,
+                              parameters.details["version"],
+                              subject_summaries(db.video_subjects(session, video.id), frames,
+                                                set(runs)))
+
+
+def subject_summaries(subjects: list[db.Subject], frames: int,
+                      prefilled: set[int]) -> tuple[SubjectSummary, ...]:
+    """The stored subjects of a video of `frames` frames as `process` reports them."""
+    return tuple(SubjectSummary(s.number, s.frames_seen or 0, (s.frames_seen or 0) / max(frames, 1),
+                                s.number in prefilled) for s in subjects)
 
 
 def process_video(
@@ -125,3 +185,34 @@ def prediction_parameters(
                  "version": predictor.version},
         hold_frames=int(getattr(predictor, "hold_frames", 0)),
     )
+
+
+def prefill_subject(database_url: str, video_id: int, subject: int) -> int:
+    """Pre-fill a subject the video was processed without (seen on few frames) from its cached
+    features, by the predictor, landmark backend and settings of subject 1's pre-fill; returns
+    the new run's id (the existing one's when the subject already has a pre-fill)."""
+    with db.open_database(database_url).begin() as session:
+        video = db.get_video(session, video_id)
+        db.subject_row(session, video_id, subject)
+        existing = db.latest_prediction_run(session, video_id, subject)
+        if existing is not None:
+            return existing.id
+        first = db.prior_run(session, video_id, 1)
+        if first is None:
+            raise InputError(video.path, "has no pre-fill yet; process it first")
+        parameters, version_id = db.run_parameters(first), first.model_version_id
+        if version_id is not None:
+            version = db.get_model_version(session, version_id)
+            predictor = load_predictor(version_file(session, version), version.au_set)
+        elif parameters.predictor == "geometry-baseline":
+            predictor = load_predictor(None)
+        else:
+            raise InputError(video.path, "was pre-filled by a checkpoint given to process "
+                                         "--model; process it again with that checkpoint")
+        path = Path(video.path)
+    backend = parameters.details.get("landmark_backend", "dlib")
+    probabilities = predictor.predict(features_for_video(path, backend, subject=subject))
+    with db.open_database(database_url).begin() as session:
+        video = db.get_video(session, video_id)
+        return db.store_prediction_run(session, video, probabilities, parameters, version_id,
+                                       subject).id

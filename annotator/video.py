@@ -3,7 +3,12 @@ decoding ahead in a thread, and random access to one frame for the viewer.
 
 Frame numbers are what decodes, never what the container claims (`no_face.mp4` claims 98 and
 decodes 95). Rotation metadata is applied, so frames come out the way a player shows them.
-Only a few frames are alive at a time, so memory stays flat however long the video is.
+Only a few frames are alive at a time, so memory stays flat however long the video is: a
+frame larger than the analysis needs is scaled down by FFmpeg as it is converted to RGB
+(`max_side`), before it is queued, and the queue ahead of the analysis is bounded in bytes.
+
+Limits (a clear error names the file): frames at most MAX_SIDE pixels a side, and at most
+MAX_FRAMES frames (about 4.6 hours at 30 frames/s).
 
 Random access (FrameReader): a seek lands on a keyframe whose number is not known from the
 container, so the reader takes the presentation times of all frames (the landmark table keeps
@@ -32,6 +37,9 @@ log = logging.getLogger(__name__)
 # A target this few frames ahead of the decoder is reached by decoding on, not by seeking.
 FORWARD_WITHOUT_SEEK = 90
 TIME_TOLERANCE_S = 1e-6
+MAX_SIDE = 4096  # pixels: the longest frame side accepted (4K DCI is 4096 × 2160)
+MAX_FRAMES = 500_000  # frames accepted in one video
+PREFETCH_BYTES = 64 * 2**20  # decoded frames queued ahead of the analysis, at most
 _DONE = object()
 
 
@@ -52,6 +60,7 @@ class DecodedFrame:
     index: int  # 0-based, decode order; label-file line j is index j - 1
     time: float  # presentation time in seconds
     rgb: np.ndarray  # (H, W, 3) uint8, rotation applied
+    scale: float = 1.0  # rgb pixels per pixel of the video (below 1 when scaled down)
 
 
 def _check_path(path: Path) -> None:
@@ -66,7 +75,9 @@ def _check_path(path: Path) -> None:
 def open_container(path: Path):
     _check_path(path)
     try:
-        container = av.open(str(path))
+        # a container's free-text metadata (title, encoder) may be in any encoding, or mangled;
+        # it names nothing we need, so undecodable bytes become U+FFFD instead of an error
+        container = av.open(str(path), metadata_errors="replace")
     except av.error.FFmpegError as error:
         raise InputError(
             path, f"not a readable video, or truncated or corrupt ({_reason(error)})"
@@ -116,11 +127,29 @@ def open_video(path: str | Path) -> VideoInfo:
             width, height = height, width
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         duration = container.duration / av.time_base if container.duration else 0.0
+        _check_limits(path, width, height, int(stream.frames or 0),
+                      float(duration) * float(rate or 0))
         return VideoInfo(
             path=path, fps=float(rate) if rate else 0.0, width=width, height=height,
             duration=float(duration), codec=stream.codec_context.name, rotation=rotation,
             frame_count_claimed=int(stream.frames or 0),
         )
+
+
+def _check_limits(path: Path, width: int, height: int, claimed: int, from_duration: float) -> None:
+    if max(width, height) > MAX_SIDE:
+        raise InputError(path, f"frames of {width}×{height} pixels are larger than the "
+                               f"{MAX_SIDE} pixels a side accepted; scale the video down first")
+    frames = max(claimed, int(from_duration))
+    if frames > MAX_FRAMES:
+        raise InputError(path, f"about {frames} frames, more than the {MAX_FRAMES} accepted "
+                               "in one video; cut it into parts first")
+
+
+def work_scale(width: int, height: int, max_side: int | None) -> float:
+    """The factor frames of this size are scaled by to be at most `max_side` (≤ 1)."""
+    longest = max(width, height)
+    return 1.0 if max_side is None or longest <= max_side else max_side / longest
 
 
 def _first_frame(path: Path, container, stream) -> av.VideoFrame:
@@ -132,8 +161,10 @@ def _first_frame(path: Path, container, stream) -> av.VideoFrame:
     raise InputError(path, "has a video stream but no frame decodes")
 
 
-def iter_frames(path: str | Path) -> Iterator[DecodedFrame]:
-    """Decoded RGB frames in order. A decode error part-way raises InputError (truncated file)."""
+def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[DecodedFrame]:
+    """Decoded RGB frames in order; with `max_side`, frames whose longest side is larger are
+    scaled down to it (DecodedFrame.scale says by how much). A decode error part-way raises
+    InputError (truncated file); so does a frame or a frame count beyond the limits."""
     path = Path(path)
     container = open_container(path)
     try:
@@ -142,8 +173,15 @@ def iter_frames(path: str | Path) -> Iterator[DecodedFrame]:
         index = 0
         fallback_step = 1.0 / float(stream.average_rate or 25)
         for frame in _decode(path, container, stream):
+            if index >= MAX_FRAMES:
+                raise InputError(path, f"more than the {MAX_FRAMES} frames accepted in one "
+                                       "video; cut it into parts first")
+            if max(frame.width, frame.height) > MAX_SIDE:
+                raise InputError(path, f"frame {index} is {frame.width}×{frame.height} "
+                                       f"pixels, larger than the {MAX_SIDE} a side accepted")
             time = frame.time if frame.time is not None else index * fallback_step
-            yield DecodedFrame(index, float(time), frame_to_rgb(frame))
+            scale = work_scale(frame.width, frame.height, max_side)
+            yield DecodedFrame(index, float(time), frame_to_rgb(frame, scale), scale)
             index += 1
         if index == 0:
             raise InputError(path, "has a video stream but no frame decodes")
@@ -167,8 +205,13 @@ def _decode(path: Path, container, stream) -> Iterator[av.VideoFrame]:
         yield frame
 
 
-def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    rgb = frame.to_ndarray(format="rgb24")
+def frame_to_rgb(frame: av.VideoFrame, scale: float = 1.0) -> np.ndarray:
+    if scale < 1.0:  # FFmpeg scales while converting: the full-size RGB frame is never made
+        rgb = frame.to_ndarray(format="rgb24", width=max(1, round(frame.width * scale)),
+                               height=max(1, round(frame.height * scale)),
+                               interpolation="AREA")
+    else:
+        rgb = frame.to_ndarray(format="rgb24")
     quarter_turns = _rotation_of(frame) // 90
     if quarter_turns:
         rgb = np.ascontiguousarray(np.rot90(rgb, quarter_turns))
@@ -187,16 +230,22 @@ def count_frames(path: str | Path) -> int:
         container.close()
 
 
-def prefetch_frames(path: str | Path, depth: int = 32) -> Iterator[DecodedFrame]:
-    """Same frames as `iter_frames(path)`, decoded ahead in a worker thread (PyAV releases the
-    GIL while FFmpeg decodes, so a second core decodes while the first finds faces); a small
-    bounded queue keeps memory flat."""
+def prefetch_frames(path: str | Path, depth: int = 32,
+                    max_side: int | None = None) -> Iterator[DecodedFrame]:
+    """Same frames as `iter_frames(path, max_side)`, decoded ahead in a worker thread (PyAV
+    releases the GIL while FFmpeg decodes, so a second core decodes while the first finds
+    faces); the queue holds at most `depth` frames and PREFETCH_BYTES, so memory stays flat
+    whatever the frame size."""
+    info = open_video(path)
+    scale = work_scale(info.width, info.height, max_side)
+    frame_bytes = max(1, round(info.width * scale) * round(info.height * scale) * 3)
+    depth = max(2, min(depth, PREFETCH_BYTES // frame_bytes))
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def decode() -> None:
         try:
-            for frame in iter_frames(path):
+            for frame in iter_frames(path, max_side):
                 while not stop.is_set():
                     try:
                         buffer.put(frame, timeout=0.1)

@@ -35,9 +35,9 @@ import numpy as np
 from playwright.sync_api import sync_playwright
 
 from annotator import DEMO_VIDEO, pipeline, prefill
-from annotator.landmarks import LandmarkTable
+from annotator.landmarks import SubjectLandmarks
 from db import PredictionParameters
-from model.formats import NUM_LANDMARKS, au_names, content_hash
+from model.formats import au_names, content_hash
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ui"))
 from app_server import running_app  # noqa: E402  (the tests' way to start the real app)
@@ -82,14 +82,13 @@ def long_video(path: Path, minutes: float) -> np.ndarray:
 
 def register_long_video(url: str, path: Path, times: np.ndarray) -> int:
     frames = len(times)
-    LandmarkTable(np.zeros(frames, bool), np.zeros((frames, 4), np.float32),
-                  np.zeros(frames, np.float32),
-                  np.full((frames, NUM_LANDMARKS, 2), np.nan, np.float32),
-                  times).save(pipeline.landmark_cache_path(path, "dlib"))
+    landmarks = SubjectLandmarks.empty(1, times)  # one subject, never seen
+    landmarks.save(pipeline.landmark_cache_path(path, "dlib"))
     aus = au_names("abaw2020")
     probabilities = np.random.default_rng(0).random((frames, len(aus)), dtype=np.float32)
-    prediction = prefill.VideoPrediction(path, content_hash(path), FPS, *SIZE, 0,
-                                          probabilities)
+    prediction = prefill.VideoPrediction(path, content_hash(path), FPS, *SIZE, frames,
+                                          prefill.subjects_found(landmarks),
+                                          {1: probabilities})
     parameters = PredictionParameters("abaw2020", dict.fromkeys(aus, 0.5), 15,
                                       details={"version": "baseline"})
     return prefill.store_prediction(url, prediction, parameters, None).video_id

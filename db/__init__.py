@@ -68,7 +68,15 @@ from db.labels import (
     fully_reviewed,
     reviewed_labels,
 )
-from db.models import Coder, Correction, Edit, Job, ModelVersion, PredictionRun, Video
+from db.models import Coder, Correction, Edit, Job, ModelVersion, PredictionRun, Subject, Video
+from db.subjects import (
+    SubjectFound,
+    left_and_right_subjects,
+    store_subjects,
+    subject_row,
+    subject_thumbnail,
+    video_subjects,
+)
 from db.versions import (
     activate_model_version,
     active_model_version,
@@ -85,6 +93,7 @@ from db.videos import (
     get_video,
     latest_prediction_run,
     list_videos,
+    prefilled_subjects,
     prior_run,
     processed_video_id,
     processed_videos,
@@ -116,6 +125,8 @@ __all__ = [
     "PredictionParameters",
     "PredictionRun",
     "Session",
+    "Subject",
+    "SubjectFound",
     "Track",
     "Video",
     "accept_prefill",
@@ -149,6 +160,7 @@ __all__ = [
     "intervals_from_labels",
     "latest_job",
     "latest_prediction_run",
+    "left_and_right_subjects",
     "list_coders",
     "list_model_versions",
     "list_videos",
@@ -157,6 +169,7 @@ __all__ = [
     "processed_video_id",
     "processed_videos",
     "prefill_settings",
+    "prefilled_subjects",
     "printable_url",
     "process_gone",
     "prior_run",
@@ -177,9 +190,13 @@ __all__ = [
     "signed_in",
     "start_job",
     "store_prediction_run",
+    "store_subjects",
+    "subject_row",
+    "subject_thumbnail",
     "tracks",
     "undo",
     "update_job_details",
     "videos_matching",
+    "video_subjects",
     "videos_named",
 ]

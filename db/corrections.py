@@ -1,11 +1,11 @@
 """Coders' corrections as append-only interval events, grouped into edits; undo and redo.
 
-An edit is one action of one coder on one video (and, for two-person Aff-Wild2 videos, one
-side): a timeline correction ("edit"), accepting the pre-fill ("accept"), a label-file import
-("import"), or an undo/redo that names the edit it reverts or restores. Nothing is deleted or
-overwritten. Each (video, coder, side) track has a linear undo history: undo reverts that track's
-newest active edit, redo restores the newest undone one, and any new edit clears what could be
-redone, as in an editor.
+An edit is one action of one coder on one subject (person) of a video: a timeline correction
+("edit"), accepting the pre-fill ("accept"), a label-file import ("import"), or an undo/redo that
+names the edit it reverts or restores. Nothing is deleted or overwritten. Each (video, coder,
+subject) track has a linear undo history: undo reverts that track's newest active edit, redo
+restores the newest undone one, and any new edit clears what could be redone, as in an editor.
+Subjects are named by number (db.subjects); subject 1 unless said otherwise.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.coders import coder_named
-from db.models import SIDES, Coder, Correction, Edit, Video
+from db.models import Coder, Correction, Edit, Subject, Video
+from db.subjects import subject_row
 from model.formats import AU_SETS
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class Interval:
 @dataclass(frozen=True)
 class Track:
     coder: str
-    side: str | None
+    subject: int
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class HistoryRow:
     edit_id: int
     kind: str
     coder: str
-    side: str | None
+    subject: int
     time: datetime
     undone: bool  # an undone correction no longer counts (undo/redo rows: always False)
     target_edit_id: int | None = None
@@ -68,18 +69,17 @@ def record_edit(
     video: Video,
     coder: str,
     intervals: Iterable[Interval],
-    side: str | None = None,
+    subject: int = 1,
     kind: str = "edit",
 ) -> Edit:
-    """Store one edit made of interval events; the caller commits."""
+    """Store one edit of one subject made of interval events; the caller commits."""
     if kind not in CONTENT_KINDS:
         raise ValueError(f"edit kind must be one of {CONTENT_KINDS}, got {kind!r}")
     intervals = list(intervals)
     for interval in intervals:
         _check_interval(video, interval)
-    edit = Edit(
-        video_id=video.id, coder_id=coder_named(session, coder).id, side=_side(side), kind=kind
-    )
+    edit = Edit(video_id=video.id, coder_id=coder_named(session, coder).id,
+                subject_id=subject_row(session, video.id, subject).id, kind=kind)
     session.add(edit)
     session.flush()
     if intervals:
@@ -107,60 +107,68 @@ def correct(
     first_frame: int,
     last_frame: int,
     value: int,
-    side: str | None = None,
+    subject: int = 1,
 ) -> Edit:
     """One timeline correction: frames first..last (0-based, inclusive) of `au` set to `value`."""
-    return record_edit(session, video, coder, [Interval(au, first_frame, last_frame, value)], side)
+    return record_edit(session, video, coder, [Interval(au, first_frame, last_frame, value)],
+                       subject)
 
 
-def undo(session: Session, video: Video, coder: str, side: str | None = None) -> Edit | None:
+def undo(session: Session, video: Video, coder: str, subject: int = 1) -> Edit | None:
     """Revert the track's newest active edit; None when there is nothing to undo."""
-    return _undo_or_redo(session, video, coder, side, "undo")
+    return _undo_or_redo(session, video, coder, subject, "undo")
 
 
-def redo(session: Session, video: Video, coder: str, side: str | None = None) -> Edit | None:
+def redo(session: Session, video: Video, coder: str, subject: int = 1) -> Edit | None:
     """Restore the track's most recently undone edit; None when there is nothing to redo."""
-    return _undo_or_redo(session, video, coder, side, "redo")
+    return _undo_or_redo(session, video, coder, subject, "redo")
 
 
-def _undo_or_redo(session: Session, video: Video, coder: str, side: str | None,
+def _undo_or_redo(session: Session, video: Video, coder: str, subject: int,
                   kind: str) -> Edit | None:
     coder_row = _locked_coder(session, coder)
-    active, undone = edit_state(session, video.id, coder_row.id, _side(side))
+    subject_id = subject_row(session, video.id, subject).id
+    active, undone = edit_state(session, video.id, coder_row.id, subject_id)
     targets = active if kind == "undo" else undone
     if not targets:
         return None
-    return _add_marker(session, video, coder_row, side, kind, targets[-1])
+    return _add_marker(session, video, coder_row, subject_id, kind, targets[-1])
 
 
 def tracks(session: Session, video_id: int) -> list[Track]:
-    """Every (coder, side) that has edits on the video, in the order they first appeared."""
+    """Every (coder, subject) that has edits on the video, in the order they first appeared."""
     rows = session.execute(
-        select(Coder.name, Edit.side)
+        select(Coder.name, Subject.number)
         .join(Edit.coder)
+        .join(Edit.subject)
         .where(Edit.video_id == video_id)
-        .group_by(Coder.name, Edit.side)
+        .group_by(Coder.name, Subject.number)
         .order_by(func.min(Edit.id))
     )
-    return [Track(name, side) for name, side in rows]
+    return [Track(name, number) for name, number in rows]
 
 
-def history(session: Session, video_id: int) -> list[HistoryRow]:
-    """Every edit on the video, oldest first, one row per interval event."""
-    edits = session.execute(
+def history(session: Session, video_id: int, subject: int | None = None) -> list[HistoryRow]:
+    """Every edit on the video (of one subject, when given), oldest first, one row per interval
+    event."""
+    query = (
         select(
             Edit.id,
             Edit.kind,
             Edit.coder_id,
             Coder.name,
-            Edit.side,
+            Subject.number,
             Edit.created_at,
             Edit.target_edit_id,
         )
         .join(Edit.coder)
+        .join(Edit.subject)
         .where(Edit.video_id == video_id)
         .order_by(Edit.id)
-    ).all()
+    )
+    if subject is not None:
+        query = query.where(Subject.number == subject)
+    edits = session.execute(query).all()
     undone = _undone_edits(edits)
     events: dict[int, list[Correction]] = defaultdict(list)
     for correction in session.scalars(
@@ -171,12 +179,12 @@ def history(session: Session, video_id: int) -> list[HistoryRow]:
     ):
         events[correction.edit_id].append(correction)
     rows = []
-    for edit_id, kind, _, coder, side, time, target in edits:
+    for edit_id, kind, _, coder, number, time, target in edits:
         base = dict(
             edit_id=edit_id,
             kind=kind,
             coder=coder,
-            side=side,
+            subject=number,
             time=time,
             undone=edit_id in undone,
             target_edit_id=target,
@@ -236,20 +244,16 @@ def _check_interval(video: Video, interval: Interval) -> None:
         raise ValueError(f"label value must be 1, 0 or -1, got {interval.value!r}")
 
 
-def _side(side: str | None) -> str | None:
-    if side is not None and side not in SIDES:
-        raise ValueError(f"side must be one of {SIDES} or None, got {side!r}")
-    return side
-
-
 def _locked_coder(session: Session, name: str) -> Coder:
     # PostgreSQL: serialise one coder's undo/redo (SQLite's BEGIN IMMEDIATE already does)
     coder = coder_named(session, name)
     return session.scalar(select(Coder).where(Coder.id == coder.id).with_for_update())
 
 
-def _add_marker(session, video: Video, coder: Coder, side, kind: str, target: int) -> Edit:
-    edit = Edit(video_id=video.id, coder_id=coder.id, side=side, kind=kind, target_edit_id=target)
+def _add_marker(session, video: Video, coder: Coder, subject_id: int, kind: str,
+                target: int) -> Edit:
+    edit = Edit(video_id=video.id, coder_id=coder.id, subject_id=subject_id, kind=kind,
+                target_edit_id=target)
     session.add(edit)
     session.flush()
     logger.info("%s of edit %d by %s on video %d", kind, target, coder.name, video.id)
@@ -257,21 +261,20 @@ def _add_marker(session, video: Video, coder: Coder, side, kind: str, target: in
 
 
 def edit_state(
-    session: Session, video_id: int, coder_id: int, side: str | None
+    session: Session, video_id: int, coder_id: int, subject_id: int
 ) -> tuple[list[int], list[int]]:
     """(ids of the track's edits that count, ids that redo would restore), each oldest first."""
     edits = session.execute(
         select(Edit.id, Edit.kind, Edit.target_edit_id)
-        .where(*track_filter(video_id, coder_id, side))
+        .where(*track_filter(video_id, coder_id, subject_id))
         .order_by(Edit.id)
     ).all()
     return replay_edits(edits)
 
 
-def track_filter(video_id: int, coder_id: int, side: str | None) -> tuple:
-    """WHERE conditions selecting one (video, coder, side) track's edits."""
-    side_is = Edit.side.is_(None) if side is None else Edit.side == side
-    return (Edit.video_id == video_id, Edit.coder_id == coder_id, side_is)
+def track_filter(video_id: int, coder_id: int, subject_id: int) -> tuple:
+    """WHERE conditions selecting one (video, coder, subject) track's edits."""
+    return (Edit.video_id == video_id, Edit.coder_id == coder_id, Edit.subject_id == subject_id)
 
 
 def replay_edits(edits) -> tuple[list[int], list[int]]:
@@ -293,8 +296,8 @@ def replay_edits(edits) -> tuple[list[int], list[int]]:
 
 def _undone_edits(edits) -> set[int]:
     by_track: dict[tuple, list] = defaultdict(list)
-    for edit_id, kind, coder_id, _, side, _, target in edits:
-        by_track[(coder_id, side)].append((edit_id, kind, target))
+    for edit_id, kind, coder_id, _, subject, _, target in edits:
+        by_track[(coder_id, subject)].append((edit_id, kind, target))
     undone: set[int] = set()
     for track_edits in by_track.values():
         active, _ = replay_edits(track_edits)

@@ -34,7 +34,18 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from model.formats import InputError
+
 logger = logging.getLogger(__name__)
+
+
+class DatabaseTooNew(InputError):
+    """The database was upgraded by a newer au-annotator: one line naming its URL (password
+    hidden), which the CLI and the app print as they print any bad input."""
+
+    def __init__(self, url: str, problem: str):
+        Exception.__init__(self, f"{url}: {problem}")
+        self.path, self.problem = None, problem
 
 ENV_VARIABLE = "AU_ANNOTATOR_DB"
 DATABASE_FILE = "annotations.sqlite3"
@@ -172,8 +183,8 @@ def upgrade(engine: Engine) -> None:
             return
         if found is not None and found not in {r.revision for r in script.walk_revisions()}:
             where = engine.url.render_as_string(hide_password=True)
-            raise RuntimeError(
-                f"{where}: database schema revision {found} is newer than this au-annotator "
+            raise DatabaseTooNew(
+                where, f"database schema revision {found} is newer than this au-annotator "
                 "knows; install a newer au-annotator"
             )
         logger.info("upgrading database schema from %s to %s", found, script.get_current_head())

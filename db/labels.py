@@ -1,9 +1,10 @@
 """Effective labels: the model's pre-fill overlaid with one coder's corrections, and the
 questions asked of them (reviewed frames for fine-tuning, fully reviewed videos).
 
-For each frame and AU the effective label is the value of the newest active (not undone)
-correction of that coder covering it, else the pre-fill of the video's latest prediction run
-(smoothed and thresholded; -1 on frames without a face, and everywhere when the video has no
+Labels belong to one subject (person) of a video, subject 1 unless named. For each frame and AU
+the effective label is the value of the newest active (not undone) correction of that coder on
+that subject covering it, else the pre-fill of the subject's latest prediction run (smoothed and
+thresholded; -1 on frames without the subject's face, and everywhere when the subject has no
 run). `reviewed` marks the frames and AUs some active correction covers; a reviewed -1 means the
 coder decided the frame cannot be coded.
 
@@ -22,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from db.coders import prefill_settings
 from db.corrections import edit_state, intervals_from_labels, record_edit, track_filter
-from db.models import Coder, Correction, Edit, Video
+from db.models import Coder, Correction, Edit, Subject, Video
+from db.subjects import subject_row
 from db.videos import latest_prediction_run, run_prefill
 from model.formats import AU_SETS, DEFAULT_AU_SET, NOT_CODED, au_names
 
@@ -45,17 +47,18 @@ def effective_labels(
     session: Session,
     video: Video,
     coder: str | None,
-    side: str | None = None,
+    subject: int = 1,
     au_set: str | None = None,
 ) -> EffectiveLabels:
-    """The labels one coder sees for a video (coder None: the model's pre-fill alone). The
-    pre-fill follows the coder's own smoothing window and thresholds for the video, if set.
+    """The labels one coder sees for one subject of a video (coder None: the model's pre-fill
+    alone). The pre-fill follows the coder's own smoothing window and thresholds for the video,
+    if set.
 
     au_set defaults to the latest run's, unless the coder's corrections use AUs outside it (then
     the AU set that holds them all). Corrections of AUs outside the AU set are left out.
     """
-    run = latest_prediction_run(session, video.id)
-    events = _active_events(session, video.id, coder, side)
+    run = latest_prediction_run(session, video.id, subject)
+    events = _active_events(session, video.id, coder, subject_row(session, video.id, subject).id)
     if au_set is None:
         au_set = _au_set_of(events, run.au_set if run is not None else DEFAULT_AU_SET)
     aus = au_names(au_set)
@@ -79,12 +82,12 @@ def accept_prefill(
     first_frame: int,
     last_frame: int,
     aus: tuple[str, ...] | None = None,
-    side: str | None = None,
+    subject: int = 1,
 ) -> Edit | None:
     """Mark the unreviewed frames first..last of `aus` (default: all) as reviewed, keeping the
     pre-fill values; frames the coder already corrected keep their corrections. None when
     everything in range was already reviewed."""
-    current = effective_labels(session, video, coder, side)
+    current = effective_labels(session, video, coder, subject)
     chosen = [k for k, au in enumerate(current.aus) if aus is None or au in aus]
     span = slice(first_frame, last_frame + 1)
     intervals = intervals_from_labels(
@@ -95,17 +98,17 @@ def accept_prefill(
     )
     if not intervals:
         return None
-    return record_edit(session, video, coder, intervals, side, kind="accept")
+    return record_edit(session, video, coder, intervals, subject, kind="accept")
 
 
-def _active_events(session: Session, video_id: int, coder: str | None, side: str | None):
+def _active_events(session: Session, video_id: int, coder: str | None, subject_id: int):
     """(au, first, last, value) of the coder's active corrections on the video, oldest first."""
     if coder is None:
         return []
     coder_id = session.scalar(select(Coder.id).where(Coder.name == coder))
     if coder_id is None:
         return []
-    active, _ = edit_state(session, video_id, coder_id, side)
+    active, _ = edit_state(session, video_id, coder_id, subject_id)
     if not active:
         return []
     active_set = set(active)
@@ -118,7 +121,7 @@ def _active_events(session: Session, video_id: int, coder: str | None, side: str
             Correction.value,
         )
         .join(Correction.edit)
-        .where(*track_filter(video_id, coder_id, side))
+        .where(*track_filter(video_id, coder_id, subject_id))
         .order_by(Correction.id)
     ).all()
     # correction ids grow with time, and a redone edit has no newer active edit above it
@@ -151,39 +154,40 @@ def _paint(prefill: np.ndarray, events, aus: tuple[str, ...]) -> tuple[np.ndarra
 
 def reviewed_labels(
     session: Session, au_set: str, coder: str | None = None, video_ids: tuple[int, ...] = (),
-) -> list[tuple[Video, str, np.ndarray]]:
-    """(video, coder, (T, K) int8 labels) for every (video, coder) with reviewed 0/1 labels of
-    `au_set`, by video id then coder. Unreviewed pairs and reviewed -1 ("cannot be coded") are
-    -1; two-person tracks (sides) are left out, as the features follow one face."""
+) -> list[tuple[Video, str, int, np.ndarray]]:
+    """(video, coder, subject, (T, K) int8 labels) for every (video, coder, subject) with
+    reviewed 0/1 labels of `au_set`, by video id, subject, then coder. Unreviewed pairs and
+    reviewed -1 ("cannot be coded") are -1."""
     query = (
-        select(Video, Coder.name)
+        select(Video, Coder.name, Subject.number)
         .join(Edit, Edit.video_id == Video.id)
         .join(Coder, Coder.id == Edit.coder_id)
-        .where(Edit.side.is_(None))
+        .join(Subject, Subject.id == Edit.subject_id)
         .distinct()
-        .order_by(Video.id, Coder.name)
+        .order_by(Video.id, Subject.number, Coder.name)
     )
     if coder is not None:
         query = query.where(Coder.name == coder)
     if video_ids:
         query = query.where(Video.id.in_(video_ids))
     found = []
-    for video, name in session.execute(query).all():
-        current = effective_labels(session, video, name, au_set=au_set)
+    for video, name, subject in session.execute(query).all():
+        current = effective_labels(session, video, name, subject, au_set)
         labels = np.where(current.reviewed, current.labels, NOT_CODED).astype(np.int8)
         if (labels != NOT_CODED).any():
-            found.append((video, name, labels))
+            found.append((video, name, subject, labels))
     return found
 
 
-def fully_reviewed(session: Session, video_id: int, au_set: str) -> bool:
-    """Every coder working on the video reviewed all its frames and AUs (and there is one)."""
-    tracks = session.execute(
-        select(Coder.name, Edit.side).join(Edit, Edit.coder_id == Coder.id)
-        .where(Edit.video_id == video_id).distinct()
+def fully_reviewed(session: Session, video_id: int, au_set: str, subject: int = 1) -> bool:
+    """Every coder working on the subject reviewed all its frames and AUs (and there is one)."""
+    coders = session.scalars(
+        select(Coder.name).join(Edit, Edit.coder_id == Coder.id)
+        .where(Edit.video_id == video_id,
+               Edit.subject_id == subject_row(session, video_id, subject).id).distinct()
     ).all()
     video = session.get(Video, video_id)
-    return bool(tracks) and all(
-        effective_labels(session, video, coder, side, au_set).reviewed.all()
-        for coder, side in tracks
+    return bool(coders) and all(
+        effective_labels(session, video, coder, subject, au_set).reviewed.all()
+        for coder in coders
     )

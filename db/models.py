@@ -41,9 +41,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-# Who may write what: a side names one person of a two-person video (Aff-Wild2's
-# `<video>_left.txt` / `<video>_right.txt`); NULL is the video's only (or main) person.
-SIDES = ("left", "right")
 EDIT_KINDS = ("edit", "accept", "import", "undo", "redo")
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 # Job kinds of which at most one may be queued or running at a time (the database enforces it).
@@ -136,6 +133,26 @@ class Video(Base):
     __table_args__ = (CheckConstraint("frame_count >= 0", name="frame_count"),)
 
 
+class Subject(Base):
+    """One person of a video: a face track (annotator.landmarks.tracking). Subjects are
+    numbered from 1, most seen first; every video has subject 1 (for a video without faces, one
+    seen on no frame). Corrections and prediction runs belong to one subject."""
+
+    __tablename__ = "subjects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    # frames the face was found on; NULL when not measured (a video registered before tracking)
+    frames_seen: Mapped[int | None] = mapped_column(Integer)
+    # median x (pixels) of the face-box centre, which tells left from right; NULL when unknown
+    centre_x: Mapped[float | None] = mapped_column(Float)
+    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # JPEG face
+
+    __table_args__ = (UniqueConstraint("video_id", "number"),
+                      CheckConstraint("number >= 1", name="number"))
+
+
 class ModelVersion(Base):
     """A network checkpoint; files are never overwritten, so activating one is a row update.
 
@@ -172,12 +189,14 @@ class ModelVersion(Base):
 
 
 class PredictionRun(Base):
-    """Per-frame AU probabilities of one predictor on one video, stored as one array."""
+    """Per-frame AU probabilities of one predictor on one subject of a video, stored as one
+    array."""
 
     __tablename__ = "prediction_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"), index=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
     # NULL: the landmark-geometry baseline (no checkpoint)
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     au_set: Mapped[str] = mapped_column(String(32))
@@ -191,11 +210,13 @@ class PredictionRun(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     video: Mapped[Video] = relationship()
+    subject: Mapped[Subject] = relationship()
     model_version: Mapped[ModelVersion | None] = relationship()
 
 
 class Edit(Base):
-    """One action of a coder on one video: a correction, an accept, an import, an undo, a redo.
+    """One action of a coder on one subject of a video: a correction, an accept, an import, an
+    undo, a redo.
 
     Undo and redo are edits of their own that name the edit they revert or restore
     (`target_edit_id`); nothing is ever deleted, so the history stays complete.
@@ -206,19 +227,19 @@ class Edit(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"))
     coder_id: Mapped[int] = mapped_column(ForeignKey("coders.id"))
-    side: Mapped[str | None] = mapped_column(String(5))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
     kind: Mapped[str] = mapped_column(String(10))
     target_edit_id: Mapped[int | None] = mapped_column(ForeignKey("edits.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     coder: Mapped[Coder] = relationship()
+    subject: Mapped[Subject] = relationship()
     corrections: Mapped[list[Correction]] = relationship(
         back_populates="edit", order_by="Correction.id"
     )
 
     __table_args__ = (
-        Index("ix_edits_track", "video_id", "coder_id", "side"),
-        CheckConstraint(_one_of("side", SIDES), name="side"),
+        Index("ix_edits_track", "video_id", "coder_id", "subject_id"),
         CheckConstraint(_one_of("kind", EDIT_KINDS), name="kind"),
     )
 

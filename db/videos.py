@@ -1,7 +1,8 @@
 """Videos and their prediction runs.
 
-A video is registered once per content and found again by content hash, id or file name.
-A prediction run is a predictor's per-frame AU probabilities for one video, stored as one
+A video is registered once per content and found again by content hash, id or file name; it
+has subject 1 from then on (db.subjects). A prediction run is a predictor's per-frame AU
+probabilities for one subject of a video (subject 1 unless named), stored as one
 little-endian float32 array (a 30-minute 30 fps video with 8 AUs is 1.7 MB), exactly what the
 predictor produced. The pre-fill labels (smoothed, thresholded) are computed once when the run
 is stored and kept beside them as int8 bytes: reading a run's pre-fill costs no smoothing, and
@@ -18,7 +19,8 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from db.models import PredictionRun, Video
+from db.models import PredictionRun, Subject, Video
+from db.subjects import first_subject, subject_row
 from model.formats import au_names
 from model.smoothing import prefill_labels
 
@@ -57,6 +59,7 @@ def register_video(
         )
         session.add(video)
         session.flush()
+        first_subject(session, video)
         logger.info("registered video %d: %s (%d frames)", video.id, path, frame_count)
     elif video.path != str(path):
         logger.info("video %d moved: %s -> %s", video.id, video.path, path)
@@ -149,8 +152,10 @@ def store_prediction_run(
     probabilities: np.ndarray,
     parameters: PredictionParameters,
     model_version_id: int | None = None,
+    subject: int = 1,
 ) -> PredictionRun:
-    """Store (T, K) probabilities, NaN rows = no face; model_version_id None = the baseline."""
+    """Store (T, K) probabilities of one subject, NaN rows = no face; model_version_id None =
+    the baseline."""
     probabilities = np.asarray(probabilities, dtype=np.float32)
     aus = au_names(parameters.au_set)
     if probabilities.shape != (video.frame_count, len(aus)):
@@ -163,6 +168,7 @@ def store_prediction_run(
         raise ValueError(f"thresholds missing for {sorted(missing)}")
     run = PredictionRun(
         video_id=video.id,
+        subject_id=subject_row(session, video.id, subject).id,
         model_version_id=model_version_id,
         au_set=parameters.au_set,
         parameters=parameters.to_json(),
@@ -178,38 +184,56 @@ def store_prediction_run(
     return run
 
 
-def latest_prediction_run(session: Session, video_id: int) -> PredictionRun | None:
+def _of_subject(video_id: int, subject: int) -> tuple:
+    """WHERE conditions selecting the runs of one subject of a video."""
+    of_subject = select(Subject.id).where(Subject.video_id == video_id,
+                                          Subject.number == subject).scalar_subquery()
+    return PredictionRun.video_id == video_id, PredictionRun.subject_id == of_subject
+
+
+def latest_prediction_run(session: Session, video_id: int,
+                          subject: int = 1) -> PredictionRun | None:
+    """The subject's newest run: its pre-fill. None when the subject has none (yet)."""
     return session.scalar(
         select(PredictionRun)
-        .where(PredictionRun.video_id == video_id)
+        .where(*_of_subject(video_id, subject))
         .order_by(PredictionRun.id.desc())
         .limit(1)
     )
 
 
-def prior_run(session: Session, video_id: int) -> PredictionRun | None:
-    """The newest run not made by adaptation: the active predictor's pre-fill (with any
-    smoothing or thresholds a coder set), which adaptation starts from."""
-    found = next((run_id for run_id, parameters in _run_kinds(session, video_id)
+def prefilled_subjects(session: Session, video_id: int) -> set[int]:
+    """Numbers of the video's subjects that have a prediction run."""
+    return set(session.scalars(
+        select(Subject.number).join(PredictionRun, PredictionRun.subject_id == Subject.id)
+        .where(Subject.video_id == video_id).distinct()
+    ))
+
+
+def prior_run(session: Session, video_id: int, subject: int = 1) -> PredictionRun | None:
+    """The subject's newest run not made by adaptation: the active predictor's pre-fill (with
+    any smoothing or thresholds a coder set), which adaptation starts from."""
+    found = next((run_id for run_id, parameters in _run_kinds(session, video_id, subject)
                   if parameters.get("predictor") != ADAPTED), None)
     return None if found is None else session.get(PredictionRun, found)
 
 
-def prune_adapted_runs(session: Session, video_id: int, keep: int = KEEP_ADAPTED_RUNS) -> int:
-    """Delete all but the newest `keep` adapted runs of a video (each re-adaptation supersedes
-    the last; a run is derived data, never a coder's work); returns how many went."""
-    adapted = [run_id for run_id, parameters in _run_kinds(session, video_id)
+def prune_adapted_runs(session: Session, video_id: int, subject: int = 1,
+                       keep: int = KEEP_ADAPTED_RUNS) -> int:
+    """Delete all but the newest `keep` adapted runs of a subject (each re-adaptation
+    supersedes the last; a run is derived data, never a coder's work); returns how many went."""
+    adapted = [run_id for run_id, parameters in _run_kinds(session, video_id, subject)
                if parameters.get("predictor") == ADAPTED]
     if adapted[keep:]:
         session.execute(delete(PredictionRun).where(PredictionRun.id.in_(adapted[keep:])))
     return len(adapted[keep:])
 
 
-def _run_kinds(session: Session, video_id: int) -> list[tuple[int, dict]]:
-    """(id, parameters) of a video's runs, newest first, without their arrays."""
+def _run_kinds(session: Session, video_id: int, subject: int) -> list[tuple[int, dict]]:
+    """(id, parameters) of a subject's runs, newest first, without their arrays."""
     return list(session.execute(
         select(PredictionRun.id, PredictionRun.parameters)
-        .where(PredictionRun.video_id == video_id).order_by(PredictionRun.id.desc())
+        .where(*_of_subject(video_id, subject)).order_by(PredictionRun.id.desc())
     ))
 
 

@@ -18,9 +18,10 @@ evaluation list again at the end.
 - up to MAX_EXTRA_LINES more label lines than decoded frames: the extra lines are dropped;
 - anything else (no video, a wrong header or value, a video that does not decode, many more
   label lines than frames): the label file is skipped.
-`<video>_left.txt` / `<video>_right.txt` label one of two people in `<video>`. The landmark
-backends follow one subject (the largest face), so these are matched to their video and kept
-aside in `two_person` (skipped, with the reason) until faces are tracked per subject.
+`<video>_left.txt` / `<video>_right.txt` label one of two people in `<video>` (its `person`):
+they are matched to their video and train and score on that person's own face, which the
+feature loader finds (the application's subjects: left is the one whose face centre has the
+smaller median x).
 
 TrainingData makes the training, tuning and validation sets of model.training from a folder;
 `evaluate` scores a checkpoint on one split, with its own post-processing and re-tuned there.
@@ -75,7 +76,7 @@ class LabelledVideo:
     label_path: Path
     video_path: Path
     labels: np.ndarray  # (L, K) int8 as read: one row per label line
-    side: str | None = None  # "left" or "right": one of two people in the video
+    person: str | None = None  # "left", "right": one of two people in the video
 
     @property
     def label_lines(self) -> int:
@@ -100,8 +101,7 @@ class AffWild2Split:
     au_set: str
     split: str
     folder: Path
-    videos: list[LabelledVideo]  # one person each
-    two_person: list[LabelledVideo] = field(default_factory=list)  # _left/_right, matched
+    videos: list[LabelledVideo]  # one person each (two label files for two people)
     skipped: dict[str, str] = field(default_factory=dict)  # label file → why it was not used
     adjusted: dict[str, str] = field(default_factory=dict)  # label file → what was done to it
 
@@ -169,7 +169,7 @@ def read_split(root: str | Path, split: str, au_set: str) -> AffWild2Split:
     videos = video_files(root, folder)
     result = AffWild2Split(root, au_set, split, folder, [])
     for label_path in sorted(folder.glob("*.txt")):
-        stem, side = video_name_for_label(label_path)
+        stem, person = video_name_for_label(label_path)
         if stem not in videos:
             result.skip(label_path, f"no video {stem}.* in videos/, batch*/, beside the labels "
                                     f"or in {root}")
@@ -181,13 +181,8 @@ def read_split(root: str | Path, split: str, au_set: str) -> AffWild2Split:
             continue
         if done:
             result.adjust(label_path, done)
-        video = LabelledVideo(label_path.stem, label_path, videos[stem], label_file.labels, side)
-        if side is None:
-            result.videos.append(video)
-        else:
-            result.two_person.append(video)
-            result.skip(label_path, f"one of two people in {videos[stem].name} (_{side}): faces "
-                                    "are followed one per video, so two-person labels wait")
+        result.videos.append(LabelledVideo(label_path.stem, label_path, videos[stem],
+                                           label_file.labels, person))
     if not result.videos:
         raise InputError(folder, "no usable label files" + _reasons(result.skipped))
     return result
@@ -232,22 +227,22 @@ class UsableVideos:
 
     def __init__(self, split: AffWild2Split, videos: list[LabelledVideo], load: FeatureLoader):
         self.split, self.videos, self._load = split, videos, load
-        self._checked: tuple[Path, FrameFeatures] | None = None
+        self._checked: tuple[tuple[Path, str | None], FrameFeatures] | None = None
 
     def __len__(self) -> int:
         """Videos to check (progress bars): the usable ones are at most as many."""
         return len(self.videos)
 
-    def load(self, video_path: Path) -> FrameFeatures:
-        if self._checked is not None and self._checked[0] == video_path:
+    def load(self, video_path: Path, person: str | None) -> FrameFeatures:
+        if self._checked is not None and self._checked[0] == (video_path, person):
             features, self._checked = self._checked[1], None
             return features
-        return self._load(video_path)
+        return self._load(video_path, person)
 
     def __iter__(self) -> Iterator[AlignedVideo]:
         for video in self.videos:
             try:
-                features = self._load(video.video_path)
+                features = self._load(video.video_path, video.person)
                 labels, done = align_labels(video, len(features.face))
             except InputError as error:
                 why = error.problem if error.path == video.label_path else str(error)
@@ -255,8 +250,9 @@ class UsableVideos:
                 continue
             if done:
                 self.split.adjust(video.label_path, done)
-            self._checked = (video.video_path, features)
-            yield AlignedVideo(video.name, video.video_path, labels, video.label_lines)
+            self._checked = ((video.video_path, video.person), features)
+            yield AlignedVideo(video.name, video.video_path, labels, video.person,
+                               video.label_lines)
         self._checked = None
 
 
@@ -300,17 +296,18 @@ def _set_summary(video_set: VideoSet) -> dict:
 
 def split_off_tuning(split: AffWild2Split, share: float, seed: int
                      ) -> tuple[list[LabelledVideo], list[LabelledVideo]]:
-    """(training videos, tuning videos): `share` of the split's videos, whole, chosen at random
-    with `seed` (at least one, and at least one left to train on)."""
-    videos = split.videos
+    """(training videos, tuning videos): `share` of the split's videos, whole (both people of a
+    two-person video go the same way), chosen at random with `seed` (at least one, and at least
+    one left to train on)."""
+    files = sorted({v.video_path for v in split.videos})
     if share <= 0:
-        return list(videos), []
-    if len(videos) < 2:
+        return list(split.videos), []
+    if len(files) < 2:
         raise InputError(split.folder, f"--tune-split {share} needs at least 2 training videos")
-    count = min(max(1, round(share * len(videos))), len(videos) - 1)
-    chosen = set(np.random.default_rng(seed).permutation(len(videos))[:count].tolist())
-    return ([v for i, v in enumerate(videos) if i not in chosen],
-            [v for i, v in enumerate(videos) if i in chosen])
+    count = min(max(1, round(share * len(files))), len(files) - 1)
+    chosen = {files[i] for i in np.random.default_rng(seed).permutation(len(files))[:count]}
+    return ([v for v in split.videos if v.video_path not in chosen],
+            [v for v in split.videos if v.video_path in chosen])
 
 
 @dataclass(frozen=True)
@@ -374,7 +371,7 @@ def evaluate(
     usable = UsableVideos(split_videos, split_videos.videos, load_features(source))
     probabilities, labels = [], []
     for video in tqdm(usable, desc=f"evaluate ({split})", disable=not progress):
-        features = usable.load(video.video_path)
+        features = usable.load(video.video_path, video.person)
         labels.append(video.labels)
         probabilities.append(
             predict_probabilities(network, features.images, features.motion, features.face)

@@ -2,7 +2,9 @@
 
 The videos come from an Aff-Wild2 split (model.affwild2.AlignedVideo) or from labels already
 aligned to decoded frames (`VideoLabels`, e.g. coders' corrections from the database); both
-give `labels_for(frame_count)`. Training reads only "usable" frames (a face and at least one
+give `labels_for(frame_count)`. Labels are of one person of the video (`person`, as label files
+name them: None for the video's subject 1, "left", "right", "subject<N>"), and the features
+loaded for them are that person's face. Training reads only "usable" frames (a face and at least one
 annotated AU); validation keeps whole videos, because smoothing runs along each video's frames.
 """
 
@@ -22,8 +24,9 @@ from model.formats import NOT_CODED, InputError
 
 logger = logging.getLogger(__name__)
 
-# A video's features by its path; the application passes its cached pipeline in.
-FeatureLoader = Callable[[Path], FrameFeatures]
+# A video's features of one person by the video's path and the person (see above); the
+# application passes its cached pipeline in.
+FeatureLoader = Callable[[Path, str | None], FrameFeatures]
 
 
 class LabelSource(Protocol):
@@ -31,6 +34,7 @@ class LabelSource(Protocol):
 
     name: str
     video_path: Path
+    person: str | None
 
     @property
     def label_lines(self) -> int: ...
@@ -47,6 +51,7 @@ class VideoLabels:
     name: str
     video_path: Path
     labels: np.ndarray  # (T, K) int8, -1 = not annotated
+    person: str | None = None
 
     @property
     def label_lines(self) -> int:
@@ -69,6 +74,7 @@ class VideoEntry:
     face: np.ndarray  # (T,) bool
     label_lines: int
     held: FrameFeatures | None  # in memory when within the frame budget
+    person: str | None = None
 
     @property
     def usable(self) -> np.ndarray:
@@ -102,10 +108,10 @@ class VideoSet:
         held_frames = 0
         self._motion_moments = [0, 0.0, 0.0]  # values, sum, sum of squares (usable frames)
         for video in tqdm(videos, desc=f"features ({title})", disable=not progress):
-            features = load(video.video_path)
+            features = load(video.video_path, video.person)
             labels = video.labels_for(len(features.face))
             entry = VideoEntry(video.name, video.video_path, labels, np.asarray(features.face),
-                               video.label_lines, None)
+                               video.label_lines, None, video.person)
             self._add_motion(np.asarray(features.motion)[entry.usable])
             kept = len(labels) if whole_videos else int(entry.usable.sum())
             if held_frames + kept <= frame_budget:
@@ -129,7 +135,7 @@ class VideoSet:
         entry = self.entries[index]
         if entry.held is not None:
             return entry.held
-        features = self.load(entry.video_path)
+        features = self.load(entry.video_path, entry.person)
         return features if self.whole_videos else self._usable_frames(features, entry)
 
     def usable_labels(self) -> np.ndarray:

@@ -16,14 +16,16 @@ without a face are zeros here and never used.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from model.arrays import DiskArray, RowWriter, write_stored_member
 from model.baseline import geometry_changes
-from model.formats import load_arrays, save_arrays
+from model.formats import atomic_path
 
 CELL = 8  # pixels per HOG cell side
 ORIENTATIONS = 9  # unsigned: 0..180 degrees in 20-degree bins
@@ -35,7 +37,9 @@ DESCRIPTOR_VERSION = 1  # bump when the computation changes, so caches are rebui
 class VideoDescriptors:
     """Descriptors of every decoded frame of one video, in decode order."""
 
-    appearance: np.ndarray  # (T, 14*14*9) float16 HOG, zeros where face is False
+    # (T, 14*14*9) float16 HOG, zeros where face is False; loaded from a cache file it is a
+    # model.arrays.DiskArray, read from disk a piece at a time
+    appearance: np.ndarray | DiskArray
     geometry: np.ndarray  # (T, G) float32 change from the resting face, NaN where face is False
     face: np.ndarray  # (T,) bool
 
@@ -43,26 +47,44 @@ class VideoDescriptors:
         return len(self.face)
 
     def save(self, path: Path) -> None:
-        """Uncompressed, so a long video's descriptors load in a fraction of a second."""
-        save_arrays(path, self, compress=False)
+        """One uncompressed .npz, written atomically and a piece at a time, so a long video's
+        descriptors are read in place (a few rows at a time) when loaded."""
+        with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w") as archive:
+            write_stored_member(archive, "appearance.npy", self.appearance)
+            write_stored_member(archive, "geometry.npy", np.asarray(self.geometry))
+            write_stored_member(archive, "face.npy", np.asarray(self.face))
 
     @classmethod
     def load(cls, path: Path) -> VideoDescriptors:
-        return load_arrays(cls, path)
+        """Geometry and face in memory; appearance read from the file when indexed."""
+        with np.load(path, allow_pickle=False) as arrays:
+            geometry, face = arrays["geometry"], arrays["face"]
+        return cls(DiskArray(path, "appearance.npy"), geometry, face)
 
 
-def descriptors_from_features(features) -> VideoDescriptors:
+def descriptors_from_features(features, spill: Path | None = None) -> VideoDescriptors:
     """Descriptors of a video from its features (model.features.VideoFeatures: `images`,
-    `aligned_landmarks`, `face`)."""
+    `aligned_landmarks`, `face`). With `spill` (a file name) the appearance rows are written
+    there as they are made instead of held (the file must outlive the descriptors)."""
     face = np.asarray(features.face, dtype=bool)
     images = features.images
     count, size = len(face), images.shape[-1]
     cells = size // CELL
-    appearance = np.zeros((count, cells * cells * ORIENTATIONS), np.float16)
-    rows = np.flatnonzero(face)
-    for start in range(0, len(rows), BATCH):
-        chosen = rows[start : start + BATCH]
-        appearance[chosen] = hog(images[chosen, 0]).astype(np.float16)
+    width = cells * cells * ORIENTATIONS
+    writer = RowWriter(spill, (width,), np.float16) if spill is not None else None
+    appearance = None if writer else np.zeros((count, width), np.float16)
+    for start in range(0, count, BATCH):
+        part = np.arange(start, min(start + BATCH, count))
+        found = part[face[part]]
+        if writer:
+            rows = np.zeros((len(part), width), np.float16)
+            if len(found):
+                rows[found - start] = hog(images[found, 0])
+            writer.append(rows)
+        elif len(found):
+            appearance[found] = hog(images[found, 0]).astype(np.float16)
+    if writer:
+        appearance = writer.close()
     geometry = geometry_changes(np.asarray(features.aligned_landmarks, np.float64), face)
     return VideoDescriptors(appearance, geometry.astype(np.float32), face)
 

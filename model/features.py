@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import zipfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -29,7 +30,15 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from model.formats import CROP_SIZE, NUM_LANDMARKS, load_arrays, save_arrays
+from model.arrays import (
+    BlockArray,
+    FrameImages,
+    RowWriter,
+    read_member,
+    write_blocks,
+    write_member,
+)
+from model.formats import CROP_SIZE, NUM_LANDMARKS, atomic_path, load_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +195,9 @@ class FrameFeatures(Protocol):
 class VideoFeatures:
     """Features of every decoded frame of one video, in decode order."""
 
-    images: np.ndarray  # (T, 2, S, S) uint8: masked grayscale, masked edge map
+    # (T, 2, S, S) uint8: masked grayscale, masked edge map; zeros where no face. Loaded from
+    # a cache file it is a model.arrays.FrameImages, read from disk a piece at a time.
+    images: np.ndarray | FrameImages
     motion: np.ndarray  # (T, 2P) float32: aligned L(t+k) − L(t−k) / S of P landmarks
     face: np.ndarray  # (T,) bool
     has_motion: np.ndarray  # (T,) bool: both neighbours exist and have landmarks
@@ -196,12 +207,36 @@ class VideoFeatures:
         return len(self.face)
 
     def save(self, path: Path) -> None:
-        """Write atomically, so an interrupted run never leaves a truncated cache file."""
-        save_arrays(path, self)
+        """Write one .npz atomically (an interrupted run never leaves a truncated cache file):
+        the per-frame arrays, and the face images of face frames only, in compressed blocks
+        written a block at a time (images kept on disk are never read whole)."""
+        images = self.images
+        if isinstance(images, FrameImages):
+            rows, frames = images.rows, images.frames
+        else:  # in memory: store the frames with a face or an image (aligned-face readers)
+            images = np.asarray(images)
+            frames = np.flatnonzero(self.face | images.reshape(len(images), -1).any(axis=1))
+            rows = images[frames]
+        with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w") as archive:
+            for name in ("motion", "face", "has_motion", "aligned_landmarks"):
+                write_member(archive, f"{name}.npy", np.asarray(getattr(self, name)))
+            write_member(archive, "image_frames.npy", np.asarray(frames, np.int64))
+            write_member(archive, "image_shape.npy", np.asarray(self.images.shape, np.int64))
+            write_blocks(archive, "images", rows)
 
     @classmethod
     def load(cls, path: Path) -> VideoFeatures:
-        return load_arrays(cls, path)
+        """The features save() wrote; face images stay on disk and are read when indexed."""
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if "image_frames.npy" not in names:  # written before images were kept on disk
+                return load_arrays(cls, path)
+            small = {name: read_member(archive, f"{name}.npy")
+                     for name in ("motion", "face", "has_motion", "aligned_landmarks",
+                                  "image_frames", "image_shape")}
+        frames, shape = small.pop("image_frames"), tuple(int(n) for n in small.pop("image_shape"))
+        rows = BlockArray(path, "images", shape[1:], np.uint8, len(frames))
+        return cls(images=FrameImages(rows, frames, shape[0]), **small)
 
 
 def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -300,26 +335,41 @@ def features_from_frames(
     landmarks: np.ndarray,
     face: np.ndarray,
     config: FeatureConfig | None = None,
+    spill: Path | None = None,
 ) -> VideoFeatures:
     """Features of a whole video from its RGB frames (decode order) and per-frame landmarks.
 
     `landmarks` (T, 68, 2) are in frame pixels (NaN where face is False); `frames` must yield
-    exactly T frames. Frames are consumed one at a time, so a long video is never held whole.
+    exactly T frames. Frames are consumed one at a time, so a long video is never held whole;
+    with `spill` (a file name) the face images are written there as they are made, so they are
+    not held either (the file must outlive the features, e.g. until they are saved).
     """
     config = config or FeatureConfig()
     face = np.asarray(face, dtype=bool)
     count, size = len(face), config.crop_size
-    images = np.zeros((count, 2, size, size), dtype=np.uint8)
+    writer = RowWriter(spill, (2, size, size), np.uint8) if spill is not None else None
+    images = None if writer else np.zeros((count, 2, size, size), dtype=np.uint8)
     aligned = np.full((count, NUM_LANDMARKS, 2), np.nan, dtype=np.float32)
     seen = 0
-    for index, frame in enumerate(frames):
-        if index >= count:
-            raise FrameCountError(f"more frames than landmark rows ({count})")
-        seen = index + 1
-        if face[index]:
-            images[index], aligned[index] = face_image(frame, landmarks[index], config)
-    if seen != count:
-        raise FrameCountError(f"{seen} frames for {count} landmark rows")
+    try:
+        for index, frame in enumerate(frames):
+            if index >= count:
+                raise FrameCountError(f"more frames than landmark rows ({count})")
+            seen = index + 1
+            if face[index]:
+                image, aligned[index] = face_image(frame, landmarks[index], config)
+                if writer:
+                    writer.append(image)
+                else:
+                    images[index] = image
+        if seen != count:
+            raise FrameCountError(f"{seen} frames for {count} landmark rows")
+    except BaseException:
+        if writer:
+            writer.discard()
+        raise
+    if writer:
+        images = FrameImages(writer.close(), np.flatnonzero(face), count)
     motion, has_motion = landmark_motion(aligned, face, config)
     logger.debug("features for %d frames, %d with a face", count, int(face.sum()))
     return VideoFeatures(images, motion, face, has_motion, aligned)

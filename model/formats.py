@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -53,7 +54,9 @@ RELEASED_LAYOUTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("abaw2020", *LAYOUTS["abaw2020"]),
 )
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
-_SIDE_SUFFIX = re.compile(r"_(left|right)$")
+# How a label file names one person of a video with several: Aff-Wild2's `_left` / `_right`,
+# and `_subject<N>` for any other (person_suffixes).
+_PERSON_SUFFIX = re.compile(r"_(left|right|subject[1-9][0-9]*)$")
 _HASH_CHUNK = 4 * 1024 * 1024
 # Hash results are remembered per (path, size, mtime) so a 2 GB video is read once per process.
 _hash_memo: dict[tuple[str, int, int], str] = {}
@@ -108,8 +111,31 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.fsync(stream.fileno())
         os.replace(temporary, path)
         _sync_folder(path.parent)
+    except OSError as error:
+        if error.filename not in (None, temporary, str(temporary)):
+            raise  # about another file the writer was reading
+        # a full disk, a file-size limit: say which file could not be written
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
     finally:
         temporary.unlink(missing_ok=True)
+
+
+STALE_PARTIAL_S = 3600  # a temporary file this old was left by a writer that was killed
+
+
+def remove_stale_partials(folder: str | Path, older_than_s: float = STALE_PARTIAL_S) -> int:
+    """Delete temporary files atomic_path left in `folder` when its writer was killed (older
+    than `older_than_s`, so a write in progress elsewhere is never touched); returns how many."""
+    removed = 0
+    cutoff = time.time() - older_than_s
+    for leftover in Path(folder).glob(".*.partial*"):
+        try:
+            if leftover.is_file() and leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+                removed += 1
+        except OSError:
+            continue  # gone already, or not ours to remove
+    return removed
 
 
 def write_bytes_atomically(path: str | Path, data: bytes) -> Path:
@@ -257,15 +283,48 @@ def write_label_file(path: str | Path, aus: tuple[str, ...], labels: np.ndarray)
 
 
 def video_name_for_label(label_path: str | Path) -> tuple[str, str | None]:
-    """(video stem, side) of a label file.
+    """(video stem, person) of a label file: the person is "left", "right", "subject<N>", or
+    None for the file of the video's subject 1.
 
     `12-24-1920x1080_left.txt` → ('12-24-1920x1080', 'left'); `video7.txt` → ('video7', None).
     """
     stem = Path(label_path).stem
-    side = _SIDE_SUFFIX.search(stem)
-    if side:
-        return stem[: side.start()], side.group(1)
+    person = _PERSON_SUFFIX.search(stem)
+    if person:
+        return stem[: person.start()], person.group(1)
     return stem, None
+
+
+def left_and_right(people: list[tuple[int, int, float]]) -> tuple[int, int] | None:
+    """(left, right) subject numbers of a video from its subjects' (number, frames seen, median
+    x of the face-box centre; NaN when never seen): the two most seen subjects that were seen,
+    the one with the smaller x on the left. None when fewer than two were seen."""
+    seen = sorted((p for p in people if not np.isnan(p[2])), key=lambda p: (-p[1], p[0]))
+    if len(seen) < 2:
+        return None
+    left, right = sorted(seen[:2], key=lambda p: (p[2], p[0]))
+    return left[0], right[0]
+
+
+def person_suffixes(exported: list[int], pair: tuple[int, int] | None) -> dict[int, str]:
+    """The file-name suffix of each exported subject of a video, so that reading the files
+    back finds the same subjects: subject 1 alone → "" (`NAME.txt`); subjects of the video's
+    left/right `pair` only → "_left" / "_right"; anything else → "_subject<N>" for each."""
+    if list(exported) == [1]:
+        return {1: ""}
+    if pair is not None and set(exported) <= set(pair):
+        return {n: "_left" if n == pair[0] else "_right" for n in exported}
+    return {n: f"_subject{n}" for n in exported}
+
+
+def subject_for_person(person: str | None, pair: tuple[int, int] | None) -> int | None:
+    """The subject number a label file's person names (video_name_for_label), the reverse of
+    person_suffixes; None for "left" / "right" when the video has no left/right pair."""
+    if person is None:
+        return 1
+    if person in ("left", "right"):
+        return None if pair is None else pair[0 if person == "left" else 1]
+    return int(person.removeprefix("subject"))
 
 
 def find_video(folder: Path, video_stem: str) -> Path | None:

@@ -1,13 +1,18 @@
-"""Shared test setup: real clips, and a private cache folder for the whole run.
+"""Shared test setup: real clips, a private cache folder for the whole run, and (when the
+`postgresql` Debian package is installed) a throwaway PostgreSQL server for the whole session.
 
-The cache folder is set in the environment, so CLI subprocesses share it too: a clip's
-landmarks are found once per test run, never in the user's own cache.
+The cache folder (and a default database inside it) is set in the environment, so CLI
+subprocesses share it too: a clip's landmarks are found once per test run, never in the user's
+own cache, and commands run without --db never touch the user's own database.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
+import socket
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -23,6 +28,8 @@ _cache = Path(tempfile.mkdtemp(prefix="au-annotator-test-cache-"))
 
 def pytest_configure(config):
     os.environ["AU_ANNOTATOR_CACHE"] = str(_cache)
+    # Commands run without --db use this file, never the user's own database.
+    os.environ["AU_ANNOTATOR_DB"] = str(_cache / "default-database.sqlite3")
 
 
 def pytest_unconfigure(config):
@@ -48,3 +55,79 @@ def demo_video() -> Path:
 def eye_labels() -> Path:
     """Folder of label files judged by eye for the real clips (see its README.md)."""
     return ROOT / "tests" / "data" / "eye_labels"
+
+
+def _postgres_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(candidates[-1]).parent if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgresql_url():
+    """URL of a PostgreSQL server started for this test session (initdb in a temp folder)."""
+    binaries = _postgres_bin()
+    if binaries is None:
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+    pytest.importorskip("psycopg", reason="psycopg (PostgreSQL driver) not installed")
+    # initdb refuses to run as root: run the server as the `postgres` system user then
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    root = Path(tempfile.mkdtemp(prefix="au-annotator-pg-"))
+    data, log = root / "data", root / "server.log"
+    if as_user:
+        shutil.chown(root, "postgres")
+    port = _free_port()
+    try:
+        subprocess.run(
+            [
+                *as_user,
+                str(binaries / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
+        subprocess.run(
+            [
+                *as_user,
+                str(binaries / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(log),
+                "-w",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
+    except subprocess.CalledProcessError as error:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.fail(f"could not start PostgreSQL: {error.stderr.decode(errors='replace')}")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)

@@ -56,11 +56,15 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         help="frames the coder has not reviewed: the model's pre-fill or -1 (default: prefill)",
     )
     parser.add_argument("--au-set", choices=tuple(AU_SETS), help="default: the model run's")
+    parser.add_argument("--subject", type=int, metavar="N",
+                        help="only subject N (person N of the video, numbered by frames seen); "
+                             "default: every subject with a pre-fill or the coder's labels, one "
+                             "file each (NAME_left / NAME_right for two people)")
     parser.add_argument("--db", metavar="URL", help=DATABASE_OPTION_HELP)
 
 
 def run_export(args: argparse.Namespace) -> int:
-    options = ExportOptions(args.format, args.coder, args.unreviewed, args.au_set)
+    options = ExportOptions(args.format, args.coder, args.unreviewed, args.au_set, args.subject)
     with open_database(database_url(args.db)).begin() as session:
         videos = _chosen_videos(session, args.video)
         if not videos:

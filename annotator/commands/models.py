@@ -131,17 +131,18 @@ def _file_report(skipped: dict[str, str], adjusted: dict[str, str]) -> list[str]
 
 
 def feature_loader_for(source):
-    """Per-video features as `source` says: our landmarks on every decoded frame (the
+    """Per-person features as `source` says: our landmarks on every decoded frame (the
     pipeline's cache), or Aff-Wild2's cropped_aligned crops."""
     if source.features.faces == "cropped-aligned":
         from annotator.aligned_faces import aligned_face_loader
 
         return aligned_face_loader(source.data_dir, source.landmark_backend, source.device,
                                    source.features)
-    from annotator.pipeline import features_for_video
+    from annotator.pipeline import person_features
 
-    return lambda video_path: features_for_video(video_path, source.landmark_backend,
-                                                 source.device, source.features)
+    return lambda video_path, person: person_features(video_path, person,
+                                                      source.landmark_backend, source.device,
+                                                      source.features)
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -263,6 +264,9 @@ def add_adapt_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the video whose pre-fill learns (id or file name)")
     parser.add_argument("--coder", metavar="NAME",
                         help="only this coder's reviewed frames (default: every coder's)")
+    parser.add_argument("--subject", type=int, metavar="N",
+                        help="only subject N of the video (default: every subject with reviewed "
+                             "frames)")
     parser.add_argument("--db", metavar="URL", help=DATABASE_OPTION_HELP)
 
 
@@ -279,19 +283,21 @@ def run_adapt(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        result = adapt_video(url, found[0], args.coder)
-    except AdaptationError as error:
+        result = adapt_video(url, found[0], args.coder, args.subject)
+    except (AdaptationError, ValueError) as error:
         print(f"au-annotator adapt: error: {error}", file=sys.stderr)
         return 2
-    for line in format_reports(result):
-        print(line)
-    if result.adapted_aus:
-        print(f"stored run {result.run_id}: {', '.join(result.adapted_aus)} learnt from the "
-              f"reviewed frames ({result.seconds:.2f} s); reviewed frames keep their labels")
-    else:
-        run = result.run_id or result.prior_run_id
-        print(f"nothing learnt: the pre-fill stays the prior's (run {run}); review frames of "
-              "an AU, present and absent, to teach it")
+    for done in result.subjects:
+        print(f"subject {done.subject}:")
+        for line in format_reports(done):
+            print(line)
+        if done.adapted_aus:
+            print(f"stored run {done.run_id}: {', '.join(done.adapted_aus)} learnt from the "
+                  f"reviewed frames ({result.seconds:.2f} s); reviewed frames keep their labels")
+        else:
+            run = done.run_id or done.prior_run_id
+            print(f"nothing learnt: the pre-fill stays the prior's (run {run}); review frames "
+                  "of an AU, present and absent, to teach it")
     return 0
 
 

@@ -3,8 +3,9 @@
 process PATH...: landmarks, features and AU probabilities, stored as each video's pre-fill;
 files and folders, on every core or a Ray cluster (annotator.corpus).
 predict VIDEO --out FILE.txt: an Aff-Wild2 prediction file (the AU set's header, then one line
-of 0/1 per decoded frame; frames without a face are -1). Without --model the landmark-geometry
-baseline predicts; with it, the trained network in the checkpoint.
+of 0/1 per decoded frame; frames without a face are -1), one per subject worth a pre-fill,
+named as exports name them (FILE_left.txt and FILE_right.txt for two people). Without --model
+the landmark-geometry baseline predicts; with it, the trained network in the checkpoint.
 bench VIDEO: frames/s of the whole pipeline against a reference path (annotator.bench).
 """
 
@@ -61,7 +62,8 @@ def run_process(args: argparse.Namespace) -> int:
     options = CorpusOptions(args.backend, args.device, args.workers or available_cores(),
                             args.ray, args.model, frame_progress=one_video)
     if one_video:
-        summary = label_corpus(args.paths, database_url(args.db), options, _print_outcome)
+        summary = label_corpus(args.paths, database_url(args.db), options,
+                               lambda outcome, _progress: _print_outcome(outcome))
         failed = summary.failed()
         if failed:
             raise InputError(failed[0].path, failed[0].problem)
@@ -121,6 +123,10 @@ def _print_outcome(outcome: VideoOutcome, prefix: str = "") -> None:
     else:
         tqdm.write(f"{prefix}{path}: {counts}; AU probabilities from {done.predictor} stored "
                    f"as video {done.video_id}, run {done.run_id}")
+    for subject in done.subjects:
+        state = "pre-filled" if subject.prefilled else "listed (pre-filled when chosen)"
+        tqdm.write(f"{prefix}  subject {subject.number}: {subject.frames_seen} frames "
+                   f"({100 * subject.share:.1f} % of the video), {state}")
 
 
 def _duration(seconds: float) -> str:
@@ -132,7 +138,8 @@ def _duration(seconds: float) -> str:
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", type=Path, help="the video to label")
     parser.add_argument("--out", type=Path, required=True, metavar="FILE.txt",
-                        help="prediction file to write (replaced if it exists)")
+                        help="prediction file to write (replaced if it exists); a video with "
+                             "two people gets FILE_left.txt and FILE_right.txt instead")
     parser.add_argument("--model", type=Path, default=None, metavar="PATH",
                         help="trained checkpoint (default: the landmark-geometry baseline)")
     parser.add_argument("--au-set", choices=sorted(AU_SETS), default=None,
@@ -144,10 +151,11 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from annotator.pipeline import features_for_video
+    from annotator.pipeline import analyse_and_cache
+    from annotator.prefill import subjects_to_prefill
     from annotator.video import open_video
     from model.checkpoint import load_predictor
-    from model.formats import au_names, write_label_file
+    from model.formats import au_names, left_and_right, person_suffixes, write_label_file
     from model.smoothing import prefill_labels
 
     open_video(args.video)  # a bad video fails here, before any model is loaded
@@ -158,14 +166,21 @@ def run_predict(args: argparse.Namespace) -> int:
     if backend != predictor.landmark_backend:
         logger.warning("model %s expects %s landmarks; using %s as asked",
                        predictor.version, predictor.landmark_backend, backend)
-    features = features_for_video(args.video, backend=backend, device=args.device)
-    probabilities = predictor.predict(features)  # (T, K), NaN rows without a face
-    labels = prefill_labels(probabilities, predictor.thresholds, predictor.smoothing_window,
-                            getattr(predictor, "hold_frames", 0))
-    write_label_file(args.out, au_names(predictor.au_set), labels)
-    faces = int(features.face.sum())
-    print(f"{args.out}: {len(labels)} frames ({faces} with a face), "
-          f"AU set {predictor.au_set}, model {predictor.version}")
+    analysis = analyse_and_cache(args.video, backend, args.device)
+    subjects = analysis.subjects
+    chosen = subjects_to_prefill(subjects)
+    people = [(n, subjects.frames_seen(n), subjects.centre_x(n))
+              for n in range(1, subjects.count + 1)]
+    suffixes = person_suffixes(chosen, left_and_right(people))
+    for number in chosen:
+        features = analysis.features(number)
+        probabilities = predictor.predict(features)  # (T, K), NaN rows without the face
+        labels = prefill_labels(probabilities, predictor.thresholds, predictor.smoothing_window,
+                                getattr(predictor, "hold_frames", 0))
+        out = args.out.with_name(f"{args.out.stem}{suffixes[number]}{args.out.suffix}")
+        write_label_file(out, au_names(predictor.au_set), labels)
+        print(f"{out}: subject {number}, {len(labels)} frames ({int(features.face.sum())} with "
+              f"its face), AU set {predictor.au_set}, model {predictor.version}")
     return 0
 
 
@@ -187,7 +202,7 @@ def run_bench(args: argparse.Namespace) -> int:
     import torch
 
     from annotator import bench
-    from annotator.pipeline import landmarks_for_video, make_backend
+    from annotator.pipeline import make_backend, subjects_for_video
     from annotator.video import open_video
 
     info = open_video(args.video)
@@ -196,9 +211,10 @@ def run_bench(args: argparse.Namespace) -> int:
     backend = make_backend(args.backend, args.device)
     boxes = None
     if args.boxes == "dlib":
-        boxes = landmarks_for_video(args.video, "dlib")
+        boxes = subjects_for_video(args.video, "dlib")
         backend.use_known_boxes(boxes)
-        print(f"boxes=dlib frames_with_face={int(boxes.face.sum())}/{len(boxes)}")
+        print(f"boxes=dlib subjects={boxes.count} "
+              f"frames_with_face={int(boxes.face.any(axis=0).sum())}/{len(boxes)}")
     ours = bench.end_to_end(args.video, info, backend, args.device, args.repeat)
     if args.backend == "fan":
         reference = bench.stock_fan_reference(args.video, args.repeat, backend.library, boxes)
@@ -209,6 +225,7 @@ def run_bench(args: argparse.Namespace) -> int:
               f"peak_gpu_memory_mib={torch.cuda.max_memory_allocated() / 2**20:.0f}")
     for name, seconds in {**ours.stage_seconds, **reference.stage_seconds}.items():
         print(f"{name}: {seconds:.2f} s")
-    print(f"frames={ours.frames} torch_threads={torch.get_num_threads()}")
+    print(f"frames={ours.frames} subjects={ours.subjects} "
+          f"torch_threads={torch.get_num_threads()}")
     print(bench.summary_line(ours, reference))
     return 0

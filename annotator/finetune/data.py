@@ -3,8 +3,8 @@ the frames a new network is distilled on.
 
 A (frame, AU) pair trains only when a coder reviewed it (corrected it, accepted the pre-fill
 or imported a label for it) with a value of 0 or 1; reviewed -1 ("cannot be coded") and
-unreviewed pairs are left out. Each (video, coder) pair with reviewed frames is one training
-entry; two-person tracks (sides) are left out, as the features follow one face.
+unreviewed pairs are left out. Each (video, subject, coder) with reviewed frames is one
+training entry, with that subject's own features.
 
 Evaluation holds out whole videos. A video that trained the parent model or any of its
 ancestors is never held out, so the parent's held-out score is not flattered by its own
@@ -23,7 +23,7 @@ import numpy as np
 
 import db
 from annotator.finetune.options import FinetuneError
-from annotator.pipeline import features_for_video
+from annotator.pipeline import person_features
 from model.dataset import FeatureLoader, VideoLabels
 from model.features import FeatureConfig
 from model.formats import InputError
@@ -37,19 +37,28 @@ class ReviewedVideo:
     content_hash: str
     coder: str
     labels: np.ndarray  # (T, K) int8: reviewed 0/1 values, -1 elsewhere
+    subject: int = 1
+
+    @property
+    def person(self) -> str | None:
+        """The subject as label files name it (the loaders' key)."""
+        return None if self.subject == 1 else f"subject{self.subject}"
 
     def as_video_labels(self) -> VideoLabels:
-        return VideoLabels(f"{self.name} (video {self.video_id}, {self.coder})", self.path,
-                           self.labels)
+        who = f"subject {self.subject}, " if self.subject != 1 else ""
+        return VideoLabels(f"{self.name} (video {self.video_id}, {who}{self.coder})", self.path,
+                           self.labels, self.person)
 
 
 def reviewed_videos(
     session: db.Session, au_set: str, coder: str | None = None, video_ids: tuple[int, ...] = (),
 ) -> list[ReviewedVideo]:
-    """Every (video, coder) with reviewed 0/1 labels of `au_set`, by video id then coder."""
+    """Every (video, subject, coder) with reviewed 0/1 labels of `au_set`, by video id,
+    subject, then coder."""
     return [
-        ReviewedVideo(video.id, video.name, Path(video.path), video.content_hash, name, labels)
-        for video, name, labels in db.reviewed_labels(session, au_set, coder, video_ids)
+        ReviewedVideo(video.id, video.name, Path(video.path), video.content_hash, name, labels,
+                      subject)
+        for video, name, subject, labels in db.reviewed_labels(session, au_set, coder, video_ids)
     ]
 
 
@@ -95,17 +104,17 @@ def split_held_out(
 
 
 def memory_loader(backend: str, device: str, config: FeatureConfig | None = None) -> FeatureLoader:
-    """Cached features of each video (made as `config` says: the parent network's settings),
-    read once per fine-tune and shared by its video sets."""
-    held: dict[Path, object] = {}
+    """Cached features of each video's subjects (made as `config` says: the parent network's
+    settings), read once per fine-tune and shared by its video sets."""
+    held: dict[tuple[Path, str | None], object] = {}
 
-    def load(path: Path):
-        if path not in held:
+    def load(path: Path, person: str | None):
+        if (path, person) not in held:
             if not Path(path).is_file():
                 raise InputError(path, "video file not found (moved or deleted?); put it back "
                                        "or leave its video out of the fine-tune")
-            held[path] = features_for_video(path, backend, device, config)
-        return held[path]
+            held[path, person] = person_features(path, person, backend, device, config)
+        return held[path, person]
 
     return load
 
@@ -123,7 +132,7 @@ def distillation_frames(paths: list[Path], teacher, load: FeatureLoader):
     for path in paths:
         if not Path(path).is_file():
             continue
-        features = load(path)
+        features = load(path, None)  # each video's subject 1
         faces = np.flatnonzero(features.face)
         if len(faces) == 0:
             continue

@@ -136,7 +136,7 @@ def run_finetune(
                             title="held out")
     held_labels = [entry.labels for entry in held_out_set.entries]
     scored = scored_aus(held_labels, plan.au_set)
-    parent_held = [parent.predict(load(v.path)) for v in plan.held_out]
+    parent_held = [parent.predict(load(v.path, v.person)) for v in plan.held_out]
     parent_post = PostProcessing(np.asarray(parent.thresholds, np.float32),
                                  int(parent.smoothing_window))
     parent_scores = restricted_scores(

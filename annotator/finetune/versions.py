@@ -135,8 +135,8 @@ def activate_version(
     on_progress: ProgressCallback | None = None, force: bool = False,
 ) -> ActivationResult:
     """Make `version_id` the active model (None: the geometry baseline) and re-run the
-    pre-fill of every video that still has unreviewed frames. The runs and the switch are
-    stored in one transaction: a failure before it leaves everything as it was.
+    pre-fill of every subject (of every video) that still has unreviewed frames. The runs and
+    the switch are stored in one transaction: a failure before it leaves everything as it was.
 
     A fine-tuned version scoring below its parent on its held-out frames is refused
     (ActivationRefused) unless `force`."""
@@ -155,15 +155,22 @@ def activate_version(
         videos = [(v.id, Path(v.path), v.frame_count) for v in db.list_videos(session)]
     predictor = load_predictor(path, au_set)
     with sessions.begin() as session:
-        kept = [vid for vid, _, _ in videos if db.fully_reviewed(session, vid, predictor.au_set)]
+        # the subjects each video pre-fills, and of those the ones still partly unreviewed
+        subjects = {vid: sorted(db.prefilled_subjects(session, vid)) or [1]
+                    for vid, _, _ in videos}
+        open_subjects = {vid: [n for n in numbers
+                               if not db.fully_reviewed(session, vid, predictor.au_set, n)]
+                         for vid, numbers in subjects.items()}
+    kept = [vid for vid, _, _ in videos if not open_subjects[vid]]
     runs, missing = {}, []
     todo = [(vid, p, n) for vid, p, n in videos if vid not in kept]
     for number, (video_id, video_path, frames) in enumerate(todo, start=1):
-        probabilities = _probabilities(predictor, video_path, frames)
-        if probabilities is None:
+        found = {subject: _probabilities(predictor, video_path, frames, subject)
+                 for subject in open_subjects[video_id]}
+        if any(probabilities is None for probabilities in found.values()):
             missing.append(video_id)
         else:
-            runs[video_id] = probabilities
+            runs[video_id] = found
         if on_progress is not None:
             on_progress(number, len(todo))
     parameters = prediction_parameters(predictor)
@@ -172,9 +179,11 @@ def activate_version(
             db.deactivate_model_versions(session)
         else:
             db.activate_model_version(session, version_id)
-        for video_id, probabilities in runs.items():
+        for video_id, found in runs.items():
             video = db.get_video(session, video_id)
-            db.store_prediction_run(session, video, probabilities, parameters, version_id)
+            for subject, probabilities in found.items():
+                db.store_prediction_run(session, video, probabilities, parameters, version_id,
+                                        subject)
     logger.info("activated %s: pre-fill re-run on %d videos, %d fully reviewed kept, %d missing",
                 version_label(version_id), len(runs), len(kept), len(missing))
     return ActivationResult(version_id, sorted(runs), kept, missing)
@@ -192,13 +201,14 @@ def rollback(database_url: str,
     return activate_version(database_url, parent_id, on_progress)
 
 
-def _probabilities(predictor: AUPredictor, path: Path, frames: int) -> np.ndarray | None:
+def _probabilities(predictor: AUPredictor, path: Path, frames: int,
+                   subject: int) -> np.ndarray | None:
     if not path.is_file():
         logger.warning("%s: video file not found; its pre-fill is not re-run", path)
         return None
     try:
-        features = features_for_video(path, predictor.landmark_backend)
-    except InputError as error:
+        features = features_for_video(path, predictor.landmark_backend, subject=subject)
+    except (InputError, ValueError) as error:  # ValueError: a subject the landmarks lack
         logger.warning("%s; its pre-fill is not re-run", error)
         return None
     if len(features.face) != frames:

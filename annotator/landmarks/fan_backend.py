@@ -1,10 +1,11 @@
 """face-alignment landmarks (FAN-4), driven in batches of face crops gathered across frames.
 
 face-alignment's own `get_landmarks_from_batch` still runs the landmark network one frame at a
-time. Here the detector runs on every `detect_every`-th frame of a chunk (batched); boxes of the
-frames in between are interpolated between two detections of the same subject, and where the
-subject is lost the frames in between are detected one by one. All face crops of a chunk then
-go through the landmark network in one batch (fp16 on CUDA).
+time. Here the detector runs on every `detect_every`-th frame of a chunk (batched). When the
+faces of two such frames pair up one to one (each overlaps its partner), the boxes of the frames
+in between are interpolated between the partners; otherwise (someone came, left, or no face at
+all) the frames in between are detected too. All face crops of a chunk, every face of every
+frame, then go through the landmark network in one batch (fp16 on CUDA).
 
 Crops and points follow face-alignment's own geometry: a square of side 200 × scale pixels
 around the box centre (moved up by 12 % of the box height), scale = (box width + box height) /
@@ -32,12 +33,13 @@ import cv2
 import numpy as np
 import torch
 
-from annotator.landmarks import FaceResult, LandmarkBackend, LandmarkTable, pick_subject
+from annotator.landmarks import FaceResult, LandmarkBackend, SubjectLandmarks, same_face
 from model.formats import InputError
 
 log = logging.getLogger(__name__)
 
 CROP_RESOLUTION = 256
+CUDA_BATCH_STEP = 32  # landmark batches on CUDA are padded to a multiple of this many faces
 HEATMAP_RESOLUTION = 64
 _CENTER_Y_OFFSET = 0.12
 _SIDE_PER_SCALE = 200.0
@@ -64,19 +66,18 @@ class FanBackend(LandmarkBackend):
         self.detector = self.library.face_detector
         self.detect_every = max(1, detect_every)
         self.chunk_size = chunk_size
-        self.known_boxes: LandmarkTable | None = None
+        self.known_boxes: SubjectLandmarks | None = None
         self.reset()
 
     def reset(self) -> None:
-        self._previous: np.ndarray | None = None
         self._frame = 0  # index of the next frame `track` receives
 
-    def use_known_boxes(self, table: LandmarkTable | None) -> None:
-        """Take each frame's face box from `table` (e.g. the dlib backend's) instead of the
+    def use_known_boxes(self, table: SubjectLandmarks | None) -> None:
+        """Take each frame's face boxes from `table` (e.g. the dlib backend's) instead of the
         detector. The benchmarks use it so random-weight networks still see real faces."""
         self.known_boxes = table
 
-    def track(self, frames: Iterable[np.ndarray]) -> Iterator[FaceResult]:
+    def track(self, frames: Iterable[np.ndarray]) -> Iterator[list[FaceResult]]:
         chunk: list[np.ndarray] = []
         for rgb in frames:
             chunk.append(rgb)
@@ -86,95 +87,92 @@ class FanBackend(LandmarkBackend):
         if chunk:
             yield from self._process_chunk(chunk)
 
-    def _process_chunk(self, frames: list[np.ndarray]) -> list[FaceResult]:
+    def _process_chunk(self, frames: list[np.ndarray]) -> list[list[FaceResult]]:
         if self.known_boxes is not None:
-            boxes, scores = self._known_boxes(len(frames))
+            faces = self._known_faces(len(frames))
         else:
-            boxes, scores = self._subject_boxes(frames)
+            faces = self._detected_faces(frames)
         self._frame += len(frames)
-        with_face = [i for i, box in enumerate(boxes) if box is not None]
-        results = [FaceResult.no_face() for _ in frames]
-        if not with_face:
+        wanted = [(i, box, score) for i, found in enumerate(faces) for box, score in found]
+        results: list[list[FaceResult]] = [[] for _ in frames]
+        if not wanted:
             return results
-        points = self.landmarks_for_boxes(
-            [frames[i] for i in with_face], [boxes[i] for i in with_face]
-        )
-        for i, landmarks in zip(with_face, points, strict=True):
-            results[i] = FaceResult(True, boxes[i].astype(np.float32), scores[i], landmarks)
+        points = self.landmarks_for_boxes([frames[i] for i, _, _ in wanted],
+                                          [box for _, box, _ in wanted])
+        for (i, box, score), landmarks in zip(wanted, points, strict=True):
+            results[i].append(FaceResult(True, np.asarray(box, np.float32), score, landmarks))
         return results
 
     @torch.inference_mode()
     def landmarks_for_boxes(self, frames: list[np.ndarray], boxes: list[np.ndarray]):
-        """68×2 landmarks (pixels) for one box per frame, in one batch through the network."""
+        """68×2 landmarks (pixels) for one box per frame, in one batch through the network.
+
+        On CUDA the batch is padded to a multiple of CUDA_BATCH_STEP: face-alignment turns on
+        cuDNN's autotuning, which tunes again for every new batch size, and a chunk holds as
+        many faces as its frames show (one size per chunk, without padding)."""
         crops, transforms = crop_faces(frames, boxes, self.detector.reference_scale)
         batch = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2)  # (B, 3, 256, 256)
         batch = batch.to(self.dtype).div_(255.0)
+        count = len(batch)
+        if self.device.startswith("cuda") and count % CUDA_BATCH_STEP:
+            padding = CUDA_BATCH_STEP - count % CUDA_BATCH_STEP
+            batch = torch.cat([batch, batch.new_zeros((padding, *batch.shape[1:]))])
         heatmaps = self.network(batch)
         if isinstance(heatmaps, list):
             heatmaps = heatmaps[-1]
-        return heatmaps_to_points(heatmaps.float(), transforms)
+        return heatmaps_to_points(heatmaps[:count].float(), transforms)
 
-    # --- which box belongs to the subject in each frame ---------------------------------
+    # --- where the faces of each frame are -----------------------------------------------
 
-    def _known_boxes(self, count: int):
+    def _known_faces(self, count: int) -> list[list[tuple[np.ndarray, float]]]:
         table = self.known_boxes
         rows = range(self._frame, self._frame + count)
         if rows.stop > len(table):
             raise ValueError(f"known boxes cover {len(table)} frames; frame {rows.stop - 1} came")
-        boxes = [table.box[i] if table.face[i] else None for i in rows]
-        return boxes, [float(table.score[i]) for i in rows]
+        return [[(table.box[s, i], float(table.score[s, i]))
+                 for s in range(table.count) if table.face[s, i]] for i in rows]
 
-    def _detect(self, frames: list[np.ndarray]) -> list[tuple[list[np.ndarray], list[float]]]:
+    def _detect(self, frames: list[np.ndarray]) -> list[list[tuple[np.ndarray, float]]]:
         batch = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2).float()
         detections = self.detector.detect_from_batch(batch)
-        out = []
-        for faces in detections:
-            faces = [np.asarray(f, np.float32) for f in faces]
-            out.append(([f[:4] for f in faces], [float(f[4]) for f in faces]))
-        return out
+        return [[(np.asarray(f[:4], np.float32), float(f[4])) for f in faces]
+                for faces in detections]
 
-    def _follow(self, detections) -> tuple[np.ndarray | None, float]:
-        boxes, scores = detections
-        chosen = pick_subject(boxes, self._previous)
-        if chosen is None and self._previous is not None:
-            chosen = pick_subject(boxes, None)
-        if chosen is None:
-            self._previous = None
-            return None, 0.0
-        self._previous = boxes[chosen]
-        return boxes[chosen], scores[chosen]
-
-    def _subject_boxes(self, frames: list[np.ndarray]):
+    def _detected_faces(self, frames: list[np.ndarray]) -> list[list[tuple[np.ndarray, float]]]:
         count = len(frames)
         keys = sorted(set(range(0, count, self.detect_every)) | {count - 1})
-        key_detections = dict(zip(keys, self._detect([frames[k] for k in keys]), strict=True))
-        boxes: list[np.ndarray | None] = [None] * count
-        scores = [0.0] * count
-        for left, right in zip(keys, keys[1:] + [None], strict=True):
-            boxes[left], scores[left] = self._follow(key_detections[left])
-            if right is None:
-                break
-            self._fill_between(frames, left, right, key_detections[right], boxes, scores)
-        return boxes, scores
-
-    def _fill_between(self, frames, left, right, right_detections, boxes, scores) -> None:
-        left_box = boxes[left]
-        saved = self._previous
-        right_box, _ = self._follow(right_detections)
-        self._previous = saved
-        if left_box is not None and right_box is not None:
-            # Same subject at both ends: its box moves smoothly in between.
-            for i in range(left + 1, right):
+        faces: list = [None] * count
+        for key, found in zip(keys, self._detect([frames[k] for k in keys]), strict=True):
+            faces[key] = found
+        for left, right in zip(keys, keys[1:], strict=False):
+            middle = list(range(left + 1, right))
+            if not middle:
+                continue
+            partners = _partners(faces[left], faces[right])
+            if partners is None:
+                for i, found in zip(middle, self._detect([frames[i] for i in middle]),
+                                    strict=True):
+                    faces[i] = found
+                continue
+            for i in middle:  # the same people at both ends: their boxes move smoothly
                 weight = (i - left) / (right - left)
-                boxes[i] = (1 - weight) * left_box + weight * right_box
-                scores[i] = scores[left]
-            return
-        # Lost or found within the interval: look at every frame in between.
-        middle = list(range(left + 1, right))
-        if not middle:
-            return
-        for i, detections in zip(middle, self._detect([frames[i] for i in middle]), strict=True):
-            boxes[i], scores[i] = self._follow(detections)
+                faces[i] = [((1 - weight) * a + weight * b, score) for a, b, score in partners]
+        return faces
+
+
+def _partners(left: list, right: list) -> list[tuple[np.ndarray, np.ndarray, float]] | None:
+    """(box at the left frame, its partner at the right frame, left score) for each face when
+    the faces of both frames pair up one to one; None otherwise (or when there is no face)."""
+    if not left or len(left) != len(right):
+        return None
+    remaining = [box for box, _ in right]
+    pairs = []
+    for box, score in left:
+        partner = same_face(remaining, box)
+        if partner is None:
+            return None
+        pairs.append((box, remaining.pop(partner), score))
+    return pairs
 
 
 # --- crops in, points out ----------------------------------------------------------

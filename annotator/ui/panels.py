@@ -213,15 +213,16 @@ def export_ui(database_url: str, coder: str, summary: actions.VideoSummary) -> N
         st.code("\n".join(lines[:12]) + ("\n…" if len(lines) > 12 else ""), language=None)
 
 
-def agreement_ui(database_url: str, coder: str, summary: actions.VideoSummary) -> None:
+def agreement_ui(database_url: str, coder: str, summary: actions.VideoSummary,
+                 subject: int = 1) -> None:
     coders = sorted({coder, *actions.video_coders(database_url, summary.id)})
     first, second = st.columns(2)
     one = first.selectbox("Coder", coders, index=coders.index(coder))
     other = second.selectbox("Compared with", [actions.MODEL, *(c for c in coders if c != one)])
-    table = actions.agreement_table(database_url, summary.id, one, other)
+    table = actions.agreement_table(database_url, summary.id, one, other, subject)
     st.dataframe(table.style.format({"kappa": "{:.2f}", "f1": "{:.2f}"}))
-    st.caption("Cohen's kappa and F1 of 'present' per AU, over frames both sides labelled "
-               "(a coder's unreviewed frames are left out).")
+    st.caption(f"Cohen's kappa and F1 of 'present' per AU of subject {subject}, over frames "
+               "both sides labelled (a coder's unreviewed frames are left out).")
 
 
 def comparison_table(comparison: VersionComparison) -> pd.DataFrame:

@@ -3,7 +3,8 @@ the page shows beside it what the network sees at the frame it knows.
 
 The player answers its keys itself, without a round trip: → / ← one frame, Shift ±10,
 PageDown / PageUp ±1 s, Home / End, Space play / pause, [ / ] slower / faster (0.1×–2×), L loop
-the label range, O face box and landmarks. It shows decoded frame n of our numbering: the
+the label range, O the faces (every subject's box, number and landmarks; the subject being
+coded drawn bold). It shows decoded frame n of our numbering: the
 browser tells which picture it presents (`requestVideoFrameCallback`'s media time) and the
 stored decode times (annotator.ui.video_route) turn that into a frame number; its element
 carries it as `data-frame`.
@@ -22,15 +23,15 @@ from pathlib import Path
 import streamlit as st
 
 from annotator import actions
-from annotator.landmarks import LandmarkTable
-from annotator.pipeline import landmarks_for_video, video_cache_dir
+from annotator.landmarks import SubjectLandmarks
+from annotator.pipeline import subjects_for_video, video_cache_dir
 from annotator.proxy import mime_type, playable_video
 from annotator.ui import video_route
 from annotator.video import FrameReader
 from model.features import FeatureConfig, face_image
 from model.formats import InputError
 
-LANDMARK_BACKEND = "dlib"  # the landmarks the page shows (landmarks_for_video's default)
+LANDMARK_BACKEND = "dlib"  # the landmarks the page shows (the app processes with dlib)
 CHARTS = ("seek_bar", "timeline")  # the page's charts (their keys) the playhead is drawn on
 KEYS_HELP = ("→ / ← frame · Shift ±10 · PgDn / PgUp ±1 s · Home / End · Space play · "
              "[ / ] speed · L loop the range · O face overlay")
@@ -44,13 +45,13 @@ PLAYER = st.components.v2.component(
 
 
 @st.cache_resource(max_entries=4)
-def landmark_table(path: str) -> LandmarkTable:
-    return landmarks_for_video(path, LANDMARK_BACKEND)
+def subject_landmarks(path: str) -> SubjectLandmarks:
+    return subjects_for_video(path, LANDMARK_BACKEND)
 
 
 @st.cache_resource(max_entries=4)
 def frame_reader(path: str) -> FrameReader:
-    return FrameReader(path, landmark_table(path).timestamps)
+    return FrameReader(path, subject_landmarks(path).timestamps)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Making a copy of the video the browser can play…")
@@ -61,11 +62,12 @@ def playable(path: str) -> tuple[Path, str]:
     return file, mime_type(file)
 
 
-def player_ui(summary: actions.VideoSummary) -> bool:
-    """The player and, beside it, the network's input at the page's frame; False when the
-    video cannot be shown (the page then marks its frame on the timelines itself)."""
+def player_ui(summary: actions.VideoSummary, subject: int = 1) -> bool:
+    """The player and, beside it, the network's input of the subject being coded at the
+    page's frame; False when the video cannot be shown (the page then marks its frame on the
+    timelines itself)."""
     try:
-        table = landmark_table(summary.path)
+        table = subject_landmarks(summary.path)
         file, mime = playable(summary.path)
     except InputError as error:
         st.warning(f"The video file cannot be shown ({error}); its labels can still be "
@@ -80,14 +82,15 @@ def player_ui(summary: actions.VideoSummary) -> bool:
                        key="frame")
     keys.caption(KEYS_HELP)
     with screen:
-        PLAYER(key="player", data=_player_data(summary, folder),
+        PLAYER(key="player", data=_player_data(summary, folder, table.count, subject),
                on_frame_change=partial(_player_moved, summary.frame_count - 1))
     with aside:
-        network_input_ui(summary, table)
+        network_input_ui(summary, table, subject)
     return True
 
 
-def _player_data(summary: actions.VideoSummary, folder: str) -> dict:
+def _player_data(summary: actions.VideoSummary, folder: str, subjects: int,
+                 subject: int) -> dict:
     """What the player needs; `seek` changes whenever the page moved the frame itself."""
     frame = st.session_state["frame"]
     if st.session_state.get("player_frame") != frame:
@@ -97,7 +100,7 @@ def _player_data(summary: actions.VideoSummary, folder: str) -> dict:
     return {"video": f"{folder}/video", "times": f"{folder}/times", "faces": f"{folder}/faces",
             "frames": summary.frame_count, "fps": summary.fps, "frame": frame,
             "seek": st.session_state["player_seek"], "range": [first, last],
-            "charts": list(CHARTS)}
+            "charts": list(CHARTS), "subjects": subjects, "subject": subject}
 
 
 def _player_moved(last_frame: int) -> None:
@@ -108,14 +111,16 @@ def _player_moved(last_frame: int) -> None:
         st.session_state["frame"] = st.session_state["player_frame"] = frame
 
 
-def network_input_ui(summary: actions.VideoSummary, table: LandmarkTable) -> None:
-    """The crop the network sees at the page's frame, recomputed from the frame and its stored
-    landmarks with the feature code itself (`model.features.face_image`)."""
+def network_input_ui(summary: actions.VideoSummary, subjects: SubjectLandmarks,
+                     subject: int) -> None:
+    """The crop the network sees of the subject at the page's frame, recomputed from the frame
+    and its stored landmarks with the feature code itself (`model.features.face_image`)."""
     index = st.session_state["frame"]
-    seconds = table.timestamps[index] - table.timestamps[0]
-    face = bool(table.face[index])
+    seconds = subjects.timestamps[index] - subjects.timestamps[0]
+    table = subjects.subject(subject) if subject <= subjects.count else None
+    face = table is not None and bool(table.face[index])
     st.caption(f"frame {index} of {summary.frame_count - 1} · {seconds:.3f} s · "
-               + ("face" if face else "no face found"))
+               + (f"subject {subject}'s face" if face else f"no face of subject {subject}"))
     if not face:
         return
     rgb = frame_reader(summary.path).frame(index).rgb

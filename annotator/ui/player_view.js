@@ -1,9 +1,12 @@
 // What the coder's player draws; player.py joins this file and player.js into one module.
-// The face box and landmarks over the video (fetched by stretches of frames), the player's bar
-// with the label range, the playhead over the page's charts, and the readout line.
+// Every subject's face box, number and landmarks over the video (fetched by stretches of
+// frames; the subject being coded bold), the player's bar with the label range, the playhead
+// over the page's charts, and the readout line.
 
 const FACE_STRETCH = 1024; // frames of landmarks fetched at once
 const FACE_VALUES = 5 + 2 * 68; // face, box x1 y1 x2 y2, 68 points x y (annotator.ui.video_route)
+const CODED = "rgb(0, 200, 80)"; // the subject being coded
+const OTHER = "rgb(255, 200, 0)"; // every other subject
 
 class PlayerView {
   constructor(player, element) {
@@ -21,8 +24,10 @@ class PlayerView {
     this.describe();
   }
 
-  faceRow(frame) {
+  faceRows(frame) {
+    // the frame's rows, one per subject in number order (FACE_VALUES each); null until fetched
     const { data } = this.player;
+    const width = FACE_VALUES * data.subjects;
     const stretch = Math.floor(frame / FACE_STRETCH);
     const rows = this.faces.get(stretch);
     if (rows === undefined) {
@@ -38,28 +43,43 @@ class PlayerView {
         .catch(() => faces.delete(stretch));
     }
     if (!rows) return null;
-    const start = (frame - stretch * FACE_STRETCH) * FACE_VALUES;
-    return rows.subarray(start, start + FACE_VALUES);
+    const start = (frame - stretch * FACE_STRETCH) * width;
+    return rows.subarray(start, start + width);
+  }
+
+  subjectRow(rows, subject) {
+    return rows.subarray((subject - 1) * FACE_VALUES, subject * FACE_VALUES);
   }
 
   drawFaces() {
     const { canvas } = this;
-    const { video, overlay, shown } = this.player;
+    const { video, overlay, shown, data } = this.player;
     const ratio = window.devicePixelRatio || 1;
     canvas.width = Math.round(video.clientWidth * ratio);
     canvas.height = Math.round(video.clientHeight * ratio);
     const context = canvas.getContext("2d");
-    const row = overlay && shown !== null ? this.faceRow(shown) : null;
-    if (!row || !row[0] || !video.videoWidth) return;
+    const rows = overlay && shown !== null ? this.faceRows(shown) : null;
+    if (!rows || !video.videoWidth) return;
     const scale = canvas.width / video.videoWidth;
-    context.lineWidth = 2 * ratio;
-    context.strokeStyle = "rgb(0, 200, 80)";
-    context.strokeRect(row[1] * scale, row[2] * scale, (row[3] - row[1]) * scale,
-                       (row[4] - row[2]) * scale);
-    context.fillStyle = "rgb(255, 60, 60)";
+    for (let subject = 1; subject <= data.subjects; subject += 1) {
+      const row = this.subjectRow(rows, subject);
+      if (row[0]) this.drawFace(context, row, subject, subject === data.subject, scale, ratio);
+    }
+  }
+
+  drawFace(context, row, subject, coded, scale, ratio) {
+    const [x1, y1, x2, y2] = [row[1] * scale, row[2] * scale, row[3] * scale, row[4] * scale];
+    context.lineWidth = (coded ? 3 : 1) * ratio;
+    context.strokeStyle = coded ? CODED : OTHER;
+    context.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    context.font = `bold ${Math.round((coded ? 18 : 14) * ratio)}px sans-serif`;
+    context.fillStyle = coded ? CODED : OTHER;
+    context.fillText(String(subject), x1 + 3 * ratio, y1 - 4 * ratio);
+    context.fillStyle = coded ? "rgb(255, 60, 60)" : "rgba(255, 200, 0, 0.7)";
     for (let point = 5; point < FACE_VALUES; point += 2) {
       context.beginPath();
-      context.arc(row[point] * scale, row[point + 1] * scale, 2 * ratio, 0, 2 * Math.PI);
+      context.arc(row[point] * scale, row[point + 1] * scale, (coded ? 2 : 1.5) * ratio, 0,
+                  2 * Math.PI);
       context.fill();
     }
   }
@@ -116,10 +136,13 @@ class PlayerView {
       return;
     }
     const frame = this.frame();
-    const row = this.faceRow(frame);
+    const rows = this.faceRows(frame);
     const parts = [`frame ${frame} of ${data.frames - 1}`,
                    `${(times[frame] - times[0]).toFixed(3)} s`];
-    if (row) parts.push(row[0] ? "face" : "no face found");
+    if (rows) {
+      const coded = data.subject <= data.subjects && this.subjectRow(rows, data.subject)[0];
+      parts.push(coded ? `subject ${data.subject}'s face` : `no face of subject ${data.subject}`);
+    }
     parts.push(`${rate}×${video.muted ? " (muted)" : ""}`);
     if (loop) parts.push(`looping ${data.range[0]}–${data.range[1]}`);
     if (!overlay) parts.push("overlay off");

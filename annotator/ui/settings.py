@@ -20,7 +20,7 @@ import platformdirs
 
 from annotator import DEMO_VIDEO
 from db import database_url
-from model.formats import VIDEO_EXTENSIONS, InputError, atomic_path
+from model.formats import VIDEO_EXTENSIONS, InputError, atomic_path, remove_stale_partials
 
 DEFAULT_MAX_UPLOAD_MB = 2048
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -96,6 +96,8 @@ def save_upload(name: str, data: memoryview | bytes, folder: Path, limit_mb: int
     target = folder / digest.hexdigest()[:16] / safe_name
     if target.is_file() and target.stat().st_size == len(view):
         return target
+    if target.parent.is_dir():
+        remove_stale_partials(target.parent)  # an upload cut off by a killed server
     with atomic_path(target) as temporary, open(temporary, "wb") as stream:
         for start in range(0, len(view), _CHUNK):
             stream.write(view[start : start + _CHUNK])

@@ -6,9 +6,9 @@ For each open video the browser fetches three things from `/api/videos/<token>/�
   so the browser reads what it plays or seeks to and never loads a long video whole;
 - `times`: the presentation time (seconds, float64) of every decoded frame, which is how the
   player knows which of our frames the browser shows;
-- `faces?first=F&count=C`: for frames F…F+C−1, FACE_VALUES float32 numbers each: face found
-  (1/0), box x1 y1 x2 y2, then the 68 landmarks x y (pixels of the decoded frame; NaN without
-  a face), for the overlay.
+- `faces?first=F&count=C`: for frames F…F+C−1, for each subject in number order, FACE_VALUES
+  float32 numbers: face found (1/0), box x1 y1 x2 y2, then the 68 landmarks x y (pixels of the
+  decoded frame; NaN without a face), for the overlay.
 
 A page registers an open video (`serve`) and gets an unguessable token; a URL carries the
 token, never a path, so nothing but videos that a page opened can be fetched.
@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from annotator.landmarks import LandmarkTable
+from annotator.landmarks import SubjectLandmarks
 from model.formats import NUM_LANDMARKS
 
 ROUTE = "/api/videos/{token}/{part}"
@@ -40,7 +40,7 @@ MOST_SERVED = 32  # videos open at once across all pages; the oldest is forgotte
 class ServedVideo:
     file: Path  # what the browser plays
     mime_type: str
-    landmarks: LandmarkTable
+    landmarks: SubjectLandmarks
 
 
 _served: OrderedDict[str, ServedVideo] = OrderedDict()
@@ -48,7 +48,7 @@ _tokens: dict[Path, str] = {}
 _lock = threading.Lock()
 
 
-def serve(file: Path, mime_type: str, landmarks: LandmarkTable) -> str:
+def serve(file: Path, mime_type: str, landmarks: SubjectLandmarks) -> str:
     """Register a video for the player; returns the URL folder of its files."""
     with _lock:
         token = _tokens.get(file) or secrets.token_urlsafe(16)
@@ -88,11 +88,14 @@ async def send_part(request: Request) -> Response:
     return PlainTextResponse(f"no part {part!r}: video, times or faces", 404)
 
 
-def face_rows(landmarks: LandmarkTable, first: int, stop: int) -> np.ndarray:
-    """(N, FACE_VALUES) little-endian float32 rows of frames first…stop−1 (as many as exist)."""
-    face = landmarks.face[first:stop, None].astype("<f4")
-    points = landmarks.landmarks[first:stop].reshape(len(face), 2 * NUM_LANDMARKS)
-    return np.concatenate([face, landmarks.box[first:stop], points], axis=1).astype("<f4")
+def face_rows(landmarks: SubjectLandmarks, first: int, stop: int) -> np.ndarray:
+    """(N, S, FACE_VALUES) little-endian float32 rows of frames first…stop−1 (as many as
+    exist), one per subject."""
+    face = landmarks.face[:, first:stop, None].astype("<f4")  # (S, N, 1)
+    subjects, frames = face.shape[:2]
+    points = landmarks.landmarks[:, first:stop].reshape(subjects, frames, 2 * NUM_LANDMARKS)
+    rows = np.concatenate([face, landmarks.box[:, first:stop], points], axis=2)
+    return np.ascontiguousarray(rows.transpose(1, 0, 2)).astype("<f4")
 
 
 def _binary(data: bytes) -> Response:

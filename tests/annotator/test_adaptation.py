@@ -51,11 +51,12 @@ def test_adapt_prints_each_au_and_stores_a_run_that_keeps_the_labels(demo_db, ca
     assert main(["adapt", "--video", "WolfgangLanger_Pexels", "--db", url]) == 0
 
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in out[:8]] == list(AUS)
+    assert out[0] == "subject 1:"
+    assert [line.split()[0] for line in out[1:9]] == list(AUS)
     au12 = next(line for line in out if line.startswith("AU12"))
     reviewed = int((coded[:, AUS.index("AU12")] != NOT_CODED).sum())
     assert f"reviewed {reviewed:6} frames" in au12 and "cross-validated on" in au12
-    assert out[AUS.index("AU1")].endswith("no reviewed frames of this AU in this video")
+    assert out[1 + AUS.index("AU1")].endswith("no reviewed frames of this AU in this video")
     run_id, parameters = _latest(url, video_id)
     assert out[-1].startswith(f"stored run {run_id}: ") and "AU12" in out[-1]
     assert parameters.predictor == "adapted" and parameters.details["prior_run"] == prior_id
@@ -76,7 +77,7 @@ def test_adapting_after_every_correction_is_undone_returns_to_the_prior(demo_db)
 
     result = adapt_video(url, video_id)
 
-    assert not result.adapted_aus and result.prior_run_id == prior_id
+    assert not result.adapted_aus and result.subjects[0].prior_run_id == prior_id
     run_id, parameters = _latest(url, video_id)
     assert parameters == prior and run_id != prior_id  # the prior's pre-fill, stored anew
     with db.open_database(url).begin() as session:

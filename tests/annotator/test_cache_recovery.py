@@ -7,11 +7,14 @@ import logging
 
 import numpy as np
 
+from annotator.landmarks import LandmarkTable
 from annotator.pipeline import (
     descriptors_path,
     features_path,
     landmark_cache_path,
     landmarks_for_video,
+    subjects_for_video,
+    video_cache_dir,
 )
 from annotator.prefill import process_video
 from model.features import FeatureConfig
@@ -34,3 +37,17 @@ def test_truncated_and_corrupt_cache_files_are_rebuilt(tmp_path, single_face, mo
     assert (again.frames, again.frames_with_face) == (first.frames, first.frames_with_face)
     assert sum("recomputing" in record.message for record in caplog.records) >= 1
     assert np.allclose(landmarks_for_video(single_face).landmarks, expected, equal_nan=True)
+
+
+def test_landmarks_cached_before_subjects_were_tracked_are_subject_one(tmp_path, single_face,
+                                                                       monkeypatch):
+    followed = landmarks_for_video(single_face)  # the test run's own cache
+    monkeypatch.setenv("AU_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+    marked = LandmarkTable(followed.face, followed.box, followed.score,
+                           followed.landmarks + 1.0, followed.timestamps)
+    older = video_cache_dir(single_face, "dlib") / "landmarks.npz"  # the file's old name
+    older.parent.mkdir(parents=True)
+    marked.save(older)
+    subjects = subjects_for_video(single_face)
+    assert subjects.count == 1  # read, not tracked again
+    assert np.allclose(subjects.subject(1).landmarks, marked.landmarks, equal_nan=True)

@@ -267,17 +267,3 @@ def test_a_video_file_whose_content_changed_is_refused(single_face, tmp_path):
         video = _registered(session, single_face, content_hash="0" * 64)
         with pytest.raises(InputError, match="its content changed; process it again"):
             export_video(session, video, tmp_path, ExportOptions("elan"))
-
-
-def test_openface_csvs_of_a_two_person_video_carry_face_ids_and_no_tracking(clips, tmp_path):
-    url, video_id = _processed(tmp_path, clips["single_face"])
-    with db.open_database(url).begin() as session:
-        video = db.get_video(session, video_id)
-        db.correct(session, video, "alice", "AU12", 0, 9, 1, side="left")
-        db.correct(session, video, "alice", "AU12", 0, 9, 0, side="right")
-        paths = export_video(session, video, tmp_path, ExportOptions("openface-csv", "alice"))
-    left, right = (_read_openface(path) for path in paths)
-    assert [path.name for path in paths] == ["single_face_left.csv", "single_face_right.csv"]
-    assert (left["face_id"] == 0).all() and (right["face_id"] == 1).all()
-    assert left["success"].sum() == right["success"].sum() == 0
-    assert left["AU12_c"][:10].tolist() == [1] * 10 and right["AU12_c"][:10].tolist() == [0] * 10

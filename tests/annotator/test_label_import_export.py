@@ -65,9 +65,13 @@ def test_import_then_export_gives_back_identical_files(sessions, tmp_path):
         _write(path, text)
     with sessions.begin() as session:
         _video(session, "118", 240)
-        _video(session, "10-60-1280x720", 180)
+        two = _video(session, "10-60-1280x720", 180)
+        # subject 1 (most seen) sits on the right, subject 2 on the left
+        db.store_subjects(session, two, [db.SubjectFound(1, 170, 900.0, None),
+                                         db.SubjectFound(2, 150, 300.0, None)])
         imported = import_label_folder(session, root, "aff-wild2")
-    assert sorted(item.side or "" for item in imported) == ["", "left", "right"]
+    assert {item.path.name: item.subject for item in imported} == {
+        "118.txt": 1, "10-60-1280x720_left.txt": 2, "10-60-1280x720_right.txt": 1}
 
     out = tmp_path / "out"
     for unreviewed in ("prefill", "not-coded"):

@@ -43,7 +43,8 @@ def test_tracking_agrees_with_detecting_every_frame(single_face):
     frames = [frame.rgb for frame in iter_frames(single_face)][:40]
     tracked = list(DlibBackend(detect_every=30).track(frames))
     detected = list(DlibBackend(detect_every=0).track(frames))
-    both = [(a, b) for a, b in zip(tracked, detected, strict=True) if a.face and b.face]
+    both = [(a[0], b[0]) for a, b in zip(tracked, detected, strict=True)
+            if len(a) == 1 and len(b) == 1]
     assert len(both) >= 38
     distance = np.mean([np.linalg.norm(a.landmarks - b.landmarks, axis=1).mean() for a, b in both])
     assert distance < 3.0
@@ -64,23 +65,24 @@ def two_people(frame: np.ndarray, left_scale: float, right_scale: float) -> np.n
     return canvas
 
 
-def test_follows_the_largest_face_at_the_start_then_the_same_person(single_face):
+def test_every_face_of_a_frame_is_found_with_its_own_landmarks(single_face):
     frame = next(iter_frames(single_face)).rgb
-    backend = DlibBackend(detect_every=2)
-    first = backend.find(two_people(frame, left_scale=0.9, right_scale=0.6))
-    assert first.face and first.box[2] < 640  # the larger face, on the left
-    # The other person comes closer and is now the larger face: the subject stays the same.
-    for _ in range(5):
-        result = backend.find(two_people(frame, left_scale=0.9, right_scale=1.0))
-        assert result.face and result.box[2] < 640
+    backend = DlibBackend(detect_width=1280)
+    for _ in range(3):  # the full search, then the windows around each face
+        faces = sorted(backend.find_faces(two_people(frame, 0.9, 1.0)), key=lambda f: f.box[0])
+        assert len(faces) == 2
+        left, right = faces
+        assert left.box[2] < 640 < right.box[0]
+        assert (left.landmarks[:, 0] < 640).all() and (right.landmarks[:, 0] > 640).all()
 
 
-def test_a_lone_face_is_found_again_after_the_subject_leaves(single_face):
+def test_a_face_that_comes_into_the_picture_is_found_within_a_third_of_a_second(single_face):
     frame = next(iter_frames(single_face)).rgb
-    backend = DlibBackend(detect_every=2)
-    backend.find(two_people(frame, left_scale=0.9, right_scale=0))
-    gone = backend.find(two_people(frame, left_scale=0, right_scale=0.9))
-    assert gone.face and gone.box[0] > 640
+    backend = DlibBackend(detect_every=30, detect_width=1280)
+    assert len(backend.find_faces(two_people(frame, 0.9, 0.9))) == 2
+    assert len(backend.find_faces(two_people(frame, 0.9, 0))) == 1  # one left
+    counts = [len(backend.find_faces(two_people(frame, 0.9, 0.9))) for _ in range(10)]
+    assert counts[-1] == 2  # back: found at the next full search, ten frames on at most
 
 
 def test_process_caches_landmarks_and_reuses_them(single_face):

@@ -12,7 +12,7 @@ import torch
 
 from annotator.landmarks.dlib_backend import DlibBackend
 from annotator.landmarks.fan_backend import WEIGHT_FILES, FanBackend, write_random_weights
-from annotator.pipeline import landmarks_for_video
+from annotator.pipeline import subjects_for_video
 from annotator.video import iter_frames
 from model.formats import InputError
 
@@ -37,7 +37,7 @@ def fan(torch_home, monkeypatch):
 def frames_and_boxes(single_face):
     frames = [frame.rgb for frame in iter_frames(single_face)][:8:7]
     dlib = DlibBackend()
-    return frames, [dlib.find(rgb).box for rgb in frames]
+    return frames, [dlib.find_faces(rgb)[0].box for rgb in frames]
 
 
 def test_weights_load_from_the_torch_hub_folder(fan):
@@ -77,13 +77,13 @@ def test_batched_landmarks_match_face_alignments_own_path(fan, frames_and_boxes)
     assert np.median(distance) < 1.5
 
 
-def test_track_with_known_boxes_gives_one_result_per_frame(fan, single_face):
-    known = landmarks_for_video(single_face, "dlib")
+def test_track_with_known_boxes_gives_the_faces_of_each_frame(fan, single_face):
+    known = subjects_for_video(single_face, "dlib")
     frames = [frame.rgb for frame in iter_frames(single_face)][:5]
     fan.use_known_boxes(known)
     fan.chunk_size = 3  # two chunks: frame numbering must carry over between them
     results = list(fan.track(frames))
-    assert len(results) == 5 and all(r.face for r in results)
-    assert all(r.landmarks.shape == (68, 2) for r in results)
-    assert np.allclose([r.box for r in results], known.box[:5])
+    assert [len(faces) for faces in results] == [1] * 5
+    assert all(faces[0].landmarks.shape == (68, 2) for faces in results)
+    assert np.allclose([faces[0].box for faces in results], known.box[0, :5])
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from videos import faststart_copy, marker_frame, truncated_copy, write_video
 
-from annotator.video import count_frames, iter_frames, open_video
+from annotator.video import count_frames, iter_frames, open_video, prefetch_frames
 from model.formats import InputError
 
 
@@ -86,3 +86,27 @@ def test_empty_file_folder_and_missing_path_are_named(tmp_path):
         with pytest.raises(InputError, match=problem) as error:
             open_video(path)
         assert str(path) in str(error.value)
+
+
+def test_frames_beyond_the_size_limit_are_refused_with_the_limit(tmp_path):
+    wide = write_video(tmp_path / "wide.mp4", [np.zeros((64, 4112, 3), np.uint8)] * 2)
+    with pytest.raises(InputError, match=r"4112×64 pixels are larger than the 4096") as error:
+        open_video(wide)
+    assert str(wide) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_video_longer_than_the_frame_limit_is_refused(monkeypatch, single_face):
+    monkeypatch.setattr("annotator.video.MAX_FRAMES", 50)
+    with pytest.raises(InputError, match="more than the 50 accepted"):
+        open_video(single_face)
+    with pytest.raises(InputError, match="more than the 50 frames accepted"):
+        list(iter_frames(single_face))
+
+
+def test_large_frames_are_scaled_down_to_what_the_analysis_needs(tmp_path):
+    big = write_video(tmp_path / "big.mp4", [marker_frame(2048, 1152)] * 3)
+    frames = list(prefetch_frames(big, max_side=1280))
+    assert [f.rgb.shape for f in frames] == [(720, 1280, 3)] * 3
+    assert frames[0].scale == pytest.approx(0.625)
+    small = next(iter_frames(big, max_side=4096))
+    assert small.rgb.shape == (1152, 2048, 3) and small.scale == 1.0

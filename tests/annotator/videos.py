@@ -1,4 +1,5 @@
-"""Small videos written by tests with PyAV: rotated, variable frame rate, damaged copies."""
+"""Small videos written by tests with PyAV: rotated, variable frame rate, damaged copies, and
+two people side by side made from the real clips."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 
@@ -56,3 +58,38 @@ def truncated_copy(source: Path, target: Path, fraction: float) -> Path:
     data = source.read_bytes()
     target.write_bytes(data[: int(len(data) * fraction)])
     return target
+
+
+# The two-person clip (two_person_video): 96 frames at 30 fps, 640×360.
+TWO_PERSON_FRAMES = 96
+RIGHT_AWAY = range(28, 66)  # frames the right person is out of the picture (1.3 s)
+LEFT_SMILE_FROM = 21  # the left person's broad smile starts here (neutral until frame 15)
+
+
+def two_person_video(path: Path, single_face: Path, demo: Path) -> Path:
+    """Two people side by side, each with its own expression timing, as H.264 (browsers play
+    it). Left: `single_face` (neutral, then a broad smile from LEFT_SMILE_FROM; played back
+    from its end after its 72 frames); right: the first 57 frames of `demo` (crying, mouth
+    corners down: no smile) spread over the clip, shrunk to 3/4. The right person leaves the
+    picture (black) for RIGHT_AWAY, longer than a brief occlusion, and comes back."""
+    from annotator.video import iter_frames
+
+    left = [frame.rgb[:, 130:450] for frame in iter_frames(single_face)]
+    right = [cv2.resize(frame.rgb, None, fx=0.75, fy=0.75)[:, 160:480]
+             for _, frame in zip(range(57), iter_frames(demo), strict=False)]
+    frames = []
+    for index in range(TWO_PERSON_FRAMES):
+        canvas = np.zeros((360, 640, 3), np.uint8)
+        canvas[:, :320] = left[index if index < len(left) else 2 * len(left) - 1 - index]
+        if index not in RIGHT_AWAY:
+            face = right[round(index * (len(right) - 1) / (TWO_PERSON_FRAMES - 1))]
+            canvas[45 : 45 + face.shape[0], 320:] = face
+        frames.append(canvas)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "20"}
+        for rgb in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path

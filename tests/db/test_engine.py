@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 import db
 from db.engine import current_revision, head_revision, upgrade
 from db.models import Base
+from model.formats import InputError
 
 
 def test_cli_value_beats_environment_which_beats_default(monkeypatch, tmp_path):
@@ -68,5 +69,5 @@ def test_a_database_from_a_newer_version_is_refused(sqlite_url):
     with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     engine.dispose()
-    with pytest.raises(RuntimeError, match="9999.*newer than this au-annotator"):
+    with pytest.raises(InputError, match="9999.*newer than this au-annotator"):
         upgrade(db.get_engine(sqlite_url))

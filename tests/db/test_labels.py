@@ -177,18 +177,37 @@ def test_accepting_the_prefill_marks_frames_reviewed_and_keeps_corrections(
     np.testing.assert_array_equal(later.labels[:150], before[:150])
 
 
-def test_sides_of_a_two_person_video_are_separate_tracks(sessions, make_video):
+def test_subjects_of_a_two_person_video_are_separate_tracks(sessions, make_video):
     with sessions.begin() as session:
         video = make_video(session)
-        db.correct(session, video, "alice", "AU1", 0, 9, 1, side="left")
-        db.correct(session, video, "alice", "AU1", 0, 9, 0, side="right")
-        left = db.effective_labels(session, video, "alice", side="left").labels
-        right = db.effective_labels(session, video, "alice", side="right").labels
-        assert db.tracks(session, video.id) == [
-            db.Track("alice", "left"),
-            db.Track("alice", "right"),
-        ]
-    assert (left[:10, 0] == 1).all() and (right[:10, 0] == 0).all()
+        db.store_subjects(session, video, [db.SubjectFound(1, 300, 160.0, None),
+                                           db.SubjectFound(2, 250, 480.0, None)])
+        db.correct(session, video, "alice", "AU1", 0, 9, 1, subject=2)
+        db.correct(session, video, "alice", "AU1", 0, 9, 0, subject=1)
+        second = db.effective_labels(session, video, "alice", subject=2).labels
+        first = db.effective_labels(session, video, "alice", subject=1).labels
+        assert db.tracks(session, video.id) == [db.Track("alice", 2), db.Track("alice", 1)]
+    assert (second[:10, 0] == 1).all() and (first[:10, 0] == 0).all()
+
+
+def test_undo_takes_back_the_newest_edit_of_that_subject_only(sessions, make_video):
+    with sessions.begin() as session:
+        video = make_video(session)
+        db.store_subjects(session, video, [db.SubjectFound(1, 300, 160.0, None),
+                                           db.SubjectFound(2, 250, 480.0, None)])
+        db.correct(session, video, "alice", "AU1", 0, 9, 1, subject=1)
+        db.correct(session, video, "alice", "AU1", 0, 9, 1, subject=2)
+        db.undo(session, video, "alice", subject=1)
+        assert not db.effective_labels(session, video, "alice", subject=1).reviewed.any()
+        assert db.effective_labels(session, video, "alice", subject=2).reviewed[:10, 0].all()
+        assert [row.subject for row in db.history(session, video.id, subject=2)] == [2]
+
+
+def test_a_subject_the_video_does_not_have_is_refused(sessions, make_video):
+    with sessions.begin() as session:
+        video = make_video(session)
+        with pytest.raises(ValueError, match="has no subject 2 .*subjects 1"):
+            db.correct(session, video, "alice", "AU1", 0, 9, 1, subject=2)
 
 
 @pytest.mark.parametrize(

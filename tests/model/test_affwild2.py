@@ -86,20 +86,17 @@ def test_label_folders_under_annotations_are_found(tmp_path):
     assert len(read_split(tmp_path, "train", "abaw2020").videos) == 1
 
 
-def test_two_person_label_files_are_matched_to_their_video_and_kept_aside(tmp_path, caplog):
+def test_two_person_label_files_are_two_people_of_their_video(tmp_path):
     _label(tmp_path, "10-60-1280x720_left")
     _label(tmp_path, "10-60-1280x720_right")
     _label(tmp_path, "solo")
     shared = _video(tmp_path / "videos", "10-60-1280x720.mp4")
-    _video(tmp_path / "videos", "solo.mp4")
-    with caplog.at_level(logging.WARNING):
-        split = read_split(tmp_path, "train", "abaw2020")
-    assert [v.name for v in split.videos] == ["solo"]
-    assert [(v.side, v.video_path) for v in split.two_person] == [("left", shared),
-                                                                  ("right", shared)]
-    assert set(split.skipped) == {"AU_Set/Training_Set/10-60-1280x720_left.txt",
-                                  "AU_Set/Training_Set/10-60-1280x720_right.txt"}
-    assert "10-60-1280x720_left.txt: skipped: one of two people" in caplog.text
+    solo = _video(tmp_path / "videos", "solo.mp4")
+    split = read_split(tmp_path, "train", "abaw2020")
+    assert [(v.name, v.person, v.video_path) for v in split.videos] == [
+        ("10-60-1280x720_left", "left", shared), ("10-60-1280x720_right", "right", shared),
+        ("solo", None, solo)]
+    assert not split.skipped
 
 
 def test_label_file_without_a_video_is_skipped_and_named(tmp_path, caplog):
@@ -200,7 +197,7 @@ def test_usable_videos_skip_what_cannot_load_or_align_and_read_each_video_once(t
     split = read_split(tmp_path, "train", "abaw2020")
     reads = []
 
-    def load(path: Path) -> VideoFeatures:
+    def load(path: Path, person: str | None) -> VideoFeatures:
         reads.append(path.stem)
         if path.stem == "broken":
             raise InputError(path, "not a video")
@@ -208,7 +205,7 @@ def test_usable_videos_skip_what_cannot_load_or_align_and_read_each_video_once(t
 
     usable = UsableVideos(split, split.videos, load)
     with caplog.at_level(logging.WARNING):
-        loaded = [(video.name, usable.load(video.video_path)) for video in usable]
+        loaded = [(video.name, usable.load(video.video_path, video.person)) for video in usable]
     assert [name for name, _ in loaded] == ["fine"]
     assert reads == ["broken", "fine", "other"]  # "fine" handed over, not read again
     assert split.skipped["AU_Set/Training_Set/broken.txt"].endswith("broken.mp4: not a video")
@@ -227,6 +224,18 @@ def test_tuning_videos_are_whole_videos_held_out_of_training(tmp_path):
     assert split_off_tuning(split, 0.25, seed=0) == (training, tuning)  # repeatable by seed
     assert split_off_tuning(split, 0.0, seed=0) == (split.videos, [])
     assert len(split_off_tuning(split, 0.99, seed=0)[0]) == 1  # one is always left to train
+
+
+def test_both_people_of_a_video_go_to_training_or_both_to_tuning(tmp_path):
+    for name in ("a_left", "a_right", "b", "c_left", "c_right", "d"):
+        _label(tmp_path, name)
+    for name in "abcd":
+        _video(tmp_path / "videos", f"{name}.mp4")
+    split = read_split(tmp_path, "train", "abaw2020")
+    for seed in range(6):
+        training, tuning = split_off_tuning(split, 0.5, seed=seed)
+        assert {v.video_path for v in training}.isdisjoint(v.video_path for v in tuning)
+        assert len({v.video_path for v in tuning}) == 2
 
 
 def test_tuning_split_needs_two_training_videos(tmp_path):

@@ -17,6 +17,7 @@ from model.features import (
     EYE_RIGHT,
     MEAN_SHAPE,
     FeatureConfig,
+    VideoFeatures,
     face_image,
     face_mask,
     features_from_frames,
@@ -111,7 +112,7 @@ def test_video_without_a_face_gives_zero_images_and_no_motion():
     features = features_for_video(NO_FACE)
     assert len(features) == 95
     assert not features.face.any() and not features.has_motion.any()
-    assert not features.images.any() and not features.motion.any()
+    assert not np.asarray(features.images).any() and not features.motion.any()
     assert np.isnan(features.aligned_landmarks).all()
 
 
@@ -143,7 +144,25 @@ def test_features_are_cached_per_video_and_config(tmp_path, monkeypatch):
     assert cached.is_file()
     # A cache file that differs from what a recomputation would give:
     replace(single_face, images=np.full_like(single_face.images, 7)).save(cached)
-    assert (features_for_video(SINGLE_FACE).images == 7).all()
+    assert (np.asarray(features_for_video(SINGLE_FACE).images) == 7).all()
     other = FeatureConfig(canny_low=20)
     assert features_path(SINGLE_FACE, "dlib", other) != cached
-    assert features_for_video(SINGLE_FACE, config=other).images.max() == 255
+    assert np.asarray(features_for_video(SINGLE_FACE, config=other).images).max() == 255
+
+
+def test_images_written_to_disk_as_made_equal_those_held_in_memory(single_face_inputs, tmp_path):
+    frames, landmarks, face = single_face_inputs
+    face = face.copy()
+    face[[3, 40]] = False
+    held = features_from_frames(frames, landmarks, face)
+    spilled = features_from_frames(frames, landmarks, face, spill=tmp_path / "images.npy")
+    assert not isinstance(spilled.images, np.ndarray)
+    assert np.array_equal(np.asarray(spilled.images), held.images)
+    assert np.array_equal(spilled.images[[40, 2, 3]], held.images[[40, 2, 3]])
+    # saved and loaded again, the images stay on disk and read back the same
+    spilled.save(tmp_path / "features.npz")
+    loaded = VideoFeatures.load(tmp_path / "features.npz")
+    assert not isinstance(loaded.images, np.ndarray) and loaded.images.shape == held.images.shape
+    assert np.array_equal(loaded.images[face, 1], held.images[face, 1])
+    assert np.array_equal(np.asarray(loaded.images), held.images)
+    assert np.array_equal(loaded.motion, held.motion)

@@ -30,7 +30,10 @@ def _inputs(clip, tmp_path, evaluation=True):
     path, features, labels = clip
     videos = [VideoLabels("first half", path, np.where(_half(labels, 0), labels, -1)),
               VideoLabels("second half", path, np.where(_half(labels, 1), labels, -1))]
-    load = {path: features}.__getitem__  # features already in memory
+
+    def load(video_path, person):  # features already in memory
+        return {path: features}[video_path]
+
     train = VideoSet(videos[:1], load, 10_000, whole_videos=False)
     tune = VideoSet(videos[:1], load, 10_000, whole_videos=True)
     held = VideoSet(videos[1:], load, 10_000, whole_videos=True) if evaluation else None
@@ -82,4 +85,4 @@ def test_labels_for_another_frame_count_are_refused_naming_the_video(clip):
     path, features, labels = clip
     short = VideoLabels("short", path, labels[:-5])
     with pytest.raises(InputError, match=r"single_face\.mp4: decodes \d+ frames but \d+ frames"):
-        VideoSet([short], {path: features}.__getitem__, 10_000, whole_videos=True)
+        VideoSet([short], lambda video_path, person: features, 10_000, whole_videos=True)

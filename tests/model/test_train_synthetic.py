@@ -34,7 +34,7 @@ def dataset(demo_video):
 @pytest.fixture(scope="module")
 def trained(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    return train(dataset, out, lambda video: features_for_video(video, "dlib"),
+    return train(dataset, out, lambda video, person: features_for_video(video, "dlib"),
                  config=QUICK_TRAINING, network_config=SMALL_NETWORK)
 
 

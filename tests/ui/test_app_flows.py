@@ -92,7 +92,7 @@ def test_processing_the_demo_opens_it_with_its_frames(demo_open, database):
     app = page(**demo_open)
     assert "WolfgangLanger_Pexels" in app.subheader[0].value
     assert "472 frames" in app.subheader[0].value
-    assert "frame 0 of 471 · 0.000 s · face" in [c.value for c in app.caption]
+    assert "frame 0 of 471 · 0.000 s · subject 1's face" in [c.value for c in app.caption]
     assert image_captions(app)[:2] == ["network input: gray", "network input: edges"]
     data = player_data(app)
     assert (data["frames"], data["frame"]) == (472, 0)
@@ -174,7 +174,7 @@ def test_typing_a_frame_or_a_range_field_moves_the_player_there(demo_open):
     seek = player_data(app)["seek"]
     app.number_input(key="frame").set_value(35).run()
     assert (player_data(app)["frame"], player_data(app)["seek"]) == (35, seek + 1)
-    assert "frame 35 of 471 · 1.460 s · face" in [c.value for c in app.caption]
+    assert "frame 35 of 471 · 1.460 s · subject 1's face" in [c.value for c in app.caption]
     app.number_input(key="last").set_value(60).run()
     assert (player_data(app)["frame"], player_data(app)["range"]) == (60, [0, 60])
     app.number_input(key="first").set_value(40).run()

@@ -30,11 +30,30 @@ SEEK_BAR = ".st-key-seek_bar .nsewdrag"
 AUS = ("AU1", "AU2", "AU4", "AU6", "AU12", "AU15", "AU20", "AU25")
 
 
+def wait_until_idle(page) -> None:
+    """Until the app's script run has ended (elements of a run in progress may be stale)."""
+    page.wait_for_function(
+        "() => !document.querySelector(\"[data-testid^='stStatusWidgetRunning']\")",
+        timeout=TIMEOUT_MS)
+
+
 def export_lines(page) -> list[str]:
+    wait_until_idle(page)
     page.get_by_text("Export", exact=True).click()
     code = page.locator("[data-testid='stCode']").first
     code.wait_for(timeout=TIMEOUT_MS)
     return code.inner_text().splitlines()
+
+
+def export_column_once(page, column: int, done) -> list[str]:
+    """One column of the shown export's first 11 frames once `done(column)` holds, or as shown
+    after TIMEOUT_MS (a rerun may still show the previous run's export for a moment)."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        values = [line.split(",")[column] for line in export_lines(page)[1:12]]
+        if done(values) or time.monotonic() > deadline:
+            return values
+        page.wait_for_timeout(250)
 
 
 def drag_across_row(page, au: str, start: float, end: float) -> None:
@@ -131,7 +150,7 @@ def test_a_flat_drag_across_the_au12_row_stores_an_au12_correction_and_r_reviews
         key, value = ("a", "0") if au12_before[0] == "1" else ("p", "1")
         page.keyboard.press(key)
         page.get_by_text(f"Stored: AU12, frames {first}–{last}").wait_for()
-        au12_after = [line.split(",")[4] for line in export_lines(page)[1:12]]
+        au12_after = export_column_once(page, 4, lambda column: column[0] == value)
 
         page.locator("h3").first.click()
         page.keyboard.press("r")  # Review next

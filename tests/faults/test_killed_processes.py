@@ -1,0 +1,251 @@
+"""kill -9 in the middle of long work: the app server (or any process running jobs) while it
+processes a video, and a fine-tune while a coder keeps correcting. Nothing committed is lost,
+the job is closed as failed once anyone looks, and the next job of the same kind starts and
+finishes: a dead job never stands in for a new one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from app_server import running_app
+from finetune_setup import (
+    database_with_corrections,
+    register_network,
+    store_snapshot,
+    synthetic_dataset,
+    video_ids,
+    wait_for,
+)
+from sqlalchemy import create_engine, func, select
+
+import db
+from annotator import actions
+from annotator.finetune import (
+    FinetuneOptions,
+    cancel_finetune,
+    models_folder,
+    start_finetune,
+)
+from annotator.finetune.launching import work_folder
+from annotator.jobs import PROCESS, job_status, processed_video_id, start_processing
+from annotator.prefill import process_video
+
+REPO = Path(__file__).resolve().parents[2]
+WRITER = REPO / "tests" / "db" / "correction_writer.py"
+LONG = FinetuneOptions(epochs=500, batch_size=8)  # far longer than the test waits
+# A process that runs jobs as the app server does (annotator.jobs, a thread per job), and then
+# only waits: killing it is killing the server mid-job.
+JOB_RUNNER = """
+import sys, time
+from annotator.jobs import start_processing
+print(start_processing(sys.argv[1], sys.argv[2]), flush=True)
+time.sleep(600)
+"""
+TIMEOUT_S = 120
+
+
+def stored_labels(url: str, video_id: int, coder: str) -> tuple:
+    """A coder's effective labels and the video's history: what must survive a crash."""
+    state = actions.review_state(url, video_id, coder)
+    history = actions.history_table(url, video_id)
+    return state.labels.tobytes(), state.reviewed.tobytes(), history.to_csv()
+
+
+def coded_video(url: str, clip: Path) -> int:
+    """`clip` processed, with two corrections of Alice committed; its id."""
+    process_video(clip, url)
+    video_id = processed_video_id(url, clip)
+    actions.set_label(url, video_id, "alice", ("AU12",), 0, 20, 1)
+    actions.set_label(url, video_id, "alice", ("AU4", "AU6"), 30, 40, 0)
+    return video_id
+
+
+def job_row(url: str, job_id: int) -> db.Job:
+    """The job as stored, without the liveness check job_status makes."""
+    with db.open_database(url, read_only=True).begin() as session:
+        return db.get_job(session, job_id)
+
+
+def wait_until_working(url: str, job_id: int | None = None) -> db.Job:
+    """The processing job (the newest, when no id is given) once it has reported progress."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        with db.open_database(url, read_only=True).begin() as session:
+            job = db.get_job(session, job_id) if job_id else db.latest_job(session, PROCESS)
+        if job is not None and job.state == "running" and 0 < job.progress < 1:
+            return job
+        assert job is None or job.state in ("queued", "running"), (job.state, job.message)
+        time.sleep(0.05)
+    raise AssertionError("the processing job never got under way")
+
+
+def wait_until_finished(url: str, job_id: int):
+    deadline = time.monotonic() + TIMEOUT_S
+    while not (status := job_status(url, job_id)).finished:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    return status
+
+
+def integrity(url: str) -> str:
+    engine = create_engine(url)  # fresh connections, as a restarted program opens
+    with engine.connect() as connection:
+        found = connection.exec_driver_sql("PRAGMA integrity_check").scalar()
+    engine.dispose()
+    return found
+
+
+def test_a_job_whose_process_was_killed_is_failed_and_the_next_request_starts_afresh(
+    tmp_path, single_face, demo_video
+):
+    url = f"sqlite:///{tmp_path / 'annotations.sqlite3'}"
+    video_id = coded_video(url, single_face)
+    committed = stored_labels(url, video_id, "alice")
+    # the runner finds the demo's landmarks afresh, so its job is still at work when killed
+    env = {**os.environ, "AU_ANNOTATOR_CACHE": str(tmp_path / "runner-cache"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    runner = subprocess.Popen([sys.executable, "-c", JOB_RUNNER, url, str(demo_video)],
+                              stdout=subprocess.PIPE, text=True, env=env)
+    killed_job = int(runner.stdout.readline())
+    assert wait_until_working(url, killed_job).pid == runner.pid
+
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+
+    assert job_row(url, killed_job).state == "running"  # nobody has looked yet
+    assert integrity(url) == "ok"
+    assert stored_labels(url, video_id, "alice") == committed
+    assert processed_video_id(url, demo_video) is None  # nothing half-stored
+    # asking again for the same video starts a new job, which finishes
+    new_job = start_processing(url, demo_video)
+    assert new_job != killed_job
+    assert wait_until_finished(url, new_job).state == "done"
+    assert processed_video_id(url, demo_video) is not None
+    old = job_status(url, killed_job)
+    assert old.state == "failed" and old.message.startswith("interrupted")
+
+
+try:
+    from playwright import sync_api as playwright_api
+except ImportError:  # the browser test is skipped
+    playwright_api = None
+CHROMIUM = shutil.which("chromium")
+TIMELINE = ".st-key-timeline .nsewdrag"  # drawn once a video is processed and open
+
+
+def open_demo_in_browser(driver, address: str):
+    """A coder's page: named, the demo clip asked for; returns (browser, page)."""
+    browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    page = browser.new_page(viewport={"width": 1400, "height": 1150})
+    page.set_default_timeout(TIMEOUT_S * 1000)
+    page.goto(address)
+    page.get_by_label("Your name").fill("bob")
+    page.get_by_role("button", name="Start coding").click()
+    page.get_by_role("button", name="Open the demo clip").click()
+    return browser, page
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(playwright_api is None, reason="playwright (pip package) not installed")
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium not installed "
+                                             "(apt-get install chromium; scripts/test does it)")
+def test_killing_the_app_server_mid_job_loses_nothing_and_a_restarted_app_processes_the_video(
+    tmp_path, single_face, demo_video, monkeypatch
+):
+    database = tmp_path / "annotations.sqlite3"
+    url = f"sqlite:///{database}"
+    video_id = coded_video(url, single_face)
+    committed = stored_labels(url, video_id, "alice")
+    # the server finds the demo's landmarks afresh, so its job is at work when it is killed
+    monkeypatch.setenv("AU_ANNOTATOR_CACHE", str(tmp_path / "server-cache"))
+
+    with running_app(database, "--address", "127.0.0.1") as (address, server), \
+            playwright_api.sync_playwright() as driver:
+        browser, _ = open_demo_in_browser(driver, address)
+        job = wait_until_working(url)
+        assert job.pid == server.pid  # the job runs inside the server
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+        browser.close()
+
+    assert integrity(url) == "ok"
+    assert stored_labels(url, video_id, "alice") == committed
+    assert processed_video_id(url, demo_video) is None
+    with running_app(database, "--address", "127.0.0.1") as (address, _), \
+            playwright_api.sync_playwright() as driver:
+        browser, page = open_demo_in_browser(driver, address)
+        page.locator(TIMELINE).wait_for()  # processed this time: the review page is drawn
+        browser.close()
+    assert processed_video_id(url, demo_video) is not None
+    old = job_status(url, job.id)
+    assert old.state == "failed" and old.message.startswith("interrupted")
+    assert stored_labels(url, video_id, "alice") == committed
+
+
+def _writer(url: str, video_id: int) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    return subprocess.Popen([sys.executable, str(WRITER), url, str(video_id), "carol", "100000"],
+                            stdout=subprocess.PIPE, text=True, env=env)
+
+
+def _committed_until(writer: subprocess.Popen, lines: list[str], count: int) -> None:
+    while sum(line.startswith("committed") for line in lines) < count:
+        line = writer.stdout.readline()
+        assert line, "the correction writer stopped"
+        lines.append(line)
+
+
+def _training(status) -> bool:
+    return status.finished or status.progress > 0
+
+
+@pytest.mark.slow
+def test_a_finetune_killed_mid_way_while_a_coder_corrects_loses_no_correction(
+    tmp_path, demo_video
+):
+    dataset = synthetic_dataset(demo_video)
+    names = sorted(p.stem for p in (dataset / "videos").glob("*.mp4"))
+    url = database_with_corrections(tmp_path, dataset, corrected=names[:3])
+    register_network(url, tmp_path)
+    models = models_folder(url)
+    before = store_snapshot(url, models)
+    job = start_finetune(url, LONG)
+    wait_for(url, job, _training)
+    writer, lines = _writer(url, video_ids(url)[names[-1]]), []
+    _committed_until(writer, lines, 20)
+
+    os.kill(job_row(url, job).pid, signal.SIGKILL)  # mid-way: training, the coder at work
+
+    _committed_until(writer, lines, 40)  # the coder goes on after the crash
+    writer.kill()
+    lines.extend(writer.stdout.read().splitlines())
+    writer.wait()
+    ended = wait_for(url, job, lambda s: s.finished, timeout_s=30)
+    assert ended.state == "failed" and "stopped unexpectedly" in ended.message
+    committed = {int(line.split()[1]) for line in lines if line.startswith("committed")}
+    with db.open_database(url, read_only=True).begin() as session:
+        carol = db.coder_named(session, "carol").id
+        stored = dict(session.execute(
+            select(db.Edit.id, func.count(db.Correction.id))
+            .join(db.Correction, db.Correction.edit_id == db.Edit.id)
+            .where(db.Edit.coder_id == carol).group_by(db.Edit.id)).all())
+    assert committed <= set(stored) and set(stored.values()) == {3}  # whole edits, all kept
+    after = store_snapshot(url, models)
+    assert {k: after[k] for k in ("ModelVersion", "PredictionRun", "active", "model_files")} == \
+        {k: before[k] for k in ("ModelVersion", "PredictionRun", "active", "model_files")}
+    assert after["Edit"] == before["Edit"] + len(stored)  # nothing else came or went
+    assert not work_folder(url, job).exists()
+    # the next fine-tune starts (and is cancelled: finishing it is another test's business)
+    again = start_finetune(url, LONG)
+    assert again != job and wait_for(url, again, _training).state == "running"
+    cancel_finetune(url, again)
+    assert wait_for(url, again, lambda s: s.finished).state == "cancelled"
