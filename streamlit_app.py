@@ -112,16 +112,23 @@ def video_ui(config: AppSettings) -> int | None:
 
 
 def upload_ui(config: AppSettings) -> None:
+    # A new key per upload: once the file is on disk the widget is replaced, and Streamlit
+    # drops the copy it holds in memory.
+    key = f"upload-{st.session_state.get('uploads_saved', 0)}"
     uploaded = st.sidebar.file_uploader("Video file", type=[s[1:] for s in VIDEO_EXTENSIONS],
-                                        max_upload_size=config.max_upload_mb)
+                                        max_upload_size=config.max_upload_mb, key=key)
     if uploaded is None:
         return
     refused = upload_limit_message(uploaded.name, uploaded.size, config.max_upload_mb)
     if refused:
         st.sidebar.error(refused)
     elif st.sidebar.button("Process the upload", type="primary"):
-        _process(config, save_upload(uploaded.name, uploaded.getbuffer(), config.upload_folder,
-                                     config.max_upload_mb))
+        saved = save_upload(uploaded.name, uploaded.getbuffer(), config.upload_folder,
+                            config.max_upload_mb)
+        del uploaded
+        st.session_state["uploads_saved"] = st.session_state.get("uploads_saved", 0) + 1
+        _process(config, saved)
+        st.rerun()
 
 
 def server_folder_ui(config: AppSettings) -> None:

@@ -31,8 +31,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
-import torch
 
 import db
 from annotator.prefill import (
@@ -45,8 +45,8 @@ from annotator.prefill import (
     subject_summaries,
 )
 from annotator.video import VideoInfo, open_video
-from model.checkpoint import AUPredictor
 from model.formats import VIDEO_EXTENSIONS, InputError, content_hash
+from model.predictors import AUPredictor
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +268,13 @@ def _pool_predictions(videos: list[Path], predictor: AUPredictor,
         yield from _until_the_pool_breaks(waiting, workers, predictor, options)
 
 
+def _share_cores(threads: int) -> None:
+    """A worker's start: its share of the cores, for torch (which reads OMP_NUM_THREADS when
+    first imported, if the predictor is a network) and OpenCV."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    cv2.setNumThreads(threads)
+
+
 def _until_the_pool_breaks(waiting: list[Path], workers: int, predictor: AUPredictor,
                            options: CorpusOptions) -> Iterator[WorkDone]:
     """Predictions of the `waiting` videos by a pool of worker processes, one video per worker
@@ -275,7 +282,7 @@ def _until_the_pool_breaks(waiting: list[Path], workers: int, predictor: AUPredi
     died (killed, out of memory...): the videos then in progress fail, the rest stay waiting."""
     # spawn: a fresh interpreter per worker, never a fork of this process's threads and locks
     pool = ProcessPoolExecutor(
-        workers, multiprocessing.get_context("spawn"), initializer=torch.set_num_threads,
+        workers, multiprocessing.get_context("spawn"), initializer=_share_cores,
         initargs=(max(1, available_cores() // workers),),
     )
     running: dict[Future, Path] = {}

@@ -28,8 +28,8 @@ import db
 from annotator.adaptation import AdaptationError, adapt_video
 from annotator.finetune import FinetuneError, activate_version, rollback
 from annotator.prefill import process_video
-from model.checkpoint import version_label
 from model.formats import InputError, content_hash
+from model.predictors import version_label
 
 log = logging.getLogger(__name__)
 

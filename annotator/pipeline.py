@@ -20,11 +20,14 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
+import tempfile
 import zipfile
-from collections import defaultdict, deque
+from array import array
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +43,8 @@ from annotator.landmarks import (
 )
 from annotator.landmarks.identity import FaceIdentity
 from annotator.landmarks.tracking import SubjectTracker
-from annotator.video import VideoInfo, iter_frames, open_video, prefetch_frames
+from annotator.video import VideoInfo, iter_frames, open_video, prefetch_frames, work_scale
+from model.arrays import FrameImages, RowWriter
 from model.descriptors import DESCRIPTOR_VERSION, VideoDescriptors, descriptors_from_features
 from model.features import (
     FeatureConfig,
@@ -55,6 +59,8 @@ from model.formats import (
     InputError,
     content_hash,
     left_and_right,
+    remove_stale_partials,
+    scratch_file,
     subject_for_person,
 )
 
@@ -65,6 +71,11 @@ ProgressCallback = Callable[[int, int], None]
 
 _backends: dict[tuple[str, str], LandmarkBackend] = {}
 
+# Frames are analysed at most this many pixels a side: landmark backends detect on smaller
+# pictures anyway, and a 4K frame queued whole costs 25 MB. Landmarks are stored in the video's
+# own pixels.
+ANALYSIS_SIDE = 1280
+
 
 # --- extract -----------------------------------------------------------------------------
 
@@ -72,68 +83,112 @@ _backends: dict[tuple[str, str], LandmarkBackend] = {}
 def analyse_video(
     path: Path, info: VideoInfo, backend: LandmarkBackend, config: FeatureConfig | None = None,
     progress: bool = False, on_progress: ProgressCallback | None = None,
+    scratch: Path | None = None,
 ) -> tuple[SubjectLandmarks, list[VideoFeatures]]:
-    """Every subject's landmarks, and each subject's features (subject n at n − 1), of every
-    decoded frame (no cache)."""
+    """Every subject's landmarks (in the video's own pixels), and each subject's features
+    (subject n at n − 1), of every decoded frame (no cache). Frames larger than ANALYSIS_SIDE
+    are scaled down to it before they are queued; face images are written to files in
+    `scratch` (a folder that must outlive the features) as they are made."""
     config = config or FeatureConfig()
     backend.reset()
     tracker = SubjectTracker(info.fps, face_identity())
-    times: list[float] = []
-    faces = _FaceImages(config)
+    times, scales = array("d"), array("d")
+    faces = _FaceImages(config, scratch)
     frames_in_order: deque[np.ndarray] = deque()
     expected = info.frame_count_claimed or None
 
     def frames():
-        for frame in prefetch_frames(path):
+        for frame in prefetch_frames(path, max_side=ANALYSIS_SIDE):
             times.append(frame.time)
+            scales.append(frame.scale)
             frames_in_order.append(frame.rgb)  # held only until its landmarks come back
             yield frame.rgb
 
     bar = tqdm(total=expected, unit="frame", desc=path.name, disable=not progress)
-    with bar:
-        for index, found in enumerate(backend.track(frames())):
-            rgb = frames_in_order.popleft()
-            for track, face in zip(tracker.add(rgb, found), found, strict=True):
-                faces.add(track, index, rgb, face)
-            bar.update(1)
-            if on_progress is not None:
-                on_progress(index + 1, max(expected or 0, index + 1))
-        bar.total = len(times)  # containers misreport counts: end the bar at what decoded
-        bar.refresh()
-    subjects, tracks = tracker.subjects(np.asarray(times, np.float64))
-    features = [faces.features(track, subjects.face[row])
-                for row, track in enumerate(tracks)]
+    try:
+        with bar:
+            for index, found in enumerate(backend.track(frames())):
+                rgb = frames_in_order.popleft()
+                for track, face in zip(tracker.add(rgb, found), found, strict=True):
+                    faces.add(track, index, rgb, face)
+                bar.update(1)
+                if on_progress is not None:
+                    on_progress(index + 1, max(expected or 0, index + 1))
+            bar.total = len(times)  # containers misreport counts: end the bar at what decoded
+            bar.refresh()
+        subjects, tracks = tracker.subjects(np.frombuffer(times, np.float64))
+        features = [faces.features(track, subjects.face[row])
+                    for row, track in enumerate(tracks)]
+    finally:
+        faces.close()
+    to_video = 1.0 / np.frombuffer(scales, np.float64).astype(np.float32)  # analysed → video
+    subjects.box *= to_video[None, :, None]
+    subjects.landmarks *= to_video[None, :, None, None]
     return subjects, features
 
 
 class _FaceImages:
-    """Aligned face images computed on worker threads (OpenCV releases the GIL), kept per
-    track. At most `_IN_FLIGHT` faces wait for a worker, so memory stays bounded."""
+    """Aligned face images computed on worker threads (OpenCV releases the GIL), written to
+    one file per track in `scratch` as they complete, in order. At most `_IN_FLIGHT` faces wait
+    for a worker and nothing else is held per face, so memory stays flat however long the
+    video."""
 
     _IN_FLIGHT = 64
 
-    def __init__(self, config: FeatureConfig):
-        self.config = config
-        self.pending: deque[Future] = deque()
-        self.tracks: dict[int, list[tuple[int, Future]]] = defaultdict(list)
+    def __init__(self, config: FeatureConfig, scratch: Path):
+        self.config, self.scratch = config, Path(scratch)
+        self.pending: deque[tuple[int, int, Future]] = deque()
+        self.images: dict[int, RowWriter] = {}
+        self.aligned: dict[int, RowWriter] = {}
+        self.frames: dict[int, array] = {}
 
     def add(self, track: int, frame: int, rgb: np.ndarray, result: FaceResult) -> None:
         future = _pool().submit(face_image, rgb, result.landmarks, self.config)
-        self.tracks[track].append((frame, future))
-        self.pending.append(future)
+        self.pending.append((track, frame, future))
         while len(self.pending) > self._IN_FLIGHT:
-            self.pending.popleft().result()
+            self._write_oldest()
+
+    def _write_oldest(self) -> None:
+        track, frame, future = self.pending.popleft()
+        image, aligned = future.result()
+        self._writers(track)
+        self.images[track].append(image)
+        self.aligned[track].append(aligned)
+        self.frames[track].append(frame)
+
+    def _writers(self, track: int | None) -> None:
+        if track not in self.images:
+            size, name = self.config.crop_size, "none" if track is None else track
+            self.images[track] = RowWriter(self.scratch / f"images-{name}.npy",
+                                           (2, size, size), np.uint8)
+            self.aligned[track] = RowWriter(self.scratch / f"aligned-{name}.npy",
+                                            (NUM_LANDMARKS, 2), np.float32)
+            self.frames[track] = array("q")
 
     def features(self, track: int | None, face: np.ndarray) -> VideoFeatures:
-        """One track's features over the whole video (`face`: (T,) its frames); blank images
-        and NaN landmarks elsewhere. Track None: a subject never seen."""
-        count, size = len(face), self.config.crop_size
-        images = np.zeros((count, 2, size, size), np.uint8)
-        aligned = np.full((count, NUM_LANDMARKS, 2), np.nan, np.float32)
-        for frame, future in self.tracks.pop(track, []):
-            images[frame], aligned[frame] = future.result()
+        """One track's features over the whole video (`face`: (T,) its frames), its images
+        read from the scratch file; blank images and NaN landmarks elsewhere. Track None: a
+        subject never seen."""
+        while self.pending:
+            self._write_oldest()
+        self._writers(track)
+        frames = np.frombuffer(self.frames.pop(track), np.int64)
+        aligned = np.full((len(face), NUM_LANDMARKS, 2), np.nan, np.float32)
+        for start, rows in self.aligned.pop(track).close().chunks():
+            aligned[frames[start:start + len(rows)]] = rows
+        images = FrameImages(self.images.pop(track).close(), frames, len(face))
         motion, has_motion = landmark_motion(aligned, face, self.config)
         return VideoFeatures(images, motion, face.copy(), has_motion, aligned)
+
+    def close(self) -> None:
+        """Wait for the faces still being made; drop the files of tracks not kept."""
+        for _, _, future in self.pending:
+            future.cancel()
+        self.pending.clear()
+        for writer in (*self.images.values(), *self.aligned.values()):
+            writer.discard()
+        self.images.clear()
+        self.aligned.clear()
 
 
 @functools.cache
@@ -203,31 +258,31 @@ def descriptors_path(path: str | Path, backend: str, config: FeatureConfig,
 class VideoAnalysis:
     """What one video gives with one landmark backend and feature config: every subject's
     landmarks, and per subject its features and descriptors, read from the cache (or computed
-    and cached) when first asked for."""
+    and cached) when first asked for. Face images and appearance descriptors stay on disk and
+    are read when indexed."""
 
     path: Path
     backend: str
     config: FeatureConfig
     subjects: SubjectLandmarks
-    computed: dict[int, VideoFeatures] = field(default_factory=dict)  # subject → in memory
 
     def features(self, subject: int = 1) -> VideoFeatures:
-        if subject in self.computed:
-            return self.computed[subject]
         file = features_path(self.path, self.backend, self.config, subject)
         found = _cached(VideoFeatures, file)
         if found is None:
-            found = _features_from_landmarks(self.path, self.subjects.subject(subject),
-                                             self.config)
-            found.save(file)
+            with scratch_file(file, ".npy") as spill:
+                _features_from_landmarks(self.path, self.subjects.subject(subject),
+                                         self.config, spill).save(file)
+            found = VideoFeatures.load(file)
         return found
 
     def descriptors(self, subject: int = 1) -> VideoDescriptors:
         file = descriptors_path(self.path, self.backend, self.config, subject)
         found = _cached(VideoDescriptors, file)
         if found is None:
-            found = descriptors_from_features(self.features(subject))
-            found.save(file)
+            with scratch_file(file, ".npy") as spill:
+                descriptors_from_features(self.features(subject), spill).save(file)
+            found = VideoDescriptors.load(file)
         return found
 
 
@@ -244,15 +299,24 @@ def analyse_and_cache(
     subjects = _cached_subjects(path, backend)
     if subjects is not None:
         return VideoAnalysis(path, backend, config, subjects)
-    subjects, features = analyse_video(
-        path, info, backend_for(backend, device), config, progress, on_progress
-    )
-    analysis = VideoAnalysis(path, backend, config, subjects)
-    for number, found in enumerate(features, start=1):
-        found.save(features_path(path, backend, config, number))
-        analysis.computed[number] = found
-        analysis.descriptors(number)
-    subjects.save(landmarks_file)  # last: its presence means the others are there too
+    cache = video_cache_dir(path, backend)
+    cache.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(cache)  # what a killed run left
+    scratch = Path(tempfile.mkdtemp(prefix=".scratch-", suffix=".partial", dir=cache))
+    try:
+        subjects, features = analyse_video(
+            path, info, backend_for(backend, device), config, progress, on_progress, scratch
+        )
+        # Each subject's features are saved, then dropped: from here on they are read from
+        # the cache, a piece at a time.
+        for number in range(1, len(features) + 1):
+            features.pop(0).save(features_path(path, backend, config, number))
+        analysis = VideoAnalysis(path, backend, config, subjects)
+        for number in range(1, subjects.count + 1):
+            analysis.descriptors(number)
+        subjects.save(landmarks_file)  # last: its presence means the others are there too
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return analysis
 
 
@@ -309,10 +373,15 @@ def _cached(kind, file: Path):
         return None
 
 
-def _features_from_landmarks(path: Path, table: LandmarkTable, config: FeatureConfig):
-    frames = (frame.rgb for frame in iter_frames(path))
+def _features_from_landmarks(path: Path, table: LandmarkTable, config: FeatureConfig,
+                             spill: Path) -> VideoFeatures:
+    """Features from cached landmarks, on frames scaled as analyse_video scaled them."""
+    info = open_video(path)
+    scale = work_scale(info.width, info.height, ANALYSIS_SIDE)
+    frames = (frame.rgb for frame in iter_frames(path, ANALYSIS_SIDE))
     try:
-        return features_from_frames(frames, table.landmarks, table.face, config)
+        return features_from_frames(frames, table.landmarks * np.float32(scale), table.face,
+                                    config, spill)
     except FrameCountError as error:
         raise InputError(path, f"frames and cached landmarks disagree: {error}") from None
 

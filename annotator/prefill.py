@@ -30,8 +30,8 @@ from annotator.pipeline import (
 )
 from annotator.proxy import playable_video
 from annotator.video import open_video
-from model.checkpoint import AUPredictor, load_predictor
 from model.formats import InputError, au_names, content_hash
+from model.predictors import AUPredictor, load_predictor
 
 PREFILL_SHARE = 0.1
 

@@ -64,16 +64,14 @@ def peak_rss_of_process(video: Path, scratch: Path) -> tuple[float, float]:
     env = {**os.environ, "AU_ANNOTATOR_CACHE": str(scratch / "cache")}
     command = [sys.executable, "-m", "annotator.cli", "process", str(video),
                "--db", f"sqlite:///{scratch / 'annotations.sqlite3'}", "--workers", "1"]
+    log = scratch / "process.log"  # a file, not a pipe: a full pipe would stall the child
     started = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(child.pid, 0)
+    with open(log, "w") as stderr:
+        child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    errors = child.stderr.read()
-    child.stderr.close()
-    if child.returncode != 0:
-        raise SystemExit(f"process failed on {video.name}:\n{errors[-2000:]}")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"process failed on {video.name}:\n{log.read_text()[-2000:]}")
     return usage.ru_maxrss / 1024, seconds
 
 

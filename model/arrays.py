@@ -19,8 +19,8 @@ reads the whole array (small arrays and tests only).
 
 from __future__ import annotations
 
-import io
 import os
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,10 +195,13 @@ def write_blocks(archive: zipfile.ZipFile, name: str, rows) -> int:
 
 
 def write_member(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    archive.writestr(name, buffer.getvalue(), compress_type=zipfile.ZIP_DEFLATED,
-                     compresslevel=1)
+    """Store `array` as a compressed .npy member, compressed as it is written (never a second
+    copy of it in memory)."""
+    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info._compresslevel = 1  # ZipInfo's level (public as compress_level from Python 3.13)
+    with archive.open(info, "w", force_zip64=True) as stream:
+        np.lib.format.write_array(stream, np.ascontiguousarray(array), allow_pickle=False)
 
 
 def write_stored_member(archive: zipfile.ZipFile, name: str, rows) -> None:
@@ -226,8 +229,8 @@ def npy_header(shape: tuple[int, ...], dtype, size: int | None = None) -> bytes:
 
 
 def read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
-    with archive.open(name) as stream:
-        return np.lib.format.read_array(io.BytesIO(stream.read()), allow_pickle=False)
+    with archive.open(name) as stream:  # read into the array a piece at a time
+        return np.lib.format.read_array(stream, allow_pickle=False)
 
 
 class BlockArray(_LazyRows):

@@ -53,6 +53,9 @@ CLOSED_LIPS = 0.05  # IOD: inner-lip gap below this counts as a closed mouth
 MIN_RESTING_SHARE = 0.1
 
 
+_CHUNK = 4096  # frames measured at once
+
+
 def geometry_measures(aligned: np.ndarray) -> dict[str, np.ndarray]:
     """Per-frame face measures in IOD units from (T, 68, 2) aligned landmarks (y grows down)."""
     iod = inter_ocular_distance(aligned)[:, None]  # (T, 1)
@@ -108,8 +111,7 @@ def geometry_changes(aligned: np.ndarray, face: np.ndarray) -> np.ndarray:
     the video's resting face, in MEASURES order; NaN rows where `face` is False."""
     changes = np.full((len(face), len(MEASURES)), np.nan)
     if face.any():
-        safe = np.where(face[:, None, None], aligned, _any_face_row(aligned, face))
-        moved = changes_from_rest(geometry_measures(safe), face)
+        moved = changes_from_rest(face_measures(aligned, face), face)
         changes[face] = np.stack([moved[name] for name in MEASURES], axis=1)[face]
     return changes
 
@@ -187,9 +189,7 @@ class GeometryBaseline:
         probabilities = np.full((len(face), len(self.aus)), np.nan, dtype=np.float32)
         if not face.any():
             return probabilities
-        aligned = np.asarray(features.aligned_landmarks, dtype=np.float64)
-        safe = np.where(face[:, None, None], aligned, _any_face_row(aligned, face))
-        evidence = au_evidence(geometry_measures(safe), face)
+        evidence = au_evidence(face_measures(features.aligned_landmarks, face), face)
         for column, au in enumerate(self.aus):
             rule = RULES[au]
             logit = rule.gain * (evidence[au] - rule.offset)
@@ -198,9 +198,17 @@ class GeometryBaseline:
         return probabilities
 
 
-def _any_face_row(aligned: np.ndarray, face: np.ndarray) -> np.ndarray:
-    # Stand-in landmarks for no-face rows so the arithmetic stays finite; their output is NaN.
-    return aligned[np.flatnonzero(face)[0]]
+def face_measures(aligned: np.ndarray, face: np.ndarray) -> dict[str, np.ndarray]:
+    """geometry_measures of every frame (float64), `_CHUNK` frames at a time so a long video's
+    temporaries stay small; frames without a face get a stand-in face's landmarks so the
+    arithmetic stays finite (callers make their output NaN). `face` must hold a True."""
+    stand_in = np.asarray(aligned[np.flatnonzero(face)[0]], np.float64)
+    parts = []
+    for start in range(0, len(face), _CHUNK):
+        block = np.asarray(aligned[start:start + _CHUNK], np.float64)
+        parts.append(geometry_measures(
+            np.where(face[start:start + _CHUNK, None, None], block, stand_in)))
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 def load_baseline(au_set: str | None = None) -> GeometryBaseline:

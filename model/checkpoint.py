@@ -6,9 +6,8 @@ thresholds, smoothing window, positive hold, landmark backend, data summary and 
 checkpoint alone rebuilds a ready predictor (and model.config the run that made it).
 Loading never unpickles: a torch.save / pickle file is refused.
 
-Two predictors keep the AUPredictor contract: the seed network loaded from a checkpoint
-(NetworkPredictor) and the landmark-geometry baseline (model.baseline), used when no trained
-checkpoint is given. Callers get either through `load_predictor`.
+NetworkPredictor is the seed network behind the AUPredictor contract (model.predictors);
+callers get it, or the geometry baseline, through model.predictors.load_predictor.
 """
 
 from __future__ import annotations
@@ -17,14 +16,13 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
-from model.baseline import load_baseline
+from model.baseline import GeometryBaseline, load_baseline
 from model.features import FeatureConfig, FrameFeatures, motion_for
 from model.formats import InputError, au_names, content_hash, write_bytes_atomically
 from model.network import AUNetwork, NetworkConfig, predict_probabilities
@@ -184,33 +182,6 @@ def load_network(path: str | Path, au_set: str | None = None) -> tuple[AUNetwork
     return network, info
 
 
-BASELINE_LABEL = "geometry baseline"
-
-
-def version_label(version_id: int | None) -> str:
-    """How a model version is named to a coder: "version 3", or the baseline for None."""
-    return BASELINE_LABEL if version_id is None else f"version {version_id}"
-
-
-@runtime_checkable
-class AUPredictor(Protocol):
-    """Turns one video's features into per-frame AU probabilities.
-
-    Contract: `predict` returns (T, K) float32 probabilities that each AU of `au_set` is present,
-    in the AU set's fixed order; rows of frames without a face are NaN (never 0), so smoothing
-    and export treat them as "no face". `thresholds` (K,) and `smoothing_window` are the
-    post-processing tuned for this predictor (model.smoothing.prefill_labels takes them).
-    """
-
-    au_set: str
-    thresholds: np.ndarray  # (K,) float32
-    smoothing_window: int  # frames of the centred moving average; 1 = none
-    landmark_backend: str  # the backend whose features the predictor expects ("dlib", "fan")
-    version: str  # short, human-readable: "baseline" or the checkpoint's name + content hash
-
-    def predict(self, features: FrameFeatures) -> np.ndarray: ...
-
-
 class NetworkPredictor:
     """The seed network behind the AUPredictor contract; the AUs in `info.parent_aus` come from
     `parent` (the predictor it was fine-tuned from) unchanged. Motion is recomputed with the
@@ -218,7 +189,7 @@ class NetworkPredictor:
     positive hold it was tuned with."""
 
     def __init__(self, network: AUNetwork, info: CheckpointInfo, version: str,
-                 parent: AUPredictor | None = None):
+                 parent: NetworkPredictor | GeometryBaseline | None = None):
         self.network = network
         self.info = info
         self.au_set = info.au_set
@@ -273,15 +244,7 @@ def load_network_predictor(path: str | Path, au_set: str | None = None) -> Netwo
                        "be off until it is retrained", file, info.feature_key, faces, current.key())
     parent = None
     if info.parent_aus:
-        parent = load_predictor(_parent_path(info.parent, file), info.au_set)
+        found = _parent_path(info.parent, file)
+        parent = (load_baseline(info.au_set) if found is None
+                  else load_network_predictor(found, info.au_set))
     return NetworkPredictor(network, info, f"{file.stem}-{content_hash(file)[:12]}", parent)
-
-
-def load_predictor(path: str | Path | None, au_set: str | None = None) -> AUPredictor:
-    """The network in checkpoint `path`, or the geometry baseline when `path` is None.
-
-    `au_set` (when given) must match the checkpoint's AU set; a mismatch raises InputError.
-    """
-    if path is None:
-        return load_baseline(au_set)
-    return load_network_predictor(Path(path), au_set)

@@ -29,7 +29,7 @@ from model.formats import atomic_path
 
 CELL = 8  # pixels per HOG cell side
 ORIENTATIONS = 9  # unsigned: 0..180 degrees in 20-degree bins
-BATCH = 256  # crops per vectorised step (about 100 MB of float32 temporaries)
+BATCH = 64  # crops per vectorised step (about 25 MB of float32 temporaries)
 DESCRIPTOR_VERSION = 1  # bump when the computation changes, so caches are rebuilt
 
 
@@ -85,7 +85,7 @@ def descriptors_from_features(features, spill: Path | None = None) -> VideoDescr
             appearance[found] = hog(images[found, 0]).astype(np.float16)
     if writer:
         appearance = writer.close()
-    geometry = geometry_changes(np.asarray(features.aligned_landmarks, np.float64), face)
+    geometry = geometry_changes(features.aligned_landmarks, face)
     return VideoDescriptors(appearance, geometry.astype(np.float32), face)
 
 

@@ -299,6 +299,9 @@ def face_channels(crop_rgb: np.ndarray, aligned: np.ndarray, config: FeatureConf
     return np.stack([gray * mask, edges * mask])  # (2, S, S)
 
 
+_MOTION_CHUNK = 4096  # frames whose motion is computed at once
+
+
 def landmark_motion(
     aligned: np.ndarray, face: np.ndarray, config: FeatureConfig
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -312,10 +315,13 @@ def landmark_motion(
         return motion, has_motion
     inner = slice(offset, count - offset)
     has_motion[inner] = face[: count - 2 * offset] & face[2 * offset :] & face[inner]
-    points = aligned[:, config.motion_points]  # (T, P, 2)
-    difference = (points[2 * offset :] - points[: count - 2 * offset]) / config.crop_size
+    points = np.asarray(config.motion_points)
     rows = np.flatnonzero(has_motion)
-    motion[rows] = difference[rows - offset].reshape(len(rows), config.motion_size)
+    for start in range(0, len(rows), _MOTION_CHUNK):  # small temporaries for a long video
+        part = rows[start:start + _MOTION_CHUNK]
+        after = aligned[part + offset][:, points]  # (N, P, 2)
+        before = aligned[part - offset][:, points]
+        motion[part] = ((after - before) / config.crop_size).reshape(len(part), -1)
     return motion, has_motion
 
 

@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,8 +104,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    token = f"{os.getpid()}-{secrets.token_hex(4)}"
-    temporary = path.with_name(f".{path.stem}.{token}.partial{path.suffix}")
+    temporary = partial_name(path, path.suffix)
     try:
         yield temporary
         with open(temporary, "rb+") as stream:
@@ -123,16 +123,43 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 STALE_PARTIAL_S = 3600  # a temporary file this old was left by a writer that was killed
 
 
+def partial_name(path: str | Path, suffix: str) -> Path:
+    """A unique temporary name beside `path` ending in `suffix`, of the form
+    remove_stale_partials cleans up after a killed writer."""
+    path = Path(path)
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    return path.with_name(f".{path.stem}.{token}.partial{suffix}")
+
+
+@contextmanager
+def scratch_file(path: str | Path, suffix: str) -> Iterator[Path]:
+    """A unique temporary file name beside `path` for work on the way to writing it, removed
+    when the block ends."""
+    scratch = partial_name(path, suffix)
+    try:
+        yield scratch
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
 def remove_stale_partials(folder: str | Path, older_than_s: float = STALE_PARTIAL_S) -> int:
-    """Delete temporary files atomic_path left in `folder` when its writer was killed (older
-    than `older_than_s`, so a write in progress elsewhere is never touched); returns how many."""
+    """Delete temporary files and folders (atomic_path, scratch_file, scratch folders) left in
+    `folder` when their writer was killed (older than `older_than_s`, so work in progress
+    elsewhere is never touched); returns how many."""
     removed = 0
     cutoff = time.time() - older_than_s
     for leftover in Path(folder).glob(".*.partial*"):
         try:
-            if leftover.is_file() and leftover.stat().st_mtime < cutoff:
+            touched = leftover.stat().st_mtime
+            if leftover.is_dir():  # written into, not renamed: its newest file counts
+                touched = max([touched, *(f.stat().st_mtime for f in leftover.iterdir())])
+            if touched >= cutoff:
+                continue
+            if leftover.is_dir():  # a scratch folder (annotator.pipeline)
+                shutil.rmtree(leftover)
+            else:
                 leftover.unlink()
-                removed += 1
+            removed += 1
         except OSError:
             continue  # gone already, or not ours to remove
     return removed

@@ -3,7 +3,7 @@
 
 The cache folder (and a default database inside it) is set in the environment, so CLI
 subprocesses share it too: a clip's landmarks are found once per test run, never in the user's
-own cache, and commands run without --db never touch the user's own database.
+own cache, and commands run without --db never touch the user's own database or uploads.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def pytest_configure(config):
     os.environ["AU_ANNOTATOR_CACHE"] = str(_cache)
     # Commands run without --db use this file, never the user's own database.
     os.environ["AU_ANNOTATOR_DB"] = str(_cache / "default-database.sqlite3")
+    os.environ["AU_ANNOTATOR_UPLOADS"] = str(_cache / "uploads")
 
 
 def pytest_unconfigure(config):

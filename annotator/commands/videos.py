@@ -154,8 +154,8 @@ def run_predict(args: argparse.Namespace) -> int:
     from annotator.pipeline import analyse_and_cache
     from annotator.prefill import subjects_to_prefill
     from annotator.video import open_video
-    from model.checkpoint import load_predictor
     from model.formats import au_names, left_and_right, person_suffixes, write_label_file
+    from model.predictors import load_predictor
     from model.smoothing import prefill_labels
 
     open_video(args.video)  # a bad video fails here, before any model is loaded

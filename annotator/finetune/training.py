@@ -42,13 +42,10 @@ from annotator.finetune.options import FinetuneError, FinetuneOptions
 from annotator.prefill import version_file
 from model.checkpoint import (
     CHECKPOINT_NAME,
-    AUPredictor,
     load_network,
-    load_predictor,
     parent_reference,
     read_checkpoint,
     save_checkpoint,
-    version_label,
 )
 from model.dataset import VideoLabels, VideoSet
 from model.distillation import distil
@@ -56,6 +53,7 @@ from model.features import FeatureConfig
 from model.formats import DEFAULT_AU_SET, NOT_CODED, au_names
 from model.metrics import au_contributions, metric_name, restricted_scores, scored_aus
 from model.network import AUNetwork, NetworkConfig
+from model.predictors import AUPredictor, load_predictor, version_label
 from model.smoothing import PostProcessing, score_probabilities
 from model.training import FitInputs, TrainingProgress, fit
 

@@ -27,8 +27,8 @@ import db
 from annotator.finetune.options import FinetuneError
 from annotator.pipeline import ProgressCallback, features_for_video
 from annotator.prefill import prediction_parameters, version_file
-from model.checkpoint import AUPredictor, load_predictor, version_label
 from model.formats import InputError
+from model.predictors import AUPredictor, load_predictor, version_label
 
 logger = logging.getLogger(__name__)
 

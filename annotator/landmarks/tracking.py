@@ -22,6 +22,8 @@ then the one further left). A video without faces has one subject seen on no fra
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import cv2
@@ -35,6 +37,7 @@ from annotator.landmarks import (
     box_overlap,
 )
 from annotator.landmarks.identity import SAME_PERSON, FaceIdentity, distance
+from model.formats import NUM_LANDMARKS
 
 MAX_GAP_S = 1.0
 MAX_DESCRIPTORS = 5
@@ -44,14 +47,39 @@ _NEAR = 0.5  # face widths between centres that still count as the same place
 _SIZE_RATIO = 1.5  # at most this much larger or smaller
 
 
+_FIELDS = 4 + 1 + NUM_LANDMARKS * 2  # box, score, landmarks: one float32 row per face
+_BLOCK = 4096  # rows per block of a track's faces
+
+
 @dataclass
 class _Track:
-    frames: list[int] = field(default_factory=list)
-    faces: list[FaceResult] = field(default_factory=list)
+    """One followed face: its frames and, per frame, box + score + landmarks as float32 rows in
+    fixed-size blocks (no Python object per frame and no regrowing copy, so an hour of video
+    stays small)."""
+
+    frames: array = field(default_factory=lambda: array("q"))
+    blocks: list[np.ndarray] = field(default_factory=list)
     descriptors: list[np.ndarray] = field(default_factory=list)
     described_at: int = 0
     best_score: float = -np.inf
     thumbnail: np.ndarray | None = None
+
+    def append(self, frame: int, face: FaceResult) -> None:
+        count = len(self.frames)
+        if count == len(self.blocks) * _BLOCK:
+            self.blocks.append(np.empty((_BLOCK, _FIELDS), np.float32))
+        row = self.blocks[-1][count % _BLOCK]
+        row[:4] = face.box
+        row[4] = face.score
+        row[5:] = np.asarray(face.landmarks, np.float32).reshape(-1)
+        self.frames.append(frame)
+
+    def take_blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(frames, rows) a block at a time, each block dropped once handed out."""
+        frames = np.frombuffer(self.frames, np.int64)
+        for start in range(0, len(frames), _BLOCK):
+            part = frames[start:start + _BLOCK]
+            yield part, self.blocks.pop(0)[: len(part)]
 
     @property
     def last_frame(self) -> int:
@@ -59,7 +87,11 @@ class _Track:
 
     @property
     def last_box(self) -> np.ndarray:
-        return self.faces[-1].box
+        return self.blocks[-1][(len(self.frames) - 1) % _BLOCK, :4]
+
+    def median_centre_x(self) -> float:
+        boxes = np.concatenate([block[:, [0, 2]] for block in self.blocks])[: len(self.frames)]
+        return float(np.median(boxes.mean(axis=1)))
 
 
 class SubjectTracker:
@@ -119,8 +151,7 @@ class SubjectTracker:
         return self.tracks.index(track)
 
     def _record(self, track: _Track, rgb: np.ndarray, face: FaceResult) -> None:
-        track.frames.append(self.frame)
-        track.faces.append(face)
+        track.append(self.frame, face)
         if (len(track.descriptors) < MAX_DESCRIPTORS
                 and self.frame - track.described_at >= self.describe_every):
             track.descriptors.append(self.identity.describe(rgb, face.box))
@@ -135,15 +166,17 @@ class SubjectTracker:
 
         def order(t: int):
             track = self.tracks[t]
-            centres = [(face.box[0] + face.box[2]) / 2 for face in track.faces]
-            return -len(track.frames), track.frames[0], float(np.median(centres))
+            return -len(track.frames), track.frames[0], track.median_centre_x()
 
         kept.sort(key=order)
         table = SubjectLandmarks.empty(max(1, len(kept)), timestamps)
         for row, t in enumerate(kept):
             track = self.tracks[t]
-            for frame, face in zip(track.frames, track.faces, strict=True):
-                table.set(row, frame, face)
+            for frames, rows in track.take_blocks():
+                table.face[row, frames] = True
+                table.box[row, frames] = rows[:, :4]
+                table.score[row, frames] = rows[:, 4]
+                table.landmarks[row, frames] = rows[:, 5:].reshape(-1, NUM_LANDMARKS, 2)
             table.thumbnails[row] = track.thumbnail
         return table, (kept or [None])
 

@@ -24,8 +24,8 @@ from annotator.finetune import (
     start_finetune,
     version_history,
 )
-from model.checkpoint import version_label
 from model.formats import InputError
+from model.predictors import version_label
 
 
 def models_panel_ui(database_url: str, coder: str, admin: bool) -> None:

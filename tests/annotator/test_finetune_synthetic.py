@@ -28,8 +28,8 @@ from annotator.finetune.job import run_job
 from annotator.finetune.launching import create_finetune_job
 from annotator.pipeline import features_for_video
 from model.baseline import GeometryBaseline
-from model.checkpoint import load_predictor
 from model.formats import au_names
+from model.predictors import load_predictor
 
 pytestmark = pytest.mark.slow
 CORRECTED_AUS = ("AU6", "AU12", "AU20")

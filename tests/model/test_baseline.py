@@ -9,9 +9,9 @@ import pytest
 
 from annotator.pipeline import features_for_video
 from model.baseline import GeometryBaseline
-from model.checkpoint import AUPredictor, load_predictor
 from model.features import template_landmarks
 from model.formats import au_names
+from model.predictors import AUPredictor, load_predictor
 
 DATA = Path(__file__).parents[1] / "data"
 DEMO = Path(__file__).parents[2] / "annotator" / "demo" / "WolfgangLanger_Pexels.mp4"

@@ -11,15 +11,14 @@ import torch
 from safetensors.torch import save_file
 
 from model.checkpoint import (
-    AUPredictor,
     CheckpointInfo,
     load_network,
-    load_predictor,
     save_checkpoint,
 )
 from model.features import FeatureConfig
 from model.formats import InputError
 from model.network import AUNetwork, NetworkConfig, predict_probabilities
+from model.predictors import AUPredictor, load_predictor
 
 SMALL = {"conv_channels": (8, 8, 8, 8), "hidden_size": 16, "embedding_size": 8}
 

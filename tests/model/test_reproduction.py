@@ -21,9 +21,10 @@ from annotator.cli import main
 from annotator.pipeline import features_for_video, landmarks_for_video
 from annotator.video import iter_frames
 from model.affwild2 import read_split
-from model.checkpoint import load_network, load_predictor
+from model.checkpoint import load_network
 from model.config import read_setup, setup_toml
 from model.formats import au_names, format_label_file, read_label_file
+from model.predictors import load_predictor
 from model.smoothing import prefill_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "annotator"))

@@ -85,8 +85,8 @@ def test_train_command_writes_a_checkpoint_and_refuses_to_overwrite_it(dataset, 
 
 
 def test_checkpoint_for_another_au_set_is_refused_by_the_predict_side(trained):
-    from model.checkpoint import load_predictor
     from model.formats import InputError
+    from model.predictors import load_predictor
 
     with pytest.raises(InputError, match="AU set abaw2020 .8 AUs., not the requested abaw12"):
         load_predictor(trained.checkpoint, au_set="abaw12")

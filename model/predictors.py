@@ -1,0 +1,56 @@
+"""What turns a video's features into AU probabilities, without importing torch.
+
+Two predictors keep the AUPredictor contract: the seed network loaded from a checkpoint
+(model.checkpoint.NetworkPredictor) and the landmark-geometry baseline (model.baseline), used
+when no trained checkpoint is given. Callers get either through `load_predictor`; torch (about
+220 MB resident) is imported only when a checkpoint is loaded, so processing with the baseline,
+and the app's pages, never pay for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from model.baseline import load_baseline
+from model.features import FrameFeatures
+
+BASELINE_LABEL = "geometry baseline"
+
+
+def version_label(version_id: int | None) -> str:
+    """How a model version is named to a coder: "version 3", or the baseline for None."""
+    return BASELINE_LABEL if version_id is None else f"version {version_id}"
+
+
+@runtime_checkable
+class AUPredictor(Protocol):
+    """Turns one video's features into per-frame AU probabilities.
+
+    Contract: `predict` returns (T, K) float32 probabilities that each AU of `au_set` is present,
+    in the AU set's fixed order; rows of frames without a face are NaN (never 0), so smoothing
+    and export treat them as "no face". `thresholds` (K,) and `smoothing_window` are the
+    post-processing tuned for this predictor (model.smoothing.prefill_labels takes them).
+    """
+
+    au_set: str
+    thresholds: np.ndarray  # (K,) float32
+    smoothing_window: int  # frames of the centred moving average; 1 = none
+    landmark_backend: str  # the backend whose features the predictor expects ("dlib", "fan")
+    version: str  # short, human-readable: "baseline" or the checkpoint's name + content hash
+
+    def predict(self, features: FrameFeatures) -> np.ndarray: ...
+
+
+def load_predictor(path: str | Path | None, au_set: str | None = None) -> AUPredictor:
+    """The network in checkpoint `path`, or the geometry baseline when `path` is None.
+
+    `au_set` (when given) must match the checkpoint's AU set; a mismatch raises InputError.
+    """
+    if path is None:
+        return load_baseline(au_set)
+    from model.checkpoint import load_network_predictor  # torch, only for a network
+
+    return load_network_predictor(Path(path), au_set)
