@@ -259,7 +259,7 @@ def label_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
     if "notice" in st.session_state:
         st.caption(st.session_state["notice"])
     learning.learn_ui(config.database_url, summary.id, state)
-    prefill_ui(config, coder, summary, state)
+    prefill_ui(config, coder, summary, state, subject)
 
 
 def _chosen_aus() -> tuple[str, ...]:
@@ -309,7 +309,7 @@ def _act(database_url: str, video_id: int, coder: str, seen_run: int | None, sub
 
 
 def prefill_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
-               state: actions.ReviewState) -> None:
+               state: actions.ReviewState, subject: int) -> None:
     if state.run_id is None:
         return
     with st.expander("Pre-fill: smoothing and threshold"):
@@ -318,18 +318,19 @@ def prefill_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
                    "coders keep theirs.")
         au = st.session_state["au"]
         change = partial(_change_prefill, config.database_url, summary.id, coder, state.run_id,
-                         au)
+                         au, subject)
         st.slider("Smoothing window (frames)", 1, 61, state.smoothing_window, step=2,
                   key=f"window_{state.run_id}", on_change=change)
         st.slider(f"Threshold of {au}", 0.0, 1.0, float(state.thresholds[state.aus.index(au)]),
                   step=0.01, key=f"threshold_{au}_{state.run_id}", on_change=change)
 
 
-def _change_prefill(database_url: str, video_id: int, coder: str, run_id: int, au: str) -> None:
+def _change_prefill(database_url: str, video_id: int, coder: str, run_id: int, au: str,
+                    subject: int) -> None:
     window = st.session_state[f"window_{run_id}"]
     threshold = st.session_state.get(f"threshold_{au}_{run_id}")
     thresholds = {} if threshold is None else {au: threshold}
-    actions.set_prefill_parameters(database_url, video_id, coder, window, thresholds)
+    actions.set_prefill_parameters(database_url, video_id, coder, window, thresholds, subject)
 
 
 def _smoothed(database_url: str, state: actions.ReviewState) -> np.ndarray:

@@ -206,8 +206,8 @@ class NewerPrefill(Exception):
 def _check_seen(session, video_id: int, seen_run: int | None, subject: int) -> None:
     if seen_run is None:
         return
-    latest = db.latest_prediction_run(session, video_id, subject)
-    if latest is not None and latest.id != seen_run:
+    latest = db.latest_run_id(session, video_id, subject)
+    if latest is not None and latest != seen_run:
         raise NewerPrefill("Not stored: the pre-fill changed since this page showed it (it "
                            "learnt, or a new model version came in). The page now shows the "
                            "new one; check it and act again.")
@@ -247,21 +247,25 @@ def redo(database_url: str, video_id: int, coder: str, subject: int = 1) -> bool
 
 
 def set_prefill_parameters(database_url: str, video_id: int, coder: str, window: int,
-                           thresholds: dict[str, float]) -> bool:
+                           thresholds: dict[str, float], subject: int = 1) -> bool:
     """The coder's own smoothing window and thresholds for the video (AUs not named keep
-    theirs); False when they were already so. Other coders' pre-fill is untouched."""
+    theirs); False when the pre-fill of the subject shown would not change. Only what the
+    coder set is stored, so every subject's run keeps its own thresholds elsewhere. Other
+    coders' pre-fill is untouched."""
     with db.open_database(database_url).begin() as session:
-        run = db.latest_prediction_run(session, video_id)
+        run = db.latest_prediction_run(session, video_id, subject)
         if run is None:
             return False
         parameters = db.run_parameters(run)
         current, current_window = _coder_parameters(session, video_id, coder, parameters)
-        aus = au_names(parameters.au_set)
-        merged = {**dict(zip(aus, map(float, current), strict=True)),
-                  **{au: float(value) for au, value in thresholds.items()}}
-        if window == current_window and np.allclose([merged[au] for au in aus], current):
+        settings = db.prefill_settings(session, video_id, coder)
+        own = {**(settings.thresholds if settings else {}),
+               **{au: float(value) for au, value in thresholds.items()}}
+        shown = [own.get(au, float(value))
+                 for au, value in zip(au_names(parameters.au_set), current, strict=True)]
+        if window == current_window and np.allclose(shown, current):
             return False
-        db.set_prefill_settings(session, video_id, coder, int(window), merged)
+        db.set_prefill_settings(session, video_id, coder, int(window), own)
         return True
 
 

@@ -156,12 +156,39 @@ def _fail(sessions, job_id: int, message: str) -> None:
 
 
 def job_status(database_url: str, job_id: int) -> JobStatus:
-    """The job's state; a job whose process is gone is reported (and stored) as failed."""
-    with db.open_database(database_url).begin() as session:
+    """The job's state; a job whose process is gone is reported (and stored) as failed. Pages
+    poll this: it reads without the write lock unless the job has to be failed."""
+    with db.open_database(database_url, read_only=True).begin() as session:
         job = db.get_job(session, job_id)
         if job is None:
             raise InputError(f"job {job_id}", "no such job in this database")
-        if job.state in ("queued", "running") and db.process_gone(job):
+        if not _maybe_dead(job):
+            return _status(job)
+    return _fail_if_dead(database_url, job_id)
+
+
+def latest(database_url: str, kind: str, key: str | None = None) -> JobStatus | None:
+    """The newest job of this kind (and key), liveness checked; None when there was none."""
+    with db.open_database(database_url, read_only=True).begin() as session:
+        job = db.latest_job(session, kind, key)
+        if job is None:
+            return None
+        if not _maybe_dead(job):
+            return _status(job)
+        job_id = job.id
+    return _fail_if_dead(database_url, job_id)
+
+
+def _maybe_dead(job: db.Job) -> bool:
+    return job.state in ("queued", "running") and db.process_gone(job)
+
+
+def _fail_if_dead(database_url: str, job_id: int) -> JobStatus:
+    """Fail the job when its process is gone, checked again under the write lock (it may have
+    ended meanwhile)."""
+    with db.open_database(database_url).begin() as session:
+        job = db.get_job(session, job_id)
+        if _maybe_dead(job):
             db.fail_job(session, job_id, INTERRUPTED)
         return _status(job)
 
@@ -170,13 +197,6 @@ def _status(job: db.Job) -> JobStatus:
     details = job.details or {}
     return JobStatus(job.id, job.kind, job.state, job.progress, job.message, job.video_id,
                      details.get("result"))
-
-
-def latest(database_url: str, kind: str, key: str | None = None) -> JobStatus | None:
-    """The newest job of this kind (and key), liveness checked; None when there was none."""
-    with db.open_database(database_url, read_only=True).begin() as session:
-        job = db.latest_job(session, kind, key)
-    return None if job is None else job_status(database_url, job.id)
 
 
 # --- the three kinds ---------------------------------------------------------------------

@@ -115,8 +115,9 @@ def export_video(
         written = [_write_openface(session, video, out_dir / f"{name}{suffix}", labelled,
                                    options.unreviewed)]
     else:
-        written = [_write_subject(session, video, out_dir / f"{name}{suffixes[n]}{suffix}",
-                                  labels, coder, options, suffixes[n])
+        times = frame_times(session, video) if options.format in ("elan", "boris") else None
+        written = [_write_subject(video, out_dir / f"{name}{suffixes[n]}{suffix}", labels,
+                                  coder, options, suffixes[n], times)
                    for n, labels in labelled.items()]
     for path in written:
         logger.info("exported video %d (%s) to %s", video.id, coder or "model", path)
@@ -137,15 +138,14 @@ def _exported_subjects(session: db.Session, video: db.Video, coder: str | None,
     return sorted(coded | db.prefilled_subjects(session, video.id)) or [1]
 
 
-def _write_subject(session: db.Session, video: db.Video, path: Path,
-                   labels: db.EffectiveLabels, coder: str | None, options: ExportOptions,
-                   person_suffix: str) -> Path:
-    """One subject's file in a per-subject format (Aff-Wild2, ELAN, BORIS)."""
+def _write_subject(video: db.Video, path: Path, labels: db.EffectiveLabels, coder: str | None,
+                   options: ExportOptions, person_suffix: str, times) -> Path:
+    """One subject's file in a per-subject format (Aff-Wild2, ELAN, BORIS); `times`: the
+    video's frame times (ELAN and BORIS), read once per video."""
     values = _exported_values(labels, options.unreviewed)
     person = person_suffix.removeprefix("_") or None
     if options.format == "affwild2":
         return write_label_file(path, labels.aus, values)
-    times = frame_times(session, video)
     if options.format == "elan":
         return write_text_atomically(path, elan_text(
             video, coder or MODEL_AUTHOR, person, labels.aus, values, labels.reviewed, times,

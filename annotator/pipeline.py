@@ -267,6 +267,9 @@ class VideoAnalysis:
     subjects: SubjectLandmarks
 
     def features(self, subject: int = 1) -> VideoFeatures:
+        if not 1 <= subject <= self.subjects.count:
+            raise InputError(self.path, f"no subject {subject}: this video has subjects "
+                                        f"1..{self.subjects.count}")
         file = features_path(self.path, self.backend, self.config, subject)
         found = _cached(VideoFeatures, file)
         if found is None:
@@ -280,10 +283,22 @@ class VideoAnalysis:
         file = descriptors_path(self.path, self.backend, self.config, subject)
         found = _cached(VideoDescriptors, file)
         if found is None:
-            with scratch_file(file, ".npy") as spill:
-                descriptors_from_features(self.features(subject), spill).save(file)
+            _save_descriptors(file, self.features(subject))
             found = VideoDescriptors.load(file)
         return found
+
+
+def _save_descriptors(file: Path, features: VideoFeatures) -> None:
+    with scratch_file(file, ".npy") as spill:
+        descriptors_from_features(features, spill).save(file)
+
+
+def _cache_subject(features: VideoFeatures, path: Path, backend: str, config: FeatureConfig,
+                   subject: int) -> None:
+    """Save one subject's features, and the descriptors made from them while their images are
+    still in the uncompressed scratch file (not read back from the compressed cache)."""
+    features.save(features_path(path, backend, config, subject))
+    _save_descriptors(descriptors_path(path, backend, config, subject), features)
 
 
 def analyse_and_cache(
@@ -307,17 +322,14 @@ def analyse_and_cache(
         subjects, features = analyse_video(
             path, info, backend_for(backend, device), config, progress, on_progress, scratch
         )
-        # Each subject's features are saved, then dropped: from here on they are read from
+        # Each subject's features are cached, then dropped: from here on they are read from
         # the cache, a piece at a time.
         for number in range(1, len(features) + 1):
-            features.pop(0).save(features_path(path, backend, config, number))
-        analysis = VideoAnalysis(path, backend, config, subjects)
-        for number in range(1, subjects.count + 1):
-            analysis.descriptors(number)
+            _cache_subject(features.pop(0), path, backend, config, number)
         subjects.save(landmarks_file)  # last: its presence means the others are there too
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return analysis
+    return VideoAnalysis(path, backend, config, subjects)
 
 
 def features_for_video(
@@ -325,7 +337,12 @@ def features_for_video(
     config: FeatureConfig | None = None, progress: bool = False, subject: int = 1,
 ) -> VideoFeatures:
     """The network's features of one subject (default: the most seen) in every decoded frame,
-    cached per video, backend, config and subject."""
+    cached per video, backend, config and subject (read without the landmarks when cached)."""
+    if Path(path).is_file():
+        file = features_path(path, backend, config or FeatureConfig(), subject)
+        cached = _cached(VideoFeatures, file)
+        if cached is not None:
+            return cached
     return analyse_and_cache(path, backend, device, config, progress).features(subject)
 
 

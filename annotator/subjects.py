@@ -42,16 +42,16 @@ class SubjectView:
 def video_subjects(database_url: str, video_id: int) -> list[SubjectView]:
     with db.open_database(database_url, read_only=True).begin() as session:
         video = db.get_video(session, video_id)
-        pair = db.left_and_right_subjects(session, video_id)
+        listed = db.video_subjects(session, video_id, thumbnails=True)
+        pair = db.subject_sides(listed)
         places = {} if pair is None else {pair[0]: "left", pair[1]: "right"}
         prefilled = db.prefilled_subjects(session, video_id)
         frames = max(video.frame_count, 1)
         return [
             SubjectView(s.number, s.frames_seen,
                         None if s.frames_seen is None else s.frames_seen / frames,
-                        places.get(s.number), s.number in prefilled,
-                        db.subject_thumbnail(session, video_id, s.number))
-            for s in db.video_subjects(session, video_id)
+                        places.get(s.number), s.number in prefilled, s.thumbnail)
+            for s in listed
         ]
 
 

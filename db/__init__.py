@@ -74,7 +74,7 @@ from db.subjects import (
     left_and_right_subjects,
     store_subjects,
     subject_row,
-    subject_thumbnail,
+    subject_sides,
     video_subjects,
 )
 from db.versions import (
@@ -92,6 +92,7 @@ from db.videos import (
     get_prediction_run,
     get_video,
     latest_prediction_run,
+    latest_run_id,
     list_videos,
     prefilled_subjects,
     prior_run,
@@ -160,6 +161,7 @@ __all__ = [
     "intervals_from_labels",
     "latest_job",
     "latest_prediction_run",
+    "latest_run_id",
     "left_and_right_subjects",
     "list_coders",
     "list_model_versions",
@@ -192,7 +194,7 @@ __all__ = [
     "store_prediction_run",
     "store_subjects",
     "subject_row",
-    "subject_thumbnail",
+    "subject_sides",
     "tracks",
     "undo",
     "update_job_details",

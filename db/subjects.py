@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from db.models import Subject, Video
 from model.formats import left_and_right
@@ -60,10 +60,13 @@ def store_subjects(session: Session, video: Video, found: list[SubjectFound]) ->
     return [rows[number] for number in sorted(rows)]
 
 
-def video_subjects(session: Session, video_id: int) -> list[Subject]:
-    """The video's subjects by number."""
-    return list(session.scalars(select(Subject).where(Subject.video_id == video_id)
-                                .order_by(Subject.number)))
+def video_subjects(session: Session, video_id: int, thumbnails: bool = False) -> list[Subject]:
+    """The video's subjects by number (with their thumbnails loaded in the same query when
+    asked)."""
+    query = select(Subject).where(Subject.video_id == video_id).order_by(Subject.number)
+    if thumbnails:
+        query = query.options(undefer(Subject.thumbnail))
+    return list(session.scalars(query))
 
 
 def subject_row(session: Session, video_id: int, number: int) -> Subject:
@@ -78,15 +81,14 @@ def subject_row(session: Session, video_id: int, number: int) -> Subject:
     return found
 
 
-def subject_thumbnail(session: Session, video_id: int, number: int) -> bytes | None:
-    """JPEG of the subject's face (None when not measured or never seen)."""
-    return session.scalar(select(Subject.thumbnail).where(Subject.video_id == video_id,
-                                                          Subject.number == number))
-
-
 def left_and_right_subjects(session: Session, video_id: int) -> tuple[int, int] | None:
     """(left, right) subject numbers of the video (model.formats.left_and_right); None when
     fewer than two of its subjects were seen."""
+    return subject_sides(video_subjects(session, video_id))
+
+
+def subject_sides(subjects: list[Subject]) -> tuple[int, int] | None:
+    """left_and_right_subjects of subjects already read."""
     people = [(s.number, s.frames_seen or 0, math.nan if s.centre_x is None else s.centre_x)
-              for s in video_subjects(session, video_id)]
+              for s in subjects]
     return left_and_right(people)

@@ -202,6 +202,16 @@ def latest_prediction_run(session: Session, video_id: int,
     )
 
 
+def latest_run_id(session: Session, video_id: int, subject: int = 1) -> int | None:
+    """The id of the subject's newest run, without reading its arrays."""
+    return session.scalar(
+        select(PredictionRun.id)
+        .where(*_of_subject(video_id, subject))
+        .order_by(PredictionRun.id.desc())
+        .limit(1)
+    )
+
+
 def prefilled_subjects(session: Session, video_id: int) -> set[int]:
     """Numbers of the video's subjects that have a prediction run."""
     return set(session.scalars(

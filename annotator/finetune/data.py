@@ -24,8 +24,8 @@ import numpy as np
 import db
 from annotator.finetune.options import FinetuneError
 from annotator.pipeline import person_features
-from model.dataset import FeatureLoader, VideoLabels
-from model.features import FeatureConfig
+from model.dataset import VideoLabels
+from model.features import FeatureConfig, VideoFeatures
 from model.formats import InputError
 
 
@@ -103,27 +103,36 @@ def split_held_out(
     return training, [v for v in videos if v.video_id in chosen]
 
 
-def memory_loader(backend: str, device: str, config: FeatureConfig | None = None) -> FeatureLoader:
+class MemoryLoader:
     """Cached features of each video's subjects (made as `config` says: the parent network's
-    settings), read once per fine-tune and shared by its video sets."""
-    held: dict[tuple[Path, str | None], object] = {}
+    settings), read once per fine-tune and shared by its video sets (a model.dataset
+    FeatureLoader)."""
 
-    def load(path: Path, person: str | None):
-        if (path, person) not in held:
-            if not Path(path).is_file():
-                raise InputError(path, "video file not found (moved or deleted?); put it back "
-                                       "or leave its video out of the fine-tune")
-            held[path, person] = person_features(path, person, backend, device, config)
-        return held[path, person]
+    def __init__(self, backend: str, device: str, config: FeatureConfig | None = None):
+        self.backend, self.device, self.config = backend, device, config
+        self.held: dict[tuple[Path, str | None], VideoFeatures] = {}
 
-    return load
+    def __call__(self, path: Path, person: str | None) -> VideoFeatures:
+        if (path, person) not in self.held:
+            self.held[path, person] = self.read(path, person)
+        return self.held[path, person]
+
+    def read(self, path: Path, person: str | None) -> VideoFeatures:
+        """The features, held already or read now without keeping them."""
+        if (path, person) in self.held:
+            return self.held[path, person]
+        if not Path(path).is_file():
+            raise InputError(path, "video file not found (moved or deleted?); put it back "
+                                   "or leave its video out of the fine-tune")
+        return person_features(path, person, self.backend, self.device, self.config)
+
 
 
 DISTIL_FRAMES_PER_VIDEO = 600
 DISTIL_FRAMES = 6000
 
 
-def distillation_frames(paths: list[Path], teacher, load: FeatureLoader):
+def distillation_frames(paths: list[Path], teacher, load: MemoryLoader):
     """(images, motion, teacher probabilities) of face frames spread over every processed video:
     at most DISTIL_FRAMES_PER_VIDEO a video and DISTIL_FRAMES in all. Videos in `load`'s memory
     come from there; others are read from the cache and let go. Missing files are skipped."""
@@ -132,7 +141,7 @@ def distillation_frames(paths: list[Path], teacher, load: FeatureLoader):
     for path in paths:
         if not Path(path).is_file():
             continue
-        features = load(path, None)  # each video's subject 1
+        features = load.read(path, None)  # each video's subject 1, not kept
         faces = np.flatnonzero(features.face)
         if len(faces) == 0:
             continue

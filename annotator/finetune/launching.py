@@ -119,7 +119,7 @@ def cancel_finetune(database_url: str, job_id: int | None = None) -> FinetuneSta
 def finetune_status(database_url: str, job_id: int | None = None) -> FinetuneStatus | None:
     """A fine-tune job's state (default: the latest one); None when there has been none."""
     close_dead_jobs(database_url)
-    with db.open_database(database_url).begin() as session:
+    with db.open_database(database_url, read_only=True).begin() as session:
         job = _job_or_latest(session, job_id)
         return None if job is None else status_from_job(job)
 
@@ -127,7 +127,10 @@ def finetune_status(database_url: str, job_id: int | None = None) -> FinetuneSta
 def close_dead_jobs(database_url: str) -> list[int]:
     """Close queued or running fine-tunes whose process is gone; returns their ids."""
     closed = []
-    with db.open_database(database_url).begin() as session:
+    with db.open_database(database_url, read_only=True).begin() as session:  # pages poll this
+        if not any(db.process_gone(job) for job in db.active_jobs(session, JOB_KIND)):
+            return closed
+    with db.open_database(database_url).begin() as session:  # checked again under the lock
         for job in db.active_jobs(session, JOB_KIND):
             if db.process_gone(job):
                 db.fail_job(session, job.id, "the fine-tune process stopped unexpectedly "

@@ -32,9 +32,9 @@ import torch
 
 import db
 from annotator.finetune.data import (
+    MemoryLoader,
     ReviewedVideo,
     distillation_frames,
-    memory_loader,
     reviewed_videos,
     split_held_out,
 )
@@ -123,7 +123,7 @@ def run_finetune(
     parent = load_predictor(plan.parent_path, plan.au_set)
     # a network parent trained on other feature settings (landmark window, points) keeps them
     features = parent.info.features if hasattr(parent, "info") else None
-    load = memory_loader(parent.landmark_backend, options.device, features)
+    load = MemoryLoader(parent.landmark_backend, options.device, features)
     learned = learnable_aus(plan.training, plan.au_set)
     unlearnt = [k for k, au in enumerate(au_names(plan.au_set)) if au not in learned]
     training = [_only(v.as_video_labels(), unlearnt) for v in plan.training]

@@ -208,7 +208,7 @@ def _probabilities(predictor: AUPredictor, path: Path, frames: int,
         return None
     try:
         features = features_for_video(path, predictor.landmark_backend, subject=subject)
-    except (InputError, ValueError) as error:  # ValueError: a subject the landmarks lack
+    except InputError as error:  # a bad file, or a subject the landmarks lack
         logger.warning("%s; its pre-fill is not re-run", error)
         return None
     if len(features.face) != frames:

@@ -10,7 +10,7 @@ from videos import RIGHT_AWAY, two_person_video
 import db
 from annotator.adaptation import adapt_video
 from annotator.commands.models import feature_loader_for
-from annotator.finetune.data import memory_loader, reviewed_videos
+from annotator.finetune.data import MemoryLoader, reviewed_videos
 from annotator.pipeline import subjects_for_video
 from annotator.prefill import process_video
 from model.affwild2 import FeatureSource, read_split
@@ -59,7 +59,7 @@ def test_fine_tuning_reads_each_subjects_own_features(coded, two_person):
         [entry] = reviewed_videos(session, "abaw2020")
     assert (entry.subject, entry.coder) == (2, "alice")
     labels = entry.as_video_labels()
-    features = memory_loader("dlib", "cpu")(labels.video_path, labels.person)
+    features = MemoryLoader("dlib", "cpu")(labels.video_path, labels.person)
     assert np.array_equal(features.face, subjects_for_video(two_person).face[1])
     assert (labels.labels[RIGHT_AWAY.stop:, AUS.index("AU12")] == 1).all()
 
