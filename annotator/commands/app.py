@@ -49,7 +49,7 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
 
 def streamlit_command(args: argparse.Namespace, headless: bool) -> tuple[list[str], dict]:
     """The `streamlit run` command line and environment for these options."""
-    from annotator.ui.settings import DEFAULT_MAX_UPLOAD_MB
+    from annotator.ui.settings import DEFAULT_MAX_UPLOAD_MB, secrets_files
     from db import database_url
 
     env = dict(os.environ)
@@ -70,6 +70,9 @@ def streamlit_command(args: argparse.Namespace, headless: bool) -> tuple[list[st
         # an explicit address also keeps Streamlit from looking up an external IP online
         "--server.address", args.address,
         *(flag for host in hosts for flag in ("--server.allowedHosts", host)),
+        # the files the sign-in check read, whatever folder the app is started from
+        *(flag for file in secrets_files(APP_FILE.parent)
+          for flag in ("--secrets.files", str(file))),
         "--server.maxUploadSize", str(upload_mb),  # the server's own cap on upload requests
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "minimal",  # no "Deploy" button: this is a local tool

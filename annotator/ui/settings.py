@@ -49,12 +49,17 @@ def app_settings() -> AppSettings:
     )
 
 
+def secrets_files(app_folder: Path) -> list[Path]:
+    """The secrets files the app reads (`au-annotator app` hands them to Streamlit, so the
+    sign-in check and the page read the same ones): the user's, then the app's own."""
+    return [Path.home() / ".streamlit" / "secrets.toml", app_folder / ".streamlit" / "secrets.toml"]
+
+
 def oidc_configured(app_folder: Path) -> bool:
-    """Streamlit's OIDC login is set up: an `[auth]` section in the secrets file Streamlit reads
-    (the app's `.streamlit/secrets.toml`, else the user's `~/.streamlit/secrets.toml`)."""
-    for folder in (app_folder / ".streamlit", Path.home() / ".streamlit"):
+    """Streamlit's OIDC login is set up: an `[auth]` section in one of the secrets files."""
+    for file in secrets_files(app_folder):
         try:
-            if "auth" in tomllib.loads((folder / "secrets.toml").read_text(encoding="utf-8")):
+            if "auth" in tomllib.loads(file.read_text(encoding="utf-8")):
                 return True
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             continue
