@@ -197,7 +197,8 @@ def review_ui(config: AppSettings, identity: sign_in.Identity, video_id: int) ->
     probabilities = _smoothed(config.database_url, state)
     prior = None if state.prior_run_id is None else run_prefill(config.database_url,
                                                                 state.prior_run_id)
-    queue = actions.review_queue(state, probabilities, prior, summary.fps)
+    sources = actions.queue_sources(config.database_url, video_id, subject, state)
+    queue = actions.review_queue(state, probabilities, prior, summary.fps, sources)
     left, right = st.columns([3, 2])
     with left:
         player_shown = player_ui(summary, subject)
@@ -258,6 +259,8 @@ def label_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
     learning.review_key()
     if "notice" in st.session_state:
         st.caption(st.session_state["notice"])
+    learning.expression_ui(config.database_url, summary.id, subject,
+                           int(st.session_state.get("frame", 0)), state.aus)
     learning.learn_ui(config.database_url, summary.id, state)
     prefill_ui(config, coder, summary, state, subject)
 

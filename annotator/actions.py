@@ -29,15 +29,19 @@ import db
 from annotator.finetune import FinetuneError, FinetuneOptions
 from annotator.finetune.training import plan_finetune
 from annotator.label_io import ExportOptions, export_video
+from annotator.prefill import FrameExpression, frame_expression, source_labels
 from model.adapt import stretches
-from model.formats import NOT_CODED, au_names
+from model.formats import AU_SETS, NOT_CODED, au_names
 from model.metrics import Agreement, agreement_from_counts, confusion_counts
 from model.smoothing import smooth_probabilities
 
 VALUE_NAMES = {1: "present", 0: "absent", NOT_CODED: "not codable"}
 MODEL = "model (pre-fill)"  # the agreement view's name for the model's side
-QUEUE_NEAR = 0.15  # a smoothed probability this close to its threshold is uncertain
+QUEUE_NEAR = 0.4  # uncertainty falls from 1 at the threshold to 0 this far from it
+QUEUE_FLAG = 0.15  # a frame whose expected change reaches this joins a queue stretch
 QUEUE_MIN_FRAMES = 3  # shorter uncertain stretches are flicker, not worth a look
+QUEUE_MIN_S = 0.25  # stretches shorter than this come only when nothing else is left
+PRIOR_SOURCE = "the pre-fill before learning"
 METRIC_NAMES = {"abaw2020": "ABAW 2020", "mean_f1": "mean F1"}
 
 
@@ -147,36 +151,103 @@ def run_prefill(database_url: str, run_id: int) -> np.ndarray | None:
 
 
 def review_queue(state: ReviewState, smoothed: np.ndarray, prior_prefill: np.ndarray | None,
-                 fps: float, limit: int = 20) -> list[ReviewItem]:
-    """The unreviewed stretches most worth a coder's look, best first: where the smoothed
-    probability is near its AU's threshold, or where the pre-fill that learnt from corrections
-    and its prior disagree. Stretches are cut to at most 2 s; a correction changes `state`, so
-    the queue follows it."""
-    items = []
+                 fps: float, sources: dict[str, np.ndarray] | None = None,
+                 limit: int = 20) -> list[ReviewItem]:
+    """The unreviewed stretches where a correction is expected to change the pre-fill most,
+    best first.
+
+    Per unreviewed face frame and AU, how much a correction there is expected to change:
+        change = uncertainty · (1 + disagreement) / 2
+    uncertainty: 1 at the threshold, 0 from QUEUE_NEAR away; disagreement: the share of the
+    other sources (`sources`: geometry alone, expression alone; the prior's pre-fill when this
+    one learnt from corrections) whose label differs from the pre-fill's. A confident pre-fill
+    that overrules one source is left alone; a doubtful one that the sources dispute comes
+    first. Frames with a change of at least QUEUE_FLAG make stretches (cut to 2 s); a stretch's
+    score is its frames' total change, in seconds, so a long disputed stretch comes before a
+    short doubtful one, and learning from it moves more. Stretches shorter than QUEUE_MIN_S
+    come only when nothing else is left. A correction changes `state`, so the queue follows it."""
+    others = dict(sources or {})
+    if prior_prefill is not None:
+        others[PRIOR_SOURCE] = prior_prefill
+    fps = fps or 25.0
+    longest, shortest = max(QUEUE_MIN_FRAMES, round(2 * fps)), max(2, round(QUEUE_MIN_S * fps))
+    items, short = [], []
     for k, au in enumerate(state.aus):
         open_frames = state.face & ~state.reviewed[:, k]
         with np.errstate(invalid="ignore"):
-            distance = np.abs(smoothed[:, k] - state.thresholds[k])
-        near = open_frames & (distance < QUEUE_NEAR)
-        disagree = np.zeros_like(near)
-        if prior_prefill is not None:
-            disagree = open_frames & (prior_prefill[:, k] != state.prefill[:, k])
-        flagged = np.flatnonzero(near | disagree)
-        for stretch in stretches(flagged, max(QUEUE_MIN_FRAMES, round(2 * (fps or 25)))):
-            if len(stretch) < QUEUE_MIN_FRAMES:
-                continue
-            closeness = float(np.mean(np.where(near[stretch],
-                                               1 - distance[stretch] / QUEUE_NEAR, 0)))
-            disagreement = float(disagree[stretch].mean())
-            if disagreement >= closeness:
-                reason = "learnt pre-fill and its prior disagree"
-            else:
-                reason = (f"probability near the threshold ({np.nanmean(smoothed[stretch, k]):.2f}"
-                          f" vs {state.thresholds[k]:.2f})")
-            items.append(ReviewItem(au, int(stretch[0]), int(stretch[-1]), reason,
-                                    max(closeness, disagreement)))
+            uncertainty = np.clip(1 - np.abs(smoothed[:, k] - state.thresholds[k]) / QUEUE_NEAR,
+                                  0, 1)
+        uncertainty = np.nan_to_num(uncertainty)
+        differs = {name: (labels[:, k] != state.prefill[:, k]) & (labels[:, k] != NOT_CODED)
+                   for name, labels in others.items()}
+        disagreement = (np.mean(list(differs.values()), axis=0) if differs
+                        else np.zeros(len(state.face)))
+        change = uncertainty * (1 + disagreement) / 2
+        for stretch in stretches(np.flatnonzero(open_frames & (change >= QUEUE_FLAG)), longest):
+            item = ReviewItem(au, int(stretch[0]), int(stretch[-1]),
+                              _queue_reason(stretch, smoothed[:, k], state, k, differs, others),
+                              float(change[stretch].sum() / fps))
+            (items if len(stretch) >= shortest else short).append(item)
     items.sort(key=lambda item: (-item.score, item.first_frame))
+    if not items:  # only flicker is left: show it rather than nothing
+        items = sorted(short, key=lambda item: (-item.score, item.first_frame))
     return items[:limit]
+
+
+def _queue_reason(stretch: np.ndarray, smoothed: np.ndarray, state: ReviewState, k: int,
+                  differs: dict[str, np.ndarray], others: dict[str, np.ndarray]) -> str:
+    """Why a stretch is in the queue, in a coder's words: the source most at odds with the
+    pre-fill there, or the probability's nearness to the threshold."""
+    disputed = {name: float(rows[stretch].mean()) for name, rows in differs.items()}
+    name = max(disputed, key=disputed.get, default=None)
+    if name is not None and disputed[name] >= 0.5:
+        says = "present" if (others[name][stretch, k] == 1).mean() >= 0.5 else "absent"
+        return f"{name} says {says}"
+    return (f"probability near the threshold ({np.nanmean(smoothed[stretch]):.2f} vs "
+            f"{state.thresholds[k]:.2f})")
+
+
+def queue_sources(database_url: str, video_id: int, subject: int,
+                  state: ReviewState) -> dict[str, np.ndarray]:
+    """The labels of each source of the video's cold-start evidence (annotator.prefill), for
+    the review queue; {} without a pre-fill or cached features."""
+    with db.open_database(database_url, read_only=True).begin() as session:
+        video = db.get_video(session, video_id)
+        run = db.latest_prediction_run(session, video_id, subject)
+        if video is None or run is None:
+            return {}
+        parameters, path = db.run_parameters(run), video.path
+    if parameters.au_set != au_set_of(state.aus):
+        return {}
+    return source_labels(path, parameters.details.get("landmark_backend", "dlib"), subject,
+                         parameters.au_set, state.smoothing_window)
+
+
+def expression_at(database_url: str, video_id: int, subject: int, frame: int,
+                  aus: tuple[str, ...]) -> FrameExpression | None:
+    """The expression network's reading of one frame of a subject (None when unknown)."""
+    with db.open_database(database_url, read_only=True).begin() as session:
+        video = db.get_video(session, video_id)
+        run = db.latest_prediction_run(session, video_id, subject)
+        if video is None or run is None:
+            return None
+        backend = db.run_parameters(run).details.get("landmark_backend", "dlib")
+        path = video.path
+    return frame_expression(path, backend, subject, frame, aus)
+
+
+def video_queue(database_url: str, video_id: int, coder: str, subject: int = 1,
+                limit: int = 20) -> list[ReviewItem]:
+    """The review queue of a coder on one subject of a video, as the app shows it."""
+    state = review_state(database_url, video_id, coder, subject)
+    if state.run_id is None:
+        return []
+    smoothed = smoothed_probabilities(database_url, state.run_id, state.smoothing_window)
+    prior = None if state.prior_run_id is None else run_prefill(database_url,
+                                                                state.prior_run_id)
+    fps = video_summary(database_url, video_id).fps
+    return review_queue(state, smoothed, prior, fps,
+                        queue_sources(database_url, video_id, subject, state), limit)
 
 
 def _coder_parameters(session, video_id: int, coder: str | None,
@@ -361,3 +432,8 @@ def finetune_refusal(database_url: str, options: FinetuneOptions) -> str | None:
     except FinetuneError as error:
         return str(error)
     return None
+
+
+def au_set_of(aus: tuple[str, ...]) -> str | None:
+    """The name of the AU set whose AUs these are (None when none is)."""
+    return next((name for name in AU_SETS if au_names(name) == tuple(aus)), None)

@@ -112,8 +112,9 @@ def _adapt_subject(sessions, plan: _Plan, coder: str | None) -> SubjectAdaptatio
         raise InputError(plan.video.path, f"decodes {len(descriptors)} frames, the database has "
                                           f"{plan.video.frame_count}; process it again")
     inputs = AdaptationInputs(
-        descriptors.appearance, descriptors.geometry, descriptors.face, plan.probabilities,
-        plan.parameters.threshold_array(), plan.parameters.smoothing_window, plan.labels,
+        descriptors.appearance, descriptors.shape_and_expression(), descriptors.face,
+        plan.probabilities, plan.parameters.threshold_array(), plan.parameters.smoothing_window,
+        plan.labels,
         plan.video.fps, _support(plan.support, backend),
     )
     adaptation = adapt(inputs, au_names(plan.parameters.au_set))
@@ -181,8 +182,8 @@ def _support(subjects: list[tuple[str, int, np.ndarray]], backend: str) -> list[
         faces = np.flatnonzero(descriptors.face)
         sample = faces[:: max(1, len(faces) // 2000)]
         median = np.median(descriptors.appearance[sample].astype(np.float32), axis=0)
-        support.append((descriptors.appearance[rows], descriptors.geometry[rows], median,
-                        labels[rows]))
+        support.append((descriptors.appearance[rows],
+                        descriptors.shape_and_expression()[rows], median, labels[rows]))
     return support
 
 

@@ -27,6 +27,8 @@ COMMANDS = {
     "finetune": ("models", "fine-tune the active model on coders' corrections; prints held-out "
                            "scores"),
     "adapt": ("models", "let one video's pre-fill learn from the frames coders reviewed in it"),
+    "queue": ("models", "print where a coder's look would change the pre-fill most "
+                        "(AU first last score reason)"),
     "export": ("labels", "export labels as Aff-Wild2 txt, ELAN .eaf, BORIS project or OpenFace "
                          "CSV"),
     "import-labels": ("labels", "import Aff-Wild2 label files and ELAN .eaf files as one coder's "

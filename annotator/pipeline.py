@@ -46,6 +46,14 @@ from annotator.landmarks.tracking import SubjectTracker
 from annotator.video import VideoInfo, iter_frames, open_video, prefetch_frames, work_scale
 from model.arrays import FrameImages, RowWriter
 from model.descriptors import DESCRIPTOR_VERSION, VideoDescriptors, descriptors_from_features
+from model.expression import (
+    EXPRESSION_VERSION,
+    EXPRESSIONS,
+    classify,
+    features_expression,
+    sampling_stride,
+    spread,
+)
 from model.features import (
     FeatureConfig,
     FrameCountError,
@@ -57,6 +65,7 @@ from model.features import (
 from model.formats import (
     NUM_LANDMARKS,
     InputError,
+    atomic_path,
     content_hash,
     left_and_right,
     remove_stale_partials,
@@ -93,7 +102,7 @@ def analyse_video(
     backend.reset()
     tracker = SubjectTracker(info.fps, face_identity())
     times, scales = array("d"), array("d")
-    faces = _FaceImages(config, scratch)
+    faces = _FaceImages(config, scratch, sampling_stride(info.fps))
     frames_in_order: deque[np.ndarray] = deque()
     expected = info.frame_count_claimed or None
 
@@ -131,16 +140,18 @@ class _FaceImages:
     """Aligned face images computed on worker threads (OpenCV releases the GIL), written to
     one file per track in `scratch` as they complete, in order. At most `_IN_FLIGHT` faces wait
     for a worker and nothing else is held per face, so memory stays flat however long the
-    video."""
+    video. Every `stride`-th face of a track is also classified by the expression network, in
+    batches on a thread of its own, while decoding and landmarks go on."""
 
     _IN_FLIGHT = 64
 
-    def __init__(self, config: FeatureConfig, scratch: Path):
-        self.config, self.scratch = config, Path(scratch)
+    def __init__(self, config: FeatureConfig, scratch: Path, stride: int = 1):
+        self.config, self.scratch, self.stride = config, Path(scratch), stride
         self.pending: deque[tuple[int, int, Future]] = deque()
         self.images: dict[int, RowWriter] = {}
         self.aligned: dict[int, RowWriter] = {}
         self.frames: dict[int, array] = {}
+        self.expressions: dict[int, _ExpressionSamples] = {}
 
     def add(self, track: int, frame: int, rgb: np.ndarray, result: FaceResult) -> None:
         future = _pool().submit(face_image, rgb, result.landmarks, self.config)
@@ -154,6 +165,7 @@ class _FaceImages:
         self._writers(track)
         self.images[track].append(image)
         self.aligned[track].append(aligned)
+        self.expressions[track].add(frame, image[0], len(self.frames[track]) % self.stride == 0)
         self.frames[track].append(frame)
 
     def _writers(self, track: int | None) -> None:
@@ -164,6 +176,7 @@ class _FaceImages:
             self.aligned[track] = RowWriter(self.scratch / f"aligned-{name}.npy",
                                             (NUM_LANDMARKS, 2), np.float32)
             self.frames[track] = array("q")
+            self.expressions[track] = _ExpressionSamples()
 
     def features(self, track: int | None, face: np.ndarray) -> VideoFeatures:
         """One track's features over the whole video (`face`: (T,) its frames), its images
@@ -178,7 +191,8 @@ class _FaceImages:
             aligned[frames[start:start + len(rows)]] = rows
         images = FrameImages(self.images.pop(track).close(), frames, len(face))
         motion, has_motion = landmark_motion(aligned, face, self.config)
-        return VideoFeatures(images, motion, face.copy(), has_motion, aligned)
+        expression = self.expressions.pop(track).probabilities(face)
+        return VideoFeatures(images, motion, face.copy(), has_motion, aligned, expression)
 
     def close(self) -> None:
         """Wait for the faces still being made; drop the files of tracks not kept."""
@@ -189,11 +203,55 @@ class _FaceImages:
             writer.discard()
         self.images.clear()
         self.aligned.clear()
+        self.expressions.clear()
+
+
+class _ExpressionSamples:
+    """One track's sampled gray crops, classified `_BATCH` at a time on the expression thread;
+    the track's last face is always classified, so interpolation reaches its end."""
+
+    _BATCH = 64
+
+    def __init__(self):
+        self.frames: list[int] = []
+        self.batch: list[np.ndarray] = []
+        self.done: list[Future] = []
+        self.last: tuple[int, np.ndarray] | None = None
+
+    def add(self, frame: int, gray: np.ndarray, sampled: bool) -> None:
+        self.last = (frame, gray) if not sampled else None
+        if sampled:
+            self.frames.append(frame)
+            self.batch.append(gray)
+            if len(self.batch) == self._BATCH:
+                self._submit()
+
+    def _submit(self) -> None:
+        if self.batch:
+            self.done.append(_expression_pool().submit(classify, np.stack(self.batch)))
+            self.batch = []
+
+    def probabilities(self, face: np.ndarray) -> np.ndarray:
+        """(T, 7) probabilities over the track's face frames (NaN elsewhere)."""
+        if self.last is not None:
+            self.frames.append(self.last[0])
+            self.batch.append(self.last[1])
+        self._submit()
+        if not self.done:
+            return np.full((len(face), len(EXPRESSIONS)), np.nan, np.float32)
+        classified = np.concatenate([future.result() for future in self.done])
+        return spread(np.asarray(self.frames), classified, face)
 
 
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="face")
+
+
+@functools.cache
+def _expression_pool() -> ThreadPoolExecutor:
+    """One thread for the expression network: its batches overlap decoding and landmarks."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="expression")
 
 
 @functools.cache
@@ -248,6 +306,13 @@ def features_path(path: str | Path, backend: str, config: FeatureConfig,
     return video_cache_dir(path, backend) / f"subject-{subject}" / f"features-{config.key()}.npz"
 
 
+def expression_path(path: str | Path, backend: str, config: FeatureConfig,
+                    subject: int = 1) -> Path:
+    """Where one subject's (T, 7) expression probabilities are cached (a .npy file)."""
+    name = f"expression-{config.key()}-v{EXPRESSION_VERSION}.npy"
+    return video_cache_dir(path, backend) / f"subject-{subject}" / name
+
+
 def descriptors_path(path: str | Path, backend: str, config: FeatureConfig,
                      subject: int = 1) -> Path:
     name = f"descriptors-{config.key()}-v{DESCRIPTOR_VERSION}.npz"
@@ -277,6 +342,18 @@ class VideoAnalysis:
                 _features_from_landmarks(self.path, self.subjects.subject(subject),
                                          self.config, spill).save(file)
             found = VideoFeatures.load(file)
+        found.expression = self.expression(subject, found)
+        return found
+
+    def expression(self, subject: int, features: VideoFeatures) -> np.ndarray:
+        """(T, 7) expression probabilities of a subject: cached, else classified from its
+        features' face images (a cache made before expressions were) and cached."""
+        file = expression_path(self.path, self.backend, self.config, subject)
+        found = cached_expression(file)
+        if found is None:
+            stride = sampling_stride(frame_rate(self.subjects.timestamps))
+            found = features_expression(features, stride)
+            _save_expression(file, found)
         return found
 
     def descriptors(self, subject: int = 1) -> VideoDescriptors:
@@ -286,6 +363,30 @@ class VideoAnalysis:
             _save_descriptors(file, self.features(subject))
             found = VideoDescriptors.load(file)
         return found
+
+
+def frame_rate(timestamps: np.ndarray) -> float:
+    """Frames per second from decoded frames' times (the median step; 0 when unknown)."""
+    steps = np.diff(np.asarray(timestamps, np.float64))
+    steps = steps[steps > 0]
+    return float(1.0 / np.median(steps)) if len(steps) else 0.0
+
+
+def cached_expression(file: Path) -> np.ndarray | None:
+    """(T, 7) expression probabilities cached in `file`; None when missing or unreadable."""
+    if not file.is_file():
+        return None
+    try:
+        found = np.load(file, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        log.warning("%s: unreadable cache file (%s); recomputing", file, error)
+        return None
+    return found if found.ndim == 2 and found.shape[1] == len(EXPRESSIONS) else None
+
+
+def _save_expression(file: Path, expression: np.ndarray) -> None:
+    with atomic_path(file) as temporary, open(temporary, "wb") as out:
+        np.save(out, np.asarray(expression, np.float32))
 
 
 def _save_descriptors(file: Path, features: VideoFeatures) -> None:
@@ -298,6 +399,7 @@ def _cache_subject(features: VideoFeatures, path: Path, backend: str, config: Fe
     """Save one subject's features, and the descriptors made from them while their images are
     still in the uncompressed scratch file (not read back from the compressed cache)."""
     features.save(features_path(path, backend, config, subject))
+    _save_expression(expression_path(path, backend, config, subject), features.expression)
     _save_descriptors(descriptors_path(path, backend, config, subject), features)
 
 
@@ -341,7 +443,10 @@ def features_for_video(
     if Path(path).is_file():
         file = features_path(path, backend, config or FeatureConfig(), subject)
         cached = _cached(VideoFeatures, file)
-        if cached is not None:
+        expression = cached_expression(expression_path(path, backend, config or FeatureConfig(),
+                                                        subject))
+        if cached is not None and expression is not None:
+            cached.expression = expression
             return cached
     return analyse_and_cache(path, backend, device, config, progress).features(subject)
 

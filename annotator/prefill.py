@@ -13,6 +13,7 @@ the half only the one process writing the database does; `process_video` both, f
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,13 +26,20 @@ from annotator.pipeline import (
     ProgressCallback,
     analyse_and_cache,
     cache_root,
+    cached_expression,
+    expression_path,
     features_for_video,
     video_cache_dir,
 )
 from annotator.proxy import playable_video
 from annotator.video import open_video
+from model.baseline import GeometryBaseline
+from model.expression import EXPRESSIONS, features_expression
+from model.features import FeatureConfig
 from model.formats import InputError, au_names, content_hash
+from model.fusion import NEUTRAL, fuse, fusion_settings
 from model.predictors import AUPredictor, load_predictor
+from model.smoothing import prefill_labels
 
 PREFILL_SHARE = 0.1
 
@@ -182,7 +190,7 @@ def prediction_parameters(
         smoothing_window=int(predictor.smoothing_window),
         predictor="geometry-baseline" if predictor.version == "baseline" else "network",
         details={"landmark_backend": backend or predictor.landmark_backend,
-                 "version": predictor.version},
+                 "version": predictor.version, **getattr(predictor, "settings", {})},
         hold_frames=int(getattr(predictor, "hold_frames", 0)),
     )
 
@@ -216,3 +224,67 @@ def prefill_subject(database_url: str, video_id: int, subject: int) -> int:
         video = db.get_video(session, video_id)
         return db.store_prediction_run(session, video, probabilities, parameters, version_id,
                                        subject).id
+
+
+# The evidence behind a cold-start pre-fill, each as the labels it alone would give.
+GEOMETRY_SOURCE = "geometry alone"
+EXPRESSION_SOURCE = "expression alone"
+
+
+def source_labels(path: str | Path, backend: str, subject: int, au_set: str,
+                  window: int) -> dict[str, np.ndarray]:
+    """(T, K) int8 labels from each source of evidence on its own: the landmark geometry, and
+    the expression network through the fusion table with geometry left undecided (p 0.5); both
+    smoothed over `window` and cut at 0.5. Where they disagree with the pre-fill a coder's look
+    is worth most (annotator.actions.review_queue). {} when the video's features are not
+    cached (nothing is computed here)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    return dict(_source_labels(path, content_hash(path), backend, subject, au_set, window))
+
+
+@functools.lru_cache(maxsize=8)
+def _source_labels(path: Path, digest: str, backend: str, subject: int, au_set: str,
+                   window: int) -> tuple[tuple[str, np.ndarray], ...]:
+    """Cached per video content: the page asks on every redraw."""
+    try:
+        features = features_for_video(path, backend, subject=subject)
+    except (InputError, OSError):
+        return ()
+    aus = au_names(au_set)
+    geometry = GeometryBaseline(au_set).predict(features)
+    undecided = np.where(np.isnan(geometry), np.nan, 0.5).astype(np.float32)
+    expression = fuse(undecided, features_expression(features), features.face, aus,
+                      fusion_settings())
+    return ((GEOMETRY_SOURCE, prefill_labels(geometry, 0.5, window)),
+            (EXPRESSION_SOURCE, prefill_labels(expression, 0.5, window)))
+
+
+@dataclass(frozen=True)
+class FrameExpression:
+    """What the expression network saw in one frame, as the page shows it."""
+
+    frame: int
+    strongest: tuple[tuple[str, float], ...]  # the two likeliest expressions, likeliest first
+    implies: tuple[str, ...]  # AUs the fusion table ties to a likely non-neutral expression
+
+
+def frame_expression(path: str | Path, backend: str, subject: int, frame: int,
+                     aus: tuple[str, ...]) -> FrameExpression | None:
+    """The expression evidence of one frame from the cache (None without a face there or a
+    cached file): so a coder sees why the pre-fill says AU12."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    expression = cached_expression(expression_path(path, backend, FeatureConfig(), subject))
+    if expression is None or not 0 <= frame < len(expression) or np.isnan(expression[frame]).any():
+        return None
+    row = expression[frame]
+    order = np.argsort(-row)[:2]
+    likely = [k for k in np.flatnonzero(row >= 0.5) if k != NEUTRAL]
+    table = fusion_settings().prototypes
+    implies = sorted({au for k in likely for au, weight in table.get(EXPRESSIONS[k], {}).items()
+                      if weight >= 0.5 and au in aus}, key=aus.index)
+    return FrameExpression(frame, tuple((EXPRESSIONS[k], float(row[k])) for k in order),
+                           tuple(implies))

@@ -29,7 +29,7 @@ def build(folder: Path, stretches: int) -> tuple[str, int]:
     import db
     from annotator.pipeline import descriptors_path, features_for_video
     from annotator.prefill import prediction_parameters
-    from model.baseline import GeometryBaseline
+    from model.baseline import load_baseline
     from model.descriptors import VideoDescriptors, descriptors_from_features
     from model.features import FeatureConfig
     from model.formats import content_hash
@@ -39,8 +39,9 @@ def build(folder: Path, stretches: int) -> tuple[str, int]:
     repeats = -(-FRAMES // len(one))
     descriptors = VideoDescriptors(np.tile(one.appearance, (repeats, 1))[:FRAMES],
                                    np.tile(one.geometry, (repeats, 1))[:FRAMES],
-                                   np.tile(one.face, repeats)[:FRAMES])
-    baseline = GeometryBaseline()
+                                   np.tile(one.face, repeats)[:FRAMES],
+                                   np.tile(one.expression, (repeats, 1))[:FRAMES])
+    baseline = load_baseline()
     prior = np.tile(baseline.predict(features), (repeats, 1))[:FRAMES]
     truth = np.tile(eye_labels(DEMO), (repeats, 1))[:FRAMES]
     stand_in = folder / "thirty_minutes.mp4"

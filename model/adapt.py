@@ -2,10 +2,11 @@
 descriptors (model.descriptors) with the active predictor as the prior.
 
 For each AU the adapted logit of a frame is z = w · x + b, where x are the frame's descriptors
-(appearance reduced to its main components, and geometry; both with the video's median taken
-off and scaled), fitted by penalised logistic regression on the reviewed frames (this video's
-fully, other videos' reviewed frames as support with a smaller weight) and, with a small
-weight, on the prior's own output on a sample of unreviewed frames as soft targets:
+(appearance reduced to its main components, and geometry with the expression network's
+probabilities; the appearance with the video's median taken off, all scaled), fitted by
+penalised logistic regression on the reviewed frames (this video's fully, other videos'
+reviewed frames as support with a smaller weight) and, with a small weight, on the prior's
+own output on a sample of unreviewed frames as soft targets:
 
     ℓ = clip(logit(p_prior) − logit(threshold_prior)),  soft target σ(ℓ)
 
@@ -56,7 +57,7 @@ class AdaptationInputs:
     """One video's descriptors, prior and reviewed labels (T frames, K AUs)."""
 
     appearance: np.ndarray  # (T, D) descriptors (model.descriptors), any float dtype
-    geometry: np.ndarray  # (T, G) NaN where no face
+    geometry: np.ndarray  # (T, G) geometry and expression columns, NaN where no face
     face: np.ndarray  # (T,) bool
     prior: np.ndarray  # (T, K) float32 prior probabilities, NaN rows without a face
     thresholds: np.ndarray  # (K,) the prior's thresholds

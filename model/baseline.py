@@ -1,6 +1,7 @@
 """The landmark-geometry baseline: AU probabilities without a trained network.
 
-It pre-fills videos whenever no trained checkpoint is active. From each frame's aligned
+It pre-fills videos whenever no trained checkpoint is active, fused with the expression
+network's evidence (model.fusion) unless asked for geometry alone. From each frame's aligned
 landmarks it measures distances in units of that frame's inter-ocular distance (IOD, eye centre
 to eye centre, about 40 px in the 112-px crop), compares them with the same video's resting face
 (the per-measure median over face frames: most frames of a coded video are near neutral), and
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.expression import features_expression
 from model.features import (
     CHIN,
     EYE_CORNERS,
@@ -42,6 +44,7 @@ from model.features import (
     inter_ocular_distance,
 )
 from model.formats import DEFAULT_AU_SET, au_names
+from model.fusion import FusionSettings, fuse, fusion_settings
 
 logger = logging.getLogger(__name__)
 
@@ -168,23 +171,34 @@ RULES: dict[str, Rule] = {
 
 
 class GeometryBaseline:
-    """An AUPredictor (model.checkpoint) computing probabilities from landmark geometry.
+    """An AUPredictor (model.predictors) for the cold start: landmark geometry, fused with the
+    expression network's evidence (model.fusion) unless `fusion` is None.
 
-    `predict` needs the features' `aligned_landmarks` (model.features.VideoFeatures has them).
+    `predict` needs the features' `aligned_landmarks` (model.features.VideoFeatures has them)
+    and, for fusion, their `expression` (computed from their face images when not attached).
     """
 
     version = "baseline"
 
     def __init__(self, au_set: str = DEFAULT_AU_SET, landmark_backend: str = "dlib",
-                 smoothing_window: int = 5):
+                 smoothing_window: int = 5, fusion: FusionSettings | None = None):
         self.au_set = au_set
         self.aus = au_names(au_set)
         self.thresholds = np.full(len(self.aus), 0.5, dtype=np.float32)
         self.smoothing_window = smoothing_window
         self.landmark_backend = landmark_backend
+        self.fusion = fusion
 
     def predict(self, features) -> np.ndarray:
         """(T, K) float32 probabilities; NaN rows for frames without a face."""
+        geometry = self.geometry_probabilities(features)
+        if self.fusion is None or not np.asarray(features.face).any():
+            return geometry
+        return fuse(geometry, features_expression(features), features.face, self.aus,
+                    self.fusion)
+
+    def geometry_probabilities(self, features) -> np.ndarray:
+        """(T, K) float32 probabilities of the landmark geometry alone."""
         face = np.asarray(features.face, dtype=bool)
         probabilities = np.full((len(face), len(self.aus)), np.nan, dtype=np.float32)
         if not face.any():
@@ -196,6 +210,11 @@ class GeometryBaseline:
             probabilities[:, column] = 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
         probabilities[~face] = np.nan
         return probabilities
+
+    @property
+    def settings(self) -> dict:
+        """What a prediction run records of this predictor (the fusion table, or none)."""
+        return {"fusion": None if self.fusion is None else self.fusion.to_dict()}
 
 
 def face_measures(aligned: np.ndarray, face: np.ndarray) -> dict[str, np.ndarray]:
@@ -211,6 +230,9 @@ def face_measures(aligned: np.ndarray, face: np.ndarray) -> dict[str, np.ndarray
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
-def load_baseline(au_set: str | None = None) -> GeometryBaseline:
-    """The baseline predictor for an AU set (ABAW 2020's by default)."""
-    return GeometryBaseline(au_set or DEFAULT_AU_SET)
+def load_baseline(au_set: str | None = None, expression: bool = True) -> GeometryBaseline:
+    """The cold-start predictor for an AU set (ABAW 2020's by default): geometry fused with
+    expression evidence by the settings in force (model.fusion.fusion_settings), or geometry
+    alone when `expression` is False."""
+    return GeometryBaseline(au_set or DEFAULT_AU_SET,
+                            fusion=fusion_settings() if expression else None)

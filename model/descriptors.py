@@ -5,6 +5,7 @@ Both come from the cached features of a video, never from its pixels again:
 - geometry: the landmark measures the geometry baseline uses (brow heights, eye opening, lip
   gap, mouth width, ...; model.baseline), in inter-ocular distances, minus the video's resting
   face (model.baseline.MEASURES, in that order);
+- expression: the expression network's probabilities (model.expression), 7 per frame;
 - appearance: HOG of the masked 112×112 gray crop: 8-pixel cells (14 × 14), 9 unsigned
   orientation bins, each cell divided by the gradient energy of the 2 × 2 cells around it, so
   lighting and contrast matter less than the shape of wrinkles, furrows and lips.
@@ -25,12 +26,13 @@ import numpy as np
 
 from model.arrays import DiskArray, RowWriter, write_stored_member
 from model.baseline import geometry_changes
+from model.expression import features_expression
 from model.formats import atomic_path
 
 CELL = 8  # pixels per HOG cell side
 ORIENTATIONS = 9  # unsigned: 0..180 degrees in 20-degree bins
 BATCH = 64  # crops per vectorised step (about 25 MB of float32 temporaries)
-DESCRIPTOR_VERSION = 1  # bump when the computation changes, so caches are rebuilt
+DESCRIPTOR_VERSION = 2  # bump when the computation changes, so caches are rebuilt
 
 
 @dataclass
@@ -42,6 +44,7 @@ class VideoDescriptors:
     appearance: np.ndarray | DiskArray
     geometry: np.ndarray  # (T, G) float32 change from the resting face, NaN where face is False
     face: np.ndarray  # (T,) bool
+    expression: np.ndarray  # (T, 7) float32 expression probabilities, NaN where face is False
 
     def __len__(self) -> int:
         return len(self.face)
@@ -53,19 +56,27 @@ class VideoDescriptors:
             write_stored_member(archive, "appearance.npy", self.appearance)
             write_stored_member(archive, "geometry.npy", np.asarray(self.geometry))
             write_stored_member(archive, "face.npy", np.asarray(self.face))
+            write_stored_member(archive, "expression.npy", np.asarray(self.expression))
 
     @classmethod
     def load(cls, path: Path) -> VideoDescriptors:
-        """Geometry and face in memory; appearance read from the file when indexed."""
+        """Geometry, face and expression in memory; appearance read from the file when
+        indexed."""
         with np.load(path, allow_pickle=False) as arrays:
-            geometry, face = arrays["geometry"], arrays["face"]
-        return cls(DiskArray(path, "appearance.npy"), geometry, face)
+            geometry, face, expression = arrays["geometry"], arrays["face"], arrays["expression"]
+        return cls(DiskArray(path, "appearance.npy"), geometry, face, expression)
+
+    def shape_and_expression(self) -> np.ndarray:
+        """(T, G + 7) the learner's low-dimensional columns: geometry, then the expression
+        probabilities (NaN where no face)."""
+        return np.concatenate([self.geometry, self.expression], axis=1)
 
 
 def descriptors_from_features(features, spill: Path | None = None) -> VideoDescriptors:
     """Descriptors of a video from its features (model.features.VideoFeatures: `images`,
-    `aligned_landmarks`, `face`). With `spill` (a file name) the appearance rows are written
-    there as they are made instead of held (the file must outlive the descriptors)."""
+    `aligned_landmarks`, `face`, and `expression` when attached, else classified here). With
+    `spill` (a file name) the appearance rows are written there as they are made instead of
+    held (the file must outlive the descriptors)."""
     face = np.asarray(features.face, dtype=bool)
     images = features.images
     count, size = len(face), images.shape[-1]
@@ -86,7 +97,8 @@ def descriptors_from_features(features, spill: Path | None = None) -> VideoDescr
     if writer:
         appearance = writer.close()
     geometry = geometry_changes(features.aligned_landmarks, face)
-    return VideoDescriptors(appearance, geometry.astype(np.float32), face)
+    return VideoDescriptors(appearance, geometry.astype(np.float32), face,
+                            features_expression(features))
 
 
 def hog(crops: np.ndarray) -> np.ndarray:

@@ -189,6 +189,8 @@ class FrameFeatures(Protocol):
     images: np.ndarray  # (T, 2, 112, 112) uint8: grayscale of the masked face, its edge map
     motion: np.ndarray  # (T, 2P) float32: aligned L(t+k) − L(t−k) of P landmarks, flattened
     face: np.ndarray  # (T,) bool: a face was found in the frame
+    # (T, 7) float32 expression probabilities (model.expression) when known, else None
+    expression: np.ndarray | None
 
 
 @dataclass
@@ -202,6 +204,9 @@ class VideoFeatures:
     face: np.ndarray  # (T,) bool
     has_motion: np.ndarray  # (T,) bool: both neighbours exist and have landmarks
     aligned_landmarks: np.ndarray  # (T, 68, 2) float32 crop pixels, NaN where face is False
+    # (T, 7) float32 expression probabilities (model.expression), NaN where face is False; kept
+    # in a cache file of their own (annotator.pipeline) and attached when known, else None
+    expression: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.face)

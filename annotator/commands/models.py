@@ -6,7 +6,8 @@ tuning videos (validation, or a held-out share of training). evaluate: a checkpo
 score and per-AU F1 on a split, saying whether that score is held out.
 finetune: the active model on coders' corrections, in the foreground (the app starts the same
 job in the background with `--job ID`). adapt: one video's pre-fill learns from the frames
-coders reviewed in it (annotator.adaptation).
+coders reviewed in it (annotator.adaptation). queue: the stretches where a coder's look would
+change the pre-fill most (annotator.actions.review_queue), one a line, for scripts.
 """
 
 from __future__ import annotations
@@ -334,3 +335,44 @@ def _print_comparison(url: str, version_id: int) -> str:
                            if f1 is not None)
         print(f"per-AU F1 ({label}): {per_au}")
     return comparison.refusal()
+
+
+def add_queue_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--video", required=True, metavar="ID|NAME",
+                        help="the video (id or file name)")
+    parser.add_argument("--coder", metavar="NAME",
+                        help="whose review (default: the video's only coder, else nobody's: "
+                             "the pre-fill alone)")
+    parser.add_argument("--subject", type=int, default=1, metavar="N",
+                        help="subject N of the video (default: 1, the most seen)")
+    parser.add_argument("--limit", type=int, default=20, metavar="N",
+                        help="at most N stretches (default: 20)")
+    parser.add_argument("--db", metavar="URL", help=DATABASE_OPTION_HELP)
+
+
+def run_queue(args: argparse.Namespace) -> int:
+    """Print `AU first last score reason` per stretch, best first (frames 0-based, inclusive;
+    score: the stretch's expected change in seconds of frames)."""
+    from annotator import actions
+    from db import database_url, open_database, videos_matching
+
+    url = database_url(args.db)
+    with open_database(url, read_only=True).begin() as session:
+        found = [video.id for video in videos_matching(session, args.video)]
+    if len(found) != 1:
+        problem = "no" if not found else "several"
+        print(f"au-annotator queue: error: {problem} registered videos match {args.video!r}",
+              file=sys.stderr)
+        return 2
+    if args.limit < 1:
+        print("au-annotator queue: error: --limit must be at least 1", file=sys.stderr)
+        return 2
+    coders = actions.video_coders(url, found[0])
+    coder = args.coder or (coders[0] if len(coders) == 1 else None)
+    items = actions.video_queue(url, found[0], coder, args.subject, args.limit)
+    for item in items:
+        print(f"{item.au} {item.first_frame} {item.last_frame} {item.score:.2f} {item.reason}")
+    if not items:
+        print("nothing to review: every unreviewed stretch is confident and its sources agree",
+              file=sys.stderr)
+    return 0

@@ -136,3 +136,15 @@ def queue_ui(items: list[actions.ReviewItem]) -> None:
     st.dataframe(table, hide_index=True, key="queue", selection_mode="single-row",
                  on_select=partial(_queue_chosen, shown))
     st.caption("R (Review next) goes to the first; the queue follows every correction.")
+
+
+def expression_ui(database_url: str, video_id: int, subject: int, frame: int,
+                  aus: tuple[str, ...]) -> None:
+    """One caption: what the expression network sees in the current frame, and the AUs that
+    evidence pushes the pre-fill towards (the fusion table, docs/first_guess.md)."""
+    seen = actions.expression_at(database_url, video_id, subject, frame, aus)
+    if seen is None:
+        return
+    named = " · ".join(f"{name} {value:.2f}" for name, value in seen.strongest)
+    towards = f" → evidence for {', '.join(seen.implies)}" if seen.implies else ""
+    st.caption(f"Expression at frame {frame}: {named}{towards}")

@@ -272,3 +272,14 @@ def test_review_next_goes_to_the_least_certain_stretch_and_the_queue_follows(dem
     button(app, "Absent").click().run()  # reviewed now: it leaves the queue
     after = _queue(app)
     assert not ((after["AU"] == au) & (after["frames"] == frames)).any()
+
+
+def test_the_page_says_what_the_expression_network_sees_in_the_current_frame(demo_open):
+    app = page(**demo_open)
+    app.number_input(key="frame").set_value(330).run()  # laughing
+    captions = [c.value for c in app.caption if c.value.startswith("Expression at frame")]
+    assert captions and captions[0].startswith("Expression at frame 330: happy ")
+    assert captions[0].endswith("→ evidence for AU6, AU12, AU25")
+    app.number_input(key="frame").set_value(30).run()  # crying
+    captions = [c.value for c in app.caption if c.value.startswith("Expression at frame")]
+    assert captions[0].startswith("Expression at frame 30: sad") and "AU4" in captions[0]
