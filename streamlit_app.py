@@ -21,15 +21,10 @@ from annotator import actions, jobs
 from annotator.ui import learning, sign_in, timeline
 from annotator.ui.panels import agreement_ui, export_ui, models_panel_ui
 from annotator.ui.player import player_ui
-from annotator.ui.settings import (
-    AppSettings,
-    app_settings,
-    save_upload,
-    server_videos,
-    upload_limit_message,
-)
+from annotator.ui.settings import AppSettings, app_settings, server_videos
 from annotator.ui.subject_picker import forget_subject, subject_ui
-from model.formats import ABSENT, NOT_CODED, PRESENT, VIDEO_EXTENSIONS
+from annotator.uploads import save_upload, upload_limit_message
+from model.formats import ABSENT, NOT_CODED, PRESENT, VIDEO_EXTENSIONS, InputError
 
 SOURCES = ("Demo clip", "Upload", "Server folder", "Processed videos")
 PANELS = ("Review queue", "History", "Export", "Agreement", "Model")
@@ -123,11 +118,16 @@ def upload_ui(config: AppSettings) -> None:
     if refused:
         st.sidebar.error(refused)
     elif st.sidebar.button("Process the upload", type="primary"):
-        saved = save_upload(uploaded.name, uploaded.getbuffer(), config.upload_folder,
-                            config.max_upload_mb)
+        name = uploaded.name
+        try:
+            saved = save_upload(name, uploaded.getbuffer(), config.upload_folder,
+                                config.max_upload_mb)
+        except InputError as error:  # named as the coder chose it; nothing is kept
+            st.sidebar.error(str(error))
+            return
         del uploaded
         st.session_state["uploads_saved"] = st.session_state.get("uploads_saved", 0) + 1
-        _process(config, saved)
+        _process(config, saved, upload_name=name)
         st.rerun()
 
 
@@ -154,8 +154,9 @@ def processed_ui(config: AppSettings) -> None:
         st.query_params["video"] = str(chosen.id)
 
 
-def _process(config: AppSettings, path) -> None:
-    st.query_params["job"] = str(jobs.start_processing(config.database_url, path))
+def _process(config: AppSettings, path, upload_name: str | None = None) -> None:
+    st.query_params["job"] = str(jobs.start_processing(config.database_url, path,
+                                                       upload_name=upload_name))
 
 
 @st.fragment(run_every=0.5)

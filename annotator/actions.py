@@ -369,11 +369,12 @@ def export_files(database_url: str, video_id: int, coder: str, file_format: str,
                  unreviewed: str = "prefill", subject: int | None = None,
                  ) -> list[tuple[str, bytes]]:
     """(file name, content) of the coder's export: one file per subject with a pre-fill or the
-    coder's labels (or only `subject`), named as annotator.label_io says."""
+    coder's labels (or only `subject`), named as annotator.label_io says; written for a
+    download, so an ELAN file links the video by its file name, not the temporary folder."""
     with tempfile.TemporaryDirectory() as folder, \
             db.open_database(database_url, read_only=True).begin() as session:
         video = db.get_video(session, video_id)
-        options = ExportOptions(file_format, coder, unreviewed, subject=subject)
+        options = ExportOptions(file_format, coder, unreviewed, subject=subject, download=True)
         return [(p.name, p.read_bytes()) for p in export_video(session, video, folder, options)]
 
 

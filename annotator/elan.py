@@ -95,11 +95,13 @@ def parse_tier_map(entries: list[str]) -> dict[str, str]:
 
 
 def elan_text(video: db.Video, author: str, participant: str | None, aus: tuple[str, ...],
-              values: np.ndarray, reviewed: np.ndarray, times: FrameTimes, out_dir: Path) -> str:
-    """The `.eaf` text of exported (T, K) `values` and the coder's (T, K) `reviewed` mask."""
+              values: np.ndarray, reviewed: np.ndarray, times: FrameTimes, lands_in: Path) -> str:
+    """The `.eaf` text of exported (T, K) `values` and the coder's (T, K) `reviewed` mask;
+    `lands_in`: the folder the file is opened from, where its relative media path starts (ELAN
+    tries it when the absolute one is not found, as after moving both files)."""
     document = Eaf(author=author)
     media = Path(video.path).absolute()
-    document.add_linked_file(media.as_uri(), relpath=_relative_url(media, out_dir),
+    document.add_linked_file(media.as_uri(), relpath=_relative_url(media, lands_in),
                              mimetype=_VIDEO_TYPES.get(media.suffix.lower(), "video/*"))
     document.remove_tier("default")  # pympi's starting tier
     for au in aus:  # every AU gets its tier, empty where it is never present
@@ -122,8 +124,8 @@ def elan_text(video: db.Video, author: str, participant: str | None, aus: tuple[
     return to_string(document)
 
 
-def _relative_url(media: Path, out_dir: Path) -> str:
-    relative = Path(os.path.relpath(media, out_dir.absolute())).as_posix()
+def _relative_url(media: Path, folder: Path) -> str:
+    relative = Path(os.path.relpath(media, folder.absolute())).as_posix()
     return relative if relative.startswith("../") else f"./{relative}"
 
 

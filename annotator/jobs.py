@@ -28,6 +28,7 @@ import db
 from annotator.adaptation import AdaptationError, adapt_video
 from annotator.finetune import FinetuneError, activate_version, rollback
 from annotator.prefill import process_video
+from annotator.uploads import discard_upload
 from model.formats import InputError, content_hash
 from model.predictors import version_label
 
@@ -203,23 +204,38 @@ def _status(job: db.Job) -> JobStatus:
 
 
 def start_processing(database_url: str, path: str | Path, backend: str = "dlib",
-                     device: str = "cpu") -> int:
-    """Process `path` in the background (once per video content); returns the job id."""
+                     device: str = "cpu", upload_name: str | None = None) -> int:
+    """Process `path` in the background (once per video content); returns the job id.
+
+    `upload_name`: `path` is an upload the coder named so (annotator.uploads); messages name
+    the file that way, and an upload found unreadable is deleted."""
     path = Path(path)
+    shown = upload_name or path.name
 
     def work(report: Reporter):
         known = processed_video_id(database_url, path)
         if known is not None:
-            return f"{path.name}: already processed", None, known
+            return f"{shown}: already processed", None, known
         started = time.monotonic()
-        done = process_video(path, database_url, backend, device, on_progress=lambda d, t: report(
+        done = _process_file(path, upload_name, database_url, backend, device, lambda d, t: report(
             d, t, progress_message(d, t, time.monotonic() - started)))
         share = 100.0 * done.frames_with_face / max(done.frames, 1)
-        return (f"{path.name}: {done.frames:,} frames, face in {share:.0f} %", None,
-                done.video_id)
+        return f"{shown}: {done.frames:,} frames, face in {share:.0f} %", None, done.video_id
 
     key = content_hash(path) if path.is_file() else str(path)
-    return run_in_background(database_url, PROCESS, work, key, f"waiting to open {path.name}")
+    return run_in_background(database_url, PROCESS, work, key, f"waiting to open {shown}")
+
+
+def _process_file(path: Path, upload_name: str | None, database_url: str, backend: str,
+                  device: str, on_progress):
+    """process_video; a refused upload is deleted, and the error names it as the coder did."""
+    try:
+        return process_video(path, database_url, backend, device, on_progress=on_progress)
+    except InputError as error:
+        if upload_name is None or error.path.resolve() != path.resolve():  # another file
+            raise
+        discard_upload(path)
+        raise InputError(upload_name, error.problem) from None
 
 
 def processed_video_id(database_url: str, path: str | Path) -> int | None:

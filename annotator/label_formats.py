@@ -15,14 +15,23 @@ subject in frame order, as OpenFace's multi-face tools write several faces:
 `confidence` (the
 landmark backend's detector score: 0-1 for `fan`, the HOG detector's margin for `dlib`),
 `success` (1 when a face was found), `x_0…x_67`, `y_0…y_67` (68 iBUG landmarks in pixels), then
-one `AU01_c` column per AU in AU number order, for the exported AUs and every AU OpenFace 2
-detects, holding the exported label (1, 0, or -1 where not coded; -1 throughout for an AU the
-export does not label), so readers that pick OpenFace's AU columns find them all. Each row
-carries its own subject's landmarks; frames without that subject's face have success 0,
-confidence 0 and zero landmarks, as OpenFace writes them.
+the AU columns in OpenFace 2's order: first every intensity column `AU01_r` … `AU45_r`, then every
+occurrence column `AU01_c` … `AU45_c`, each in AU number order, for every AU OpenFace 2 reports
+(intensity: 17 AUs; occurrence: those and AU28) and the exported AUs. So readers that select
+OpenFace's AU columns (py-feat's `Fex.aus`, OpenFaceR) find them all.
+- `AUxx_c` holds the exported label: 1, 0, or -1 where not coded; -1 throughout for an AU the
+  export does not label.
+- `AUxx_r` holds the model's probability for the AU put on OpenFace's 0–5 intensity scale
+  (probability × 5): the subject's latest prediction run, whatever the coder's labels say, so
+  it is the model's confidence, not a FACS intensity grade. -1 where the model gave none (no
+  run, no face on the frame, an AU the run does not predict) and throughout for an AU the
+  export does not label.
+Each row carries its own subject's landmarks; frames without that subject's face have success
+0, confidence 0 and zero landmarks, as OpenFace writes them.
 
 BORIS: a project file (`.boris`, BORIS's own JSON) holding one media observation named after
-the file, the video as player 1's media, an ethogram with one state event per AU, one subject
+the file, the video as player 1's media with its frame rate (boris_fps: the rate BORIS steps
+frames by), an ethogram with one state event per AU, one subject
 ("subject", or the person of a video with several: left, right, subject<N>), and the events:
 each present stretch of an AU is a START event at the first frame's start and a STOP event at
 the last frame's end (times in s, 3 decimals). Each event is `[time, subject, AU, modifier "",
@@ -46,14 +55,17 @@ import pandas as pd
 import db
 from annotator.landmarks import LandmarkTable, SubjectLandmarks
 from annotator.pipeline import subjects_for_video
+from annotator.video import stream_frame_rate
 from model.formats import NOT_CODED, NUM_LANDMARKS, PRESENT, InputError, content_hash
 
 logger = logging.getLogger(__name__)
 
 BORIS_PROJECT_VERSION = "7.0"  # BORIS's project_format_version, unchanged since BORIS 7
 BORIS_PLAYERS = 8
-# the AUs of OpenFace 2's occurrence columns (AU01_c … AU45_c)
-OPENFACE_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 28, 45)
+# the AUs of OpenFace 2's intensity columns (AU01_r … AU45_r); its occurrence columns add AU28
+OPENFACE_INTENSITY_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
+OPENFACE_OCCURRENCE_AUS = tuple(sorted((*OPENFACE_INTENSITY_AUS, 28)))
+OPENFACE_INTENSITY_MAX = 5.0  # OpenFace's intensity scale runs from 0 to 5
 
 
 @dataclass(frozen=True)
@@ -110,35 +122,57 @@ def frame_times(session: db.Session, video: db.Video) -> FrameTimes:
     return FrameTimes.from_starts(table.timestamps, video.fps, True)
 
 
-def openface_csv(aus: tuple[str, ...],
-                 people: list[tuple[int, np.ndarray, LandmarkTable]]) -> str:
-    """OpenFace-format CSV of several subjects, each (face_id, (T, K) labels, its landmark
-    table): a row per frame and subject, in frame then face_id order."""
-    tables = [_openface_rows(aus, face_id, labels, table) for face_id, labels, table in people]
+@dataclass(frozen=True)
+class OpenFacePerson:
+    """One subject's rows of an OpenFace CSV."""
+
+    face_id: int  # subject number − 1
+    labels: np.ndarray  # (T, K) exported labels
+    probabilities: np.ndarray  # (T, K) the model's AU probabilities, NaN where it gave none
+    table: LandmarkTable
+
+
+def openface_csv(aus: tuple[str, ...], people: list[OpenFacePerson]) -> str:
+    """OpenFace-format CSV of several subjects: a row per frame and subject, in frame then
+    face_id order."""
+    tables = [_openface_rows(aus, person) for person in people]
     rows = pd.concat(tables, ignore_index=True).sort_values(["frame", "face_id"], kind="stable")
     return rows.to_csv(index=False, float_format="%.3f", lineterminator="\n")
 
 
-def _openface_rows(aus: tuple[str, ...], face_id: int, labels: np.ndarray,
-                   table: LandmarkTable) -> pd.DataFrame:
+def _openface_rows(aus: tuple[str, ...], person: OpenFacePerson) -> pd.DataFrame:
+    table = person.table
     frames = len(table)
     face = table.face
     landmarks = np.where(face[:, None, None], table.landmarks, 0.0)  # (T, 68, 2)
     columns = {
         "frame": np.arange(1, frames + 1),
-        "face_id": np.full(frames, face_id),
+        "face_id": np.full(frames, person.face_id),
         "timestamp": table.timestamps,
         "confidence": np.where(face, table.score, 0.0),
         "success": face.astype(int),
     }
     for axis, name in enumerate("xy"):
         columns.update({f"{name}_{i}": landmarks[:, i, axis] for i in range(NUM_LANDMARKS)})
-    labels = np.asarray(labels)
-    not_coded = np.full(frames, NOT_CODED, dtype=labels.dtype)
-    for number in sorted({*OPENFACE_AUS, *(int(au[2:]) for au in aus)}):
-        au = f"AU{number}"
-        columns[f"AU{number:02d}_c"] = labels[:, aus.index(au)] if au in aus else not_coded
+    columns.update(_openface_au_columns(aus, person))
     return pd.DataFrame(columns)
+
+
+def _openface_au_columns(aus: tuple[str, ...], person: OpenFacePerson) -> dict[str, np.ndarray]:
+    """`AUxx_r` columns, then `AUxx_c` columns, as OpenFace 2 orders them."""
+    exported = {int(au[2:]): k for k, au in enumerate(aus)}
+    labels = np.asarray(person.labels)
+    intensity = np.nan_to_num(np.asarray(person.probabilities, dtype=np.float64)
+                              * OPENFACE_INTENSITY_MAX, nan=NOT_CODED)
+    frames = len(labels)
+    columns = {}
+    for number in sorted({*OPENFACE_INTENSITY_AUS, *exported}):
+        columns[f"AU{number:02d}_r"] = (intensity[:, exported[number]] if number in exported
+                                        else np.full(frames, float(NOT_CODED)))
+    for number in sorted({*OPENFACE_OCCURRENCE_AUS, *exported}):
+        columns[f"AU{number:02d}_c"] = (labels[:, exported[number]] if number in exported
+                                        else np.full(frames, NOT_CODED, dtype=labels.dtype))
+    return columns
 
 
 def boris_project(video: db.Video, observation: str, subject: str, intervals: list[db.Interval],
@@ -155,7 +189,8 @@ def boris_project(video: db.Video, observation: str, subject: str, intervals: li
     files = {str(player): [] for player in range(1, BORIS_PLAYERS + 1)}
     files["1"] = [media]
     now = datetime.now().isoformat(timespec="milliseconds")
-    media_info = {"length": {media: round(float(times.ends[-1]), 3)}, "fps": {media: video.fps},
+    media_info = {"length": {media: round(float(times.ends[-1]), 3)},
+                  "fps": {media: boris_fps(video, times)},
                   "hasVideo": {media: True}, "hasAudio": {media: _has_audio(Path(media))},
                   "offset": {"1": 0.0}}
     record = {
@@ -180,6 +215,21 @@ def boris_project(video: db.Video, observation: str, subject: str, intervals: li
         "converters": {},
     }
     return json.dumps(project, indent=1) + "\n"
+
+
+def boris_fps(video: db.Video, times: FrameTimes) -> float:
+    """The frame rate BORIS steps the video's frames by: the stream's own rate (not the
+    average, which BORIS would step off the frames with), where it matches how far apart the
+    frames decode; else the median decoded frame interval. A variable-frame-rate file states
+    its time base (often 1000) as its rate, an interlaced one may state its field rate."""
+    steps = np.diff(times.starts)
+    step = float(np.median(steps)) if len(steps) else 0.0
+    if step <= 0:
+        return float(video.fps)
+    rate = stream_frame_rate(video.path) if times.measured else None
+    if rate is not None and abs(rate * step - 1.0) < 0.25:  # a quarter of a frame apart at most
+        return rate
+    return round(1.0 / step, 3)
 
 
 def _has_audio(path: Path) -> bool:

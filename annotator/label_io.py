@@ -29,9 +29,12 @@ subject, `face_id` = subject number − 1. Frames a coder reviewed carry the cod
 where the face detector found no face: the coder saw one). Unreviewed frames carry the
 subject's latest model run's pre-fill, or -1 with `unreviewed="not-coded"`; unreviewed frames
 without the subject's face are always -1, and a subject without any model run has nothing to
-pre-fill (-1). ELAN and BORIS times are the decoded frames' times (frame / fps, with a warning,
-when the video file is gone); the OpenFace CSV needs the video's landmarks, so it refuses when
-the video file is gone.
+pre-fill (-1); the OpenFace CSV's intensity columns hold the model's probabilities
+(annotator.label_formats). ELAN and BORIS times are the decoded frames' times (frame / fps, with
+a warning, when the video file is gone); the OpenFace CSV needs the video's landmarks, so it
+refuses when the video file is gone. An ELAN file links the video by a path relative to where
+the file lands: the export folder, or for a download (saved who knows where) the folder of the
+video itself, so a file saved beside the video finds it by name.
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ import numpy as np
 import db
 from annotator.elan import TierReport, elan_labels, elan_text, media_names, open_elan
 from annotator.label_formats import (
+    OpenFacePerson,
     boris_project,
     decoded_frames,
     frame_times,
@@ -54,6 +58,7 @@ from model.formats import (
     AU_SETS,
     NOT_CODED,
     InputError,
+    au_names,
     label_file_folders,
     person_suffixes,
     read_label_file,
@@ -80,6 +85,7 @@ class ExportOptions:
     unreviewed: str = "prefill"  # or "not-coded" (-1)
     au_set: str | None = None  # None: the latest run's, else the one the labels use
     subject: int | None = None  # None: every subject with a pre-fill or the coder's labels
+    download: bool = False  # the files go to a browser, not to stay in the folder written to
 
     def __post_init__(self):
         if self.format not in FORMATS:
@@ -147,9 +153,10 @@ def _write_subject(video: db.Video, path: Path, labels: db.EffectiveLabels, code
     if options.format == "affwild2":
         return write_label_file(path, labels.aus, values)
     if options.format == "elan":
+        lands_in = Path(video.path).absolute().parent if options.download else path.parent
         return write_text_atomically(path, elan_text(
             video, coder or MODEL_AUTHOR, person, labels.aus, values, labels.reviewed, times,
-            path.parent))
+            lands_in))
     intervals = db.intervals_from_labels(values, labels.aus)
     return write_text_atomically(path, boris_project(video, path.stem, person or "subject",
                                                      intervals, labels.aus, times))
@@ -157,12 +164,29 @@ def _write_subject(video: db.Video, path: Path, labels: db.EffectiveLabels, code
 
 def _write_openface(session: db.Session, video: db.Video, path: Path,
                     labelled: dict[int, db.EffectiveLabels], unreviewed: str) -> Path:
-    """The OpenFace CSV of the exported subjects, each with its own landmarks."""
+    """The OpenFace CSV of the exported subjects, each with its own landmarks and the
+    model's probabilities (its intensity columns)."""
     subjects = _openface_landmarks(session, video)
-    people = [(number - 1, _exported_values(labels, unreviewed), _subject_table(subjects, number))
+    people = [OpenFacePerson(number - 1, _exported_values(labels, unreviewed),
+                             _model_probabilities(session, labels),
+                             _subject_table(subjects, number))
               for number, labels in labelled.items()]
     aus = next(iter(labelled.values())).aus
     return write_text_atomically(path, openface_csv(aus, people))
+
+
+def _model_probabilities(session: db.Session, labels: db.EffectiveLabels) -> np.ndarray:
+    """(T, K) probabilities of the run the pre-fill came from, for the labels' AUs; NaN where
+    it gave none (no run, no face, an AU it does not predict)."""
+    probabilities = np.full(labels.labels.shape, np.nan, dtype=np.float32)
+    run = db.get_prediction_run(session, labels.run_id) if labels.run_id is not None else None
+    if run is None:
+        return probabilities
+    stored, run_aus = db.run_probabilities(run), au_names(run.au_set)
+    for k, au in enumerate(labels.aus):
+        if au in run_aus:
+            probabilities[:, k] = stored[:, run_aus.index(au)]
+    return probabilities
 
 
 def _subject_table(subjects: SubjectLandmarks, number: int):

@@ -136,6 +136,17 @@ def open_video(path: str | Path) -> VideoInfo:
         )
 
 
+def stream_frame_rate(path: str | Path) -> float | None:
+    """The video stream's own frame rate (FFmpeg's r_frame_rate: the rate its frames are
+    stamped at, what players step frames by), None when the container gives none. It can
+    differ from VideoInfo.fps, the container's average rate: no_face.mp4's frames are 1/24 s
+    apart, yet its average rate is 23.67 frames/s."""
+    with open_container(Path(path)) as container:
+        stream = container.streams.video[0]
+        rate = stream.base_rate or stream.guessed_rate
+        return float(rate) if rate else None
+
+
 def _check_limits(path: Path, width: int, height: int, claimed: int, from_duration: float) -> None:
     if max(width, height) > MAX_SIDE:
         raise InputError(path, f"frames of {width}×{height} pixels are larger than the "

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from db.models import PredictionRun, Subject, Video
 from db.subjects import first_subject, subject_row
-from model.formats import au_names
+from model.formats import au_names, content_hash
 from model.smoothing import prefill_labels
 
 logger = logging.getLogger(__name__)
@@ -77,11 +77,28 @@ def videos_named(session: Session, name: str) -> list[Video]:
 
 
 def videos_matching(session: Session, value: str) -> list[Video]:
-    """The videos a user means by `value` on a command line: an id, or a file name (stem)."""
+    """The videos a user means by `value` on a command line: an id, a name (the file's stem),
+    a file name with its extension, or a path. A path to a file registered under another path
+    (moved, or reached through a link) finds its video by content."""
     if value.isdigit():
         video = session.get(Video, int(value))
         return [video] if video is not None else []
-    return videos_named(session, value)
+    named = videos_named(session, value)
+    if named:
+        return named
+    given = Path(value)
+    same_stem = videos_named(session, given.stem)
+    if given.name == value:  # a file name: no folder given
+        return [video for video in same_stem if Path(video.path).name == value]
+    found = [video for video in same_stem if _same_file(Path(video.path), given)]
+    if found or not given.is_file():
+        return found
+    by_content = session.scalar(select(Video).where(Video.content_hash == content_hash(given)))
+    return [by_content] if by_content is not None else []
+
+
+def _same_file(stored: Path, given: Path) -> bool:
+    return stored.absolute() == given.absolute() or stored.resolve() == given.resolve()
 
 
 def list_videos(session: Session) -> list[Video]:

@@ -35,8 +35,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument(
         "--video",
         action="append",
-        metavar="ID",
-        help="video id or file name (repeatable); default: all videos",
+        metavar="ID|NAME|FILE|PATH",
+        help="video id, name (clip), file name (clip.mp4) or path (repeatable); default: all "
+             "videos",
     )
     which.add_argument("--all", action="store_true", help="every registered video (default)")
     parser.add_argument("--format", choices=FORMATS, required=True,
@@ -84,7 +85,8 @@ def _chosen_videos(session, chosen: list[str] | None):
     for value in chosen:
         found = videos_matching(session, value)
         if not found:
-            raise InputError(value, "no registered video with this id or name")
+            raise InputError(value, "no registered video with this id, name, file name or "
+                                    "path")
         videos.extend(found)
     return videos
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from annotator.commands.terminal import show_bars
 from annotator.landmarks import BACKENDS
 from db import DATABASE_OPTION_HELP
 from model.formats import AU_SETS, InputError
@@ -59,8 +60,9 @@ def run_process(args: argparse.Namespace) -> int:
               "pip install -e '.[cluster]'", file=sys.stderr)
         return 2
     one_video = len(args.paths) == 1 and not args.paths[0].is_dir() and args.ray is None
+    bars = show_bars()  # elsewhere (a log, a pipe) each video's lines alone
     options = CorpusOptions(args.backend, args.device, args.workers or available_cores(),
-                            args.ray, args.model, frame_progress=one_video)
+                            args.ray, args.model, frame_progress=one_video and bars)
     if one_video:
         summary = label_corpus(args.paths, database_url(args.db), options,
                                lambda outcome, _progress: _print_outcome(outcome))
@@ -68,7 +70,7 @@ def run_process(args: argparse.Namespace) -> int:
         if failed:
             raise InputError(failed[0].path, failed[0].problem)
         return 0
-    with tqdm(unit="video", disable=None, bar_format=_BAR) as bar:
+    with tqdm(unit="video", disable=not bars, bar_format=_BAR) as bar:
         summary = label_corpus(args.paths, database_url(args.db), options,
                                functools.partial(_show_progress, bar))
     print(f"{len(summary.stored())} stored, {len(summary.skipped())} skipped (processed "

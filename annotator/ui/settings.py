@@ -1,5 +1,6 @@
 """App settings from the environment (`au-annotator app` sets them from its options), and where
-videos come from: the demo clip, the server folder, uploads kept on the server.
+videos come from: the demo clip, the server folder, uploads kept on the server (annotator.uploads
+keeps them).
 
 AU_ANNOTATOR_DB           database URL or SQLite file (db.database_url's default otherwise)
 AU_ANNOTATOR_MAX_UPLOAD_MB  largest upload in megabytes (default 2048 = 2 GB)
@@ -9,9 +10,7 @@ AU_ANNOTATOR_UPLOADS      where uploaded videos are kept (default: `uploads` in 
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +19,9 @@ import platformdirs
 
 from annotator import DEMO_VIDEO
 from db import database_url
-from model.formats import VIDEO_EXTENSIONS, InputError, atomic_path, remove_stale_partials
+from model.formats import VIDEO_EXTENSIONS
 
 DEFAULT_MAX_UPLOAD_MB = 2048
-_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
-_CHUNK = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -74,36 +71,3 @@ def server_videos(folder: Path | None) -> list[Path]:
         (p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()),
         key=lambda p: str(p.relative_to(folder)).lower(),
     )
-
-
-def upload_limit_message(name: str, size: int, limit_mb: int) -> str | None:
-    """Why an upload of `size` bytes is refused, or None when it fits the limit."""
-    if size <= limit_mb * 1024 * 1024:
-        return None
-    return (
-        f"{name}: {size / 1024**2:,.0f} MB is over the upload limit of {limit_mb:,} MB. "
-        "Put large videos in the server folder (AU_ANNOTATOR_VIDEO_DIR, or `au-annotator app "
-        "--videos DIR`) and open them from there: nothing is uploaded then."
-    )
-
-
-def save_upload(name: str, data: memoryview | bytes, folder: Path, limit_mb: int) -> Path:
-    """Write an uploaded video to `folder/<content prefix>/<name>`; the same bytes uploaded
-    twice land in the same file, and the video keeps its own name (label files use it)."""
-    refused = upload_limit_message(name, len(data), limit_mb)
-    if refused:
-        raise InputError(name, refused.split(": ", 1)[1])
-    safe_name = _UNSAFE.sub("_", Path(name).name).strip() or "video.mp4"
-    digest = hashlib.sha256()
-    view = memoryview(data)
-    for start in range(0, len(view), _CHUNK):
-        digest.update(view[start : start + _CHUNK])
-    target = folder / digest.hexdigest()[:16] / safe_name
-    if target.is_file() and target.stat().st_size == len(view):
-        return target
-    if target.parent.is_dir():
-        remove_stale_partials(target.parent)  # an upload cut off by a killed server
-    with atomic_path(target) as temporary, open(temporary, "wb") as stream:
-        for start in range(0, len(view), _CHUNK):
-            stream.write(view[start : start + _CHUNK])
-    return target

@@ -9,6 +9,7 @@ from pympi.Elan import Eaf
 
 import db
 from annotator.cli import main
+from model.formats import content_hash
 
 
 def _register(url, name, frames):
@@ -69,7 +70,55 @@ def test_export_of_an_unknown_video_is_refused(tmp_path, capsys):
         ]
     )
     assert status == 2
-    assert "missing: no registered video with this id or name" in capsys.readouterr().err
+    assert ("missing: no registered video with this id, name, file name or path"
+            in capsys.readouterr().err)
+
+
+@pytest.fixture
+def two_clips(tmp_path):
+    """A database of two videos whose files exist: videos/clip.mp4 (id 1) and
+    videos/other.mp4 (id 2)."""
+    url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    (tmp_path / "videos").mkdir()
+    with db.open_database(url).begin() as session:
+        for name in ("clip", "other"):
+            path = tmp_path / "videos" / f"{name}.mp4"
+            path.write_bytes(name.encode())
+            db.register_video(session, content_hash=content_hash(path), path=path, fps=30,
+                              frame_count=3, width=64, height=64)
+    return url
+
+
+@pytest.mark.parametrize("chosen", ["1", "clip", "clip.mp4", "{tmp}/videos/clip.mp4",
+                                    "videos/clip.mp4", "{tmp}/moved.mp4"])
+def test_export_finds_a_video_by_id_name_file_name_or_path(two_clips, tmp_path, capsys,
+                                                           monkeypatch, chosen):
+    (tmp_path / "moved.mp4").write_bytes(b"clip")  # the same content elsewhere
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    assert main(["export", "--video", chosen.format(tmp=tmp_path), "--format", "affwild2",
+                 "--out", str(out), "--db", two_clips]) == 0
+    assert capsys.readouterr().out.split() == [str(out / "clip.txt")]
+
+
+@pytest.mark.parametrize("chosen", ["clip.avi", "elsewhere/clip.mp4"])
+def test_export_refuses_a_file_name_or_path_of_no_registered_video(two_clips, tmp_path, capsys,
+                                                                   chosen):
+    assert main(["export", "--video", chosen, "--format", "affwild2",
+                 "--out", str(tmp_path / "out"), "--db", two_clips]) == 2
+    assert f"{chosen}: no registered video" in capsys.readouterr().err
+
+
+def test_an_elan_file_links_the_video_relative_to_the_out_folder(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    with db.open_database(url).begin() as session:
+        db.register_video(session, content_hash="e" * 64, path=tmp_path / "media" / "clip.mp4",
+                          fps=30, frame_count=3, width=64, height=64)
+    out = tmp_path / "exports" / "elan"
+    assert main(["export", "--format", "elan", "--out", str(out), "--db", url]) == 0
+    [media] = Eaf(str(out / "clip.eaf")).media_descriptors
+    assert media["RELATIVE_MEDIA_URL"] == "../../media/clip.mp4"
+    assert (out / media["RELATIVE_MEDIA_URL"]).resolve() == tmp_path / "media" / "clip.mp4"
 
 
 def _lab_elan(path, tiers):

@@ -14,9 +14,10 @@ from pympi.Elan import Eaf
 from videos import marker_frame, write_video
 
 import db
+from annotator import actions
 from annotator.label_io import ExportOptions, export_video, import_label_folder
 from annotator.prefill import process_video
-from annotator.video import iter_frames
+from annotator.video import iter_frames, open_video
 from model.formats import NUM_LANDMARKS, InputError, au_names
 
 # frame durations of the variable-frame-rate clip, in seconds: 20 ms to 250 ms
@@ -107,6 +108,19 @@ def test_elan_times_are_the_decoded_frames_times_in_a_variable_frame_rate_video(
     [(start, end, value)] = Eaf(str(eaf)).get_annotation_data_for_tier("AU12")
     assert (start, end, value) == (round(starts[2] * 1000), round(starts[5] * 1000), "present")
     assert (start, end) == (66, 436)
+
+
+def test_a_downloaded_elan_file_links_the_video_by_its_file_name(tmp_path):
+    url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    with db.open_database(url).begin() as session:
+        video = _registered(session, tmp_path / "videos" / "clip.mp4")
+        db.correct(session, video, "alice", "AU12", 10, 19, 1)
+    [(name, content)] = actions.export_files(url, video.id, "alice", "elan")
+    (tmp_path / "videos" / name).parent.mkdir()
+    (tmp_path / "videos" / name).write_bytes(content)  # saved beside the video
+    [media] = Eaf(str(tmp_path / "videos" / name)).media_descriptors
+    assert media["RELATIVE_MEDIA_URL"] == "./clip.mp4"
+    assert media["MEDIA_URL"] == (tmp_path / "videos" / "clip.mp4").as_uri()
 
 
 def _hand_coded_elan(path, media, tiers):
@@ -204,10 +218,32 @@ def test_boris_project_parses_back_to_the_same_intervals(clips, tmp_path):
         (au, "State event") for au in labels.aus]
 
 
-# what py-feat's read_openface selects: landmarks x_0…x_67, y_0…y_67; AU occurrence AUxx_c
+@pytest.mark.parametrize("clip, fps", [("no_face", 24.0), ("vfr", 1 / 0.033)])
+def test_a_boris_project_has_the_rate_the_frames_are_stamped_at(clips, tmp_path, clip, fps):
+    # no_face.mp4 averages 23.67 frames/s but its frames are 1/24 s apart; the variable-rate
+    # clip's stream states its time base (1000) as its rate: its median frame step counts
+    url, video_id = _processed(tmp_path, clips[clip])
+    with db.open_database(url).begin() as session:
+        [path] = export_video(session, db.get_video(session, video_id), tmp_path,
+                              ExportOptions("boris"))
+    [observation] = json.loads(path.read_text())["observations"].values()
+    assert observation["media_info"]["fps"] == {str(clips[clip].resolve()): pytest.approx(
+        fps, abs=1e-3)}
+    assert open_video(clips["no_face"]).fps == pytest.approx(23.67, abs=0.01)
+
+
+# The column lists py-feat reads an OpenFace file with, copied from cosanlab/py-feat,
+# feat/utils/__init__.py: openface_2d_landmark_columns (x_0…x_67, y_0…y_67), and
+# openface_AU_columns = openface_AU_intensity + openface_AU_presence, the AU columns
+# read_openface (feat/utils/io.py) hands to Fex, whose `aus` is `self[self.au_columns]`.
 OPENFACE_LANDMARKS = [f"{axis}_{i}" for axis in "xy" for i in range(NUM_LANDMARKS)]
-OPENFACE_OCCURRENCE = [f"AU{n:02d}_c" for n in
-                       (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 28, 45)]
+PYFEAT_AU_INTENSITY = [
+    "AU01_r", "AU02_r", "AU04_r", "AU05_r", "AU06_r", "AU07_r", "AU09_r", "AU10_r", "AU12_r",
+    "AU14_r", "AU15_r", "AU17_r", "AU20_r", "AU23_r", "AU25_r", "AU26_r", "AU45_r"]
+PYFEAT_AU_PRESENCE = [
+    "AU01_c", "AU02_c", "AU04_c", "AU05_c", "AU06_c", "AU07_c", "AU09_c", "AU10_c", "AU12_c",
+    "AU14_c", "AU15_c", "AU17_c", "AU20_c", "AU23_c", "AU25_c", "AU26_c", "AU28_c", "AU45_c"]
+PYFEAT_AU_COLUMNS = PYFEAT_AU_INTENSITY + PYFEAT_AU_PRESENCE
 
 
 def _read_openface(path):
@@ -228,9 +264,9 @@ def test_openface_csv_has_openface_columns_and_a_row_per_decoded_frame(
     table = _read_openface(path)
     assert list(table.columns) == [
         "frame", "face_id", "timestamp", "confidence", "success", *OPENFACE_LANDMARKS,
-        *OPENFACE_OCCURRENCE]  # the eight exported AUs are all among OpenFace's
-    exported = {f"AU{int(au[2:]):02d}_c" for au in au_names("abaw2020")}
-    assert (table[[c for c in OPENFACE_OCCURRENCE if c not in exported]] == -1).all().all()
+        *PYFEAT_AU_COLUMNS]  # the eight exported AUs are all among OpenFace's
+    exported = {f"AU{int(au[2:]):02d}_{kind}" for au in au_names("abaw2020") for kind in "rc"}
+    assert (table[[c for c in PYFEAT_AU_COLUMNS if c not in exported]] == -1).all().all()
     assert table["frame"].tolist() == list(range(1, frames + 1))
     decoded = [frame.time for frame in iter_frames(clips[clip])]
     assert table["timestamp"].to_numpy() == pytest.approx(decoded, abs=5e-4)
@@ -240,6 +276,39 @@ def test_openface_csv_has_openface_columns_and_a_row_per_decoded_frame(
     assert (found["confidence"] > 0).all()
     missing = table[table["success"] == 0]
     assert (missing[[*OPENFACE_LANDMARKS, "confidence"]] == 0).all().all()
+
+
+def _openface_column(au, kind):
+    return f"AU{int(au[2:]):02d}_{kind}"
+
+
+def test_py_feats_au_selection_reads_labels_and_model_intensities_from_the_openface_csv(
+    clips, tmp_path
+):
+    url, video_id = _processed(tmp_path, clips["single_face"])
+    with db.open_database(url).begin() as session:
+        video = db.get_video(session, video_id)
+        _code(session, video, "alice")
+        [path] = export_video(session, video, tmp_path, ExportOptions("openface-csv", "alice"))
+        labels = db.effective_labels(session, video, "alice")
+        probabilities = db.run_probabilities(db.latest_prediction_run(session, video_id))
+    aus = _read_openface(path)[PYFEAT_AU_COLUMNS]  # what Fex.aus selects: no KeyError
+    assert aus.shape == (72, 35)
+    for k, au in enumerate(labels.aus):
+        assert aus[_openface_column(au, "c")].tolist() == labels.labels[:, k].tolist()
+        assert aus[_openface_column(au, "r")].to_numpy() == pytest.approx(
+            probabilities[:, k] * 5, abs=5e-4)  # on OpenFace's 0-5 scale, whatever alice says
+    assert aus["AU12_c"].max() == 1 and aus["AU12_r"].between(0, 5).all()
+    assert (aus[["AU05_r", "AU45_r", "AU05_c", "AU28_c"]] == -1).all().all()
+
+
+def test_openface_intensities_are_minus_one_without_a_face(clips, tmp_path):
+    url, video_id = _processed(tmp_path, clips["no_face"])
+    with db.open_database(url).begin() as session:
+        [path] = export_video(session, db.get_video(session, video_id), tmp_path,
+                              ExportOptions("openface-csv"))
+    aus = _read_openface(path)[PYFEAT_AU_COLUMNS]
+    assert (aus == -1).all().all()
 
 
 def _registered(session, path, content_hash=None):

@@ -58,6 +58,17 @@ def test_a_file_that_is_not_a_video_fails_the_job_with_its_name(url, tmp_path):
     assert str(fake) in status.message and "\n" not in status.message
 
 
+def test_an_upload_the_job_cannot_read_is_named_as_uploaded_and_deleted(url, tmp_path):
+    upload = tmp_path / "uploads" / "0123456789abcdef" / "notes.mp4"
+    upload.parent.mkdir(parents=True)
+    upload.write_text("not a video")
+    status = wait(url, start_processing(url, upload, upload_name="my notes.mp4"))
+    assert status.state == "failed"
+    assert status.message.startswith("my notes.mp4: not a readable video")
+    assert str(tmp_path) not in status.message
+    assert not any((tmp_path / "uploads").iterdir())
+
+
 def test_a_job_whose_server_stopped_is_reported_interrupted(url):
     with db.open_database(url).begin() as session:
         job = db.create_job(session, "process")

@@ -1,10 +1,11 @@
-"""Uploads: the size limit's message, and where an uploaded video is kept."""
+"""Uploads: the size limit's message, where an uploaded video is kept, and a refused upload
+named as the coder chose it and deleted."""
 
 from __future__ import annotations
 
 import pytest
 
-from annotator.ui.settings import save_upload, upload_limit_message
+from annotator.uploads import save_upload, upload_limit_message
 from model.formats import InputError
 
 
@@ -28,3 +29,14 @@ def test_saving_an_upload_over_the_limit_raises_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="huge.mp4: 2 MB is over the upload limit of 1 MB"):
         save_upload("huge.mp4", bytes(2 * 1024**2), tmp_path, 1)
     assert not any(tmp_path.iterdir())
+
+
+def test_an_upload_that_is_not_a_video_is_refused_by_its_own_name_and_deleted(tmp_path,
+                                                                               single_face):
+    uploads = tmp_path / "uploads"
+    kept = save_upload("clip.mp4", single_face.read_bytes(), uploads, 2048)
+    with pytest.raises(InputError) as refused:
+        save_upload("notes.mp4", b"meeting notes, not a video\n", uploads, 2048)
+    assert str(refused.value).startswith("notes.mp4: not a readable video")
+    assert str(uploads) not in str(refused.value) and "\n" not in str(refused.value)
+    assert sorted(uploads.rglob("*")) == [kept.parent, kept]  # nothing of notes.mp4 left
