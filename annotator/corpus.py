@@ -84,9 +84,15 @@ class VideoOutcome:
 class CorpusProgress:
     videos_done: int  # stored, skipped or failed
     videos: int
-    frames_done: int  # frames processed in this run
-    frames_left: int  # as the containers claim them
+    frames_done: int  # decoded frames of the videos processed in this run
+    frames_left: int  # of the videos still to process, as their containers claim them
     seconds: float
+
+    @property
+    def frames(self) -> int:
+        """The run's frames as now known: decoded for the videos done, claimed for the rest,
+        so the total settles on the decoded count as videos finish."""
+        return self.frames_done + self.frames_left
 
     @property
     def frames_per_second(self) -> float:
@@ -101,7 +107,7 @@ class CorpusProgress:
 @dataclass
 class CorpusSummary:
     outcomes: list[VideoOutcome]
-    frames: int  # processed in this run
+    frames: int  # decoded frames of the videos processed in this run, whatever their subjects
     seconds: float
 
     def stored(self) -> list[VideoOutcome]:
@@ -188,7 +194,7 @@ def label_corpus(paths: list[Path], database_url: str, options: CorpusOptions,
         if prediction is None:
             report(VideoOutcome(path, None, problem=problem))
             continue
-        frames_done += len(prediction.probabilities)
+        frames_done += prediction.frames  # decoded, however many subjects were pre-filled
         report(VideoOutcome(path, store_prediction(database_url, prediction, parameters,
                                                    version_id)))
     for twin, original in twins.items():

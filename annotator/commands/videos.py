@@ -70,7 +70,7 @@ def run_process(args: argparse.Namespace) -> int:
         if failed:
             raise InputError(failed[0].path, failed[0].problem)
         return 0
-    with tqdm(unit="video", disable=not bars, bar_format=_BAR) as bar:
+    with tqdm(unit="frame", disable=not bars, bar_format=_BAR) as bar:
         summary = label_corpus(args.paths, database_url(args.db), options,
                                functools.partial(_show_progress, bar))
     print(f"{len(summary.stored())} stored, {len(summary.skipped())} skipped (processed "
@@ -86,7 +86,7 @@ def run_process(args: argparse.Namespace) -> int:
     return 2
 
 
-_BAR = "{n_fmt}/{total_fmt} videos |{bar}| {postfix}"
+_BAR = "{n_fmt}/{total_fmt} frames |{bar}| {desc}"  # desc: tqdm puts ", " before a postfix
 
 
 def _at_least_one(value: str) -> int:
@@ -97,14 +97,14 @@ def _at_least_one(value: str) -> int:
 
 
 def _show_progress(bar: tqdm, outcome: VideoOutcome, progress: CorpusProgress) -> None:
-    """The overall bar (on a terminal): videos, frames, frames/s, time left; a line per
-    video."""
-    bar.total = progress.videos
+    """The overall bar (on a terminal) and a line per video. The bar runs in frames, not
+    videos, since one long video is most of the work: done of all (claimed by the containers
+    until each video is decoded), videos, frames/s, time left."""
+    bar.total, bar.n = progress.frames, progress.frames_done
     left = progress.seconds_left
-    bar.set_postfix_str(f"{progress.frames_done:,} frames · {progress.frames_per_second:.0f} "
-                        f"frames/s" + (f" · {_duration(left)} left" if left else ""),
-                        refresh=False)
-    bar.update(1)
+    bar.set_description_str(f"{progress.videos_done}/{progress.videos} videos · "
+                            f"{progress.frames_per_second:.0f} frames/s"
+                            + (f" · {_duration(left)} left" if left else ""))
     _print_outcome(outcome, f"[{progress.videos_done}/{progress.videos}] ")
 
 

@@ -1,6 +1,7 @@
 """Pre-labelling a corpus: a folder processed by parallel workers (processes here, or a local Ray
 instance) stores exactly the labels of processing each video alone, reports the file it cannot
-read and carries on, and a re-run processes nothing.
+read and carries on, a re-run processes nothing, and the summary and the bar count decoded
+frames, whatever the number of people in them.
 
 Every run here that must compute landmarks gets an empty cache folder of its own, so the workers
 really decode and find landmarks instead of reading another run's results.
@@ -9,19 +10,26 @@ really decode and find landmarks instead of reading another run's results.
 from __future__ import annotations
 
 import os
+import pty
+import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
+import threading
+from fcntl import ioctl
 from pathlib import Path
 
 import numpy as np
 import pytest
-from videos import truncated_copy
+from videos import TWO_PERSON_FRAMES, truncated_copy, two_person_video
 
 import db
 from annotator.corpus import CorpusOptions, find_videos, label_corpus
 from annotator.prefill import process_video
+from annotator.video import iter_frames
 
 CLIPS = ("single_face.mp4", "no_face.mp4", "interviews/WolfgangLanger_Pexels.mp4")
 
@@ -179,3 +187,77 @@ def test_a_moved_video_is_skipped_and_found_at_its_new_path(single_face, tmp_pat
     with db.open_database(url).begin() as session:
         (video,) = db.list_videos(session)
         assert (video.path, video.name) == (str(moved.resolve()), "renamed")
+
+
+def run_process_on_a_terminal(*args: str, cache: Path) -> tuple[str, str]:
+    """(stdout, what a 120-column terminal on stderr showed) of `process`: the bar is drawn
+    only on a terminal."""
+    terminal, screen = pty.openpty()
+    ioctl(screen, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    shown: list[bytes] = []
+    reader = threading.Thread(target=_read_until_closed, args=(terminal, shown))
+    reader.start()
+    try:
+        with subprocess.Popen(
+            [sys.executable, "-m", "annotator.cli", "process", *args], stdout=subprocess.PIPE,
+            stderr=screen, text=True, env={**os.environ, "AU_ANNOTATOR_CACHE": str(cache)},
+        ) as command:
+            os.close(screen)
+            stdout = command.communicate(timeout=600)[0]
+        assert command.returncode == 0, b"".join(shown).decode(errors="replace")
+    finally:
+        reader.join(timeout=10)
+        os.close(terminal)
+    return stdout, b"".join(shown).decode(errors="replace")
+
+
+def _read_until_closed(terminal: int, shown: list[bytes]) -> None:
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # the command ended: the terminal's other side is closed
+            return
+        if not chunk:
+            return
+        shown.append(chunk)
+
+
+@pytest.fixture(scope="module")
+def one_and_two_people(tmp_path_factory, single_face, demo_video) -> tuple[Path, int]:
+    """A folder with the one-face clip and the two-person clip, and their decoded frames."""
+    folder = tmp_path_factory.mktemp("one-and-two-people")
+    shutil.copy(single_face, folder / "single_face.mp4")
+    two_person_video(folder / "interview.mp4", single_face, demo_video)
+    decoded = sum(1 for clip in folder.iterdir() for _ in iter_frames(clip))
+    assert decoded == 72 + TWO_PERSON_FRAMES
+    return folder, decoded
+
+
+@pytest.fixture(scope="module")
+def counted(tmp_path_factory, one_and_two_people) -> tuple[str, str, int]:
+    """`process` of that folder with two workers, on a terminal: (stdout, the terminal's
+    screen, the decoded frames)."""
+    folder, decoded = one_and_two_people
+    scratch = tmp_path_factory.mktemp("counted")
+    url = f"sqlite:///{scratch / 'annotations.sqlite3'}"
+    stdout, screen = run_process_on_a_terminal(str(folder), "--workers", "2", "--db", url,
+                                               cache=scratch / "cache")
+    return stdout, screen, decoded
+
+
+def test_the_summary_counts_every_decoded_frame_of_one_and_two_person_videos(counted):
+    stdout, _, decoded = counted
+    summary = stdout.strip().splitlines()[-1]
+    found = re.search(r"; ([\d,]+) frames processed in ([\d.]+) s \((\d+) frames/s\)", summary)
+    assert summary.startswith("2 stored, 0 skipped") and found, summary
+    assert int(found[1].replace(",", "")) == decoded
+    assert int(found[3]) > 0
+
+
+def test_the_bar_runs_in_decoded_frames_with_a_rate(counted):
+    _, screen, decoded = counted
+    last = re.split(r"[\r\n]+", screen.strip())[-1]  # the bar as it was left
+    found = re.search(r"(\d+)/(\d+) frames \|.*\| 2/2 videos · (\d+) frames/s", last)
+    assert found, screen
+    assert int(found[1]) == int(found[2]) == decoded
+    assert int(found[3]) > 0
