@@ -46,7 +46,8 @@ def end_to_end(
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="au-annotator-bench-") as scratch:
             start = time.perf_counter()
-            subjects, features = analyse_video(path, info, backend, scratch=Path(scratch))
+            subjects, features = analyse_video(path, info, backend, scratch=Path(scratch),
+                                                   device=device)
             analysed = time.perf_counter()
             for subject in features:
                 descriptors_from_features(subject)

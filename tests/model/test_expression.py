@@ -9,8 +9,12 @@ import numpy as np
 
 from model.expression import (
     EXPRESSIONS,
+    ONNX_FILE,
     WEIGHTS_FILE,
+    _torch_forward,
+    classify,
     expression_probabilities,
+    network_input,
     sampled_frames,
     sampling_stride,
     spread,
@@ -19,7 +23,7 @@ from model.expression import (
 REFERENCE = Path(__file__).parents[1] / "data" / "expression_reference.npz"
 
 
-def test_the_torch_network_reproduces_the_keras_reference_outputs():
+def test_the_expression_probabilities_reproduce_the_keras_reference_outputs():
     """Reference: an independent NumPy forward pass of the hdf5's Keras graph, recorded by
     scripts/convert_expression_weights.py for aligned crops of the bundled clips."""
     reference = np.load(REFERENCE)
@@ -72,3 +76,18 @@ def test_frames_between_samples_are_interpolated_and_no_face_stays_nan():
     spread_out = spread(np.array([0, 4]), samples, face)
     np.testing.assert_allclose(spread_out[[0, 1, 2, 4], 3], [0.2, 0.4, 0.6, 1.0], atol=1e-6)
     assert np.isnan(spread_out[3]).all()
+
+
+def test_the_onnx_export_opencv_runs_on_the_cpu_gives_the_same_outputs():
+    reference = np.load(REFERENCE)
+    np.testing.assert_allclose(classify(reference["crops"], "cpu"), reference["probabilities"],
+                               atol=1e-4)
+    assert ONNX_FILE.stat().st_size < 1_000_000
+
+
+def test_the_torch_module_gives_the_same_outputs_where_cuda_would_run_it():
+    """The CUDA path is the torch module; on a machine without CUDA it runs on the CPU."""
+    reference = np.load(REFERENCE)
+    inputs = network_input(reference["crops"])
+    np.testing.assert_allclose(_torch_forward(inputs, "cpu"), reference["probabilities"],
+                               atol=1e-4)
