@@ -273,18 +273,14 @@ def add_adapt_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_adapt(args: argparse.Namespace) -> int:
     from annotator.adaptation import AdaptationError, adapt_video, format_reports
-    from db import database_url, open_database, videos_matching
+    from db import database_url
 
     url = database_url(args.db)
-    with open_database(url).begin() as session:
-        found = [video.id for video in videos_matching(session, args.video)]
-    if len(found) != 1:
-        problem = "no" if not found else "several"
-        print(f"au-annotator adapt: error: {problem} registered videos match {args.video!r}",
-              file=sys.stderr)
+    video_id = _one_video(url, args.video, "adapt")
+    if video_id is None:
         return 2
     try:
-        result = adapt_video(url, found[0], args.coder, args.subject)
+        result = adapt_video(url, video_id, args.coder, args.subject)
     except (AdaptationError, ValueError) as error:
         print(f"au-annotator adapt: error: {error}", file=sys.stderr)
         return 2
@@ -354,25 +350,35 @@ def run_queue(args: argparse.Namespace) -> int:
     """Print `AU first last score reason` per stretch, best first (frames 0-based, inclusive;
     score: the stretch's expected change in seconds of frames)."""
     from annotator import actions
-    from db import database_url, open_database, videos_matching
+    from db import database_url
 
     url = database_url(args.db)
-    with open_database(url, read_only=True).begin() as session:
-        found = [video.id for video in videos_matching(session, args.video)]
-    if len(found) != 1:
-        problem = "no" if not found else "several"
-        print(f"au-annotator queue: error: {problem} registered videos match {args.video!r}",
-              file=sys.stderr)
+    video_id = _one_video(url, args.video, "queue")
+    if video_id is None:
         return 2
     if args.limit < 1:
         print("au-annotator queue: error: --limit must be at least 1", file=sys.stderr)
         return 2
-    coders = actions.video_coders(url, found[0])
+    coders = actions.video_coders(url, video_id)
     coder = args.coder or (coders[0] if len(coders) == 1 else None)
-    items = actions.video_queue(url, found[0], coder, args.subject, args.limit)
+    items = actions.video_queue(url, video_id, coder, args.subject, args.limit)
     for item in items:
         print(f"{item.au} {item.first_frame} {item.last_frame} {item.score:.2f} {item.reason}")
     if not items:
         print("nothing to review: every unreviewed stretch is confident and its sources agree",
               file=sys.stderr)
     return 0
+
+
+def _one_video(url: str, text: str, command: str) -> int | None:
+    """The id of the one registered video `text` names; None (the error printed) otherwise."""
+    from db import open_database, videos_matching
+
+    with open_database(url, read_only=True).begin() as session:
+        found = [video.id for video in videos_matching(session, text)]
+    if len(found) == 1:
+        return found[0]
+    problem = "no" if not found else "several"
+    print(f"au-annotator {command}: error: {problem} registered videos match {text!r}",
+          file=sys.stderr)
+    return None
