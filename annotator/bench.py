@@ -10,11 +10,13 @@ frames in one run.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -137,3 +139,89 @@ def summary_line(ours: BenchResult, reference: BenchResult) -> str:
     ratio = ours.fps / reference.fps if reference.fps else float("nan")
     return (f"end_to_end_fps={ours.fps:.1f} reference_fps={reference.fps:.1f} "
             f"ratio={ratio:.2f}")
+
+
+
+def stage_profile(path: Path, info: VideoInfo, backend: LandmarkBackend,
+                  device: str = "cpu") -> dict[str, float]:
+    """Milliseconds per decoded frame of each stage, each timed alone on one thread over the
+    same frames (end_to_end overlaps them on worker threads, so its total is smaller than the
+    sum): where a frame's time goes, for the speed work."""
+    from annotator.landmarks.dlib_backend import DlibBackend
+    from annotator.pipeline import ANALYSIS_SIDE
+    from model.baseline import load_baseline
+    from model.expression import classify, sampled_frames, sampling_stride
+    from model.features import FeatureConfig, VideoFeatures, face_channels, landmark_motion
+
+    config, seconds = FeatureConfig(), {}
+    clock = _StageClock(seconds)
+    with clock("decode"):
+        frames = [frame.rgb for frame in iter_frames(path, ANALYSIS_SIDE)]
+    count = len(frames)
+    backend.reset()
+    with clock("detection"):
+        found = [backend.find_faces(rgb) for rgb in frames]
+    faces = [(index, result[0]) for index, result in enumerate(found) if result]
+    if isinstance(backend, DlibBackend):  # the fit alone, on the boxes found, taken out
+        grays = [cv2.cvtColor(frames[index], cv2.COLOR_RGB2GRAY) for index, _ in faces]
+        with clock("landmark fit"):
+            for gray, (_, face) in zip(grays, faces, strict=True):
+                backend.fit(gray, face.box)
+        seconds["detection"] -= seconds["landmark fit"]
+    crops, aligned = _aligned_crops(frames, faces, config, clock)
+    with clock("gray and edge images"):
+        images = [face_channels(crop, points, config)
+                  for crop, points in zip(crops, aligned, strict=True)]
+    face = np.zeros(count, bool)
+    face[[index for index, _ in faces]] = True
+    table = np.full((count, 68, 2), np.nan, np.float32)
+    table[face] = aligned
+    with clock("motion"):
+        motion, has_motion = landmark_motion(table, face, config)
+    full = np.zeros((count, 2, config.crop_size, config.crop_size), np.uint8)
+    if images:
+        full[face] = np.stack(images)
+    with clock("expression network"):
+        chosen = sampled_frames(face, sampling_stride(info.fps))
+        expression = np.full((count, 7), np.nan, np.float32)
+        expression[chosen] = classify(full[chosen, 0], device)
+    features = VideoFeatures(full, motion, face, has_motion, table, expression)
+    with clock("descriptors"):
+        descriptors_from_features(features)
+    with clock("prediction (cold start)"):
+        load_baseline().predict(features)
+    return {name: 1000 * value / max(count, 1) for name, value in seconds.items()}
+
+
+def _aligned_crops(frames: list[np.ndarray], faces, config, clock):
+    """The similarity-aligned crops and (N, 68, 2) landmarks of each face: the alignment."""
+    from model.features import (
+        STABLE_POINTS,
+        apply_transform,
+        similarity_transform,
+        template_landmarks,
+    )
+
+    template = template_landmarks(config.crop_size)
+    crops, aligned = [], np.zeros((len(faces), 68, 2), np.float32)
+    with clock("alignment"):
+        for row, (index, face) in enumerate(faces):
+            matrix = similarity_transform(face.landmarks[STABLE_POINTS], template[STABLE_POINTS])
+            crops.append(cv2.warpAffine(frames[index], matrix,
+                                        (config.crop_size, config.crop_size),
+                                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT))
+            aligned[row] = apply_transform(matrix, face.landmarks)
+    return crops, aligned
+
+
+class _StageClock:
+    """`with clock(name):` adds the block's wall seconds to `seconds[name]`."""
+
+    def __init__(self, seconds: dict[str, float]):
+        self.seconds = seconds
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start

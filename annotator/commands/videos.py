@@ -195,6 +195,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--random-weights", action="store_true",
                         help="fan: random-init weights in a temporary folder (no download; "
                              "speed does not depend on weights)")
+    parser.add_argument("--stages", action="store_true",
+                        help="also time each stage alone (milliseconds a frame)")
     parser.add_argument("--boxes", choices=("detector", "dlib"), default="detector",
                         help="fan: face boxes from its detector, or from the dlib backend for "
                              "both paths (so random weights still see one face per frame)")
@@ -227,6 +229,10 @@ def run_bench(args: argparse.Namespace) -> int:
               f"peak_gpu_memory_mib={torch.cuda.max_memory_allocated() / 2**20:.0f}")
     for name, seconds in {**ours.stage_seconds, **reference.stage_seconds}.items():
         print(f"{name}: {seconds:.2f} s")
+    if args.stages:
+        for name, milliseconds in bench.stage_profile(args.video, info, backend,
+                                                      args.device).items():
+            print(f"stage {name}: {milliseconds:.2f} ms/frame")
     print(f"frames={ours.frames} subjects={ours.subjects} "
           f"torch_threads={torch.get_num_threads()}")
     print(bench.summary_line(ours, reference))

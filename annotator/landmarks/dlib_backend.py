@@ -85,7 +85,7 @@ class DlibBackend(LandmarkBackend):
             self._since_full = 0
         self._previous = [box for box, _ in found]
         self._most = max(self._most, len(found))
-        return [FaceResult(True, box, score, self._landmarks(gray, box)) for box, score in found]
+        return [FaceResult(True, box, score, self.fit(gray, box)) for box, score in found]
 
     def _detect(self, gray: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
         rects, scores, _ = self.detector.run(gray, self.upsample, 0.0)
@@ -133,7 +133,8 @@ class DlibBackend(LandmarkBackend):
             return None
         return boxes[chosen], float(scores[chosen])
 
-    def _landmarks(self, gray: np.ndarray, box: np.ndarray) -> np.ndarray:
+    def fit(self, gray: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """(68, 2) landmarks of the face in `box` of a gray frame: the 68-point fit alone."""
         rect = dlib.rectangle(*(int(round(v)) for v in box))
         shape = self.predictor(gray, rect)
         points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)

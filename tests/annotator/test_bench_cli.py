@@ -26,3 +26,17 @@ def test_bench_prints_stage_times_and_the_summary_line(single_face):
     assert ours > 0 and reference > 0
     # the printed figures are rounded, so their quotient is only close to the ratio
     assert ratio == pytest.approx(ours / reference, rel=0.03, abs=0.01)
+
+
+def test_bench_stages_prints_each_stages_milliseconds_a_frame(single_face):
+    result = subprocess.run(
+        [sys.executable, "-m", "annotator.cli", "bench", str(single_face), "--stages"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    stages = dict(re.findall(r"^stage (.+): ([\d.]+) ms/frame$", result.stdout, re.MULTILINE))
+    assert list(stages) == ["decode", "detection", "landmark fit", "alignment",
+                            "gray and edge images", "motion", "expression network",
+                            "descriptors", "prediction (cold start)"]
+    assert all(float(value) >= 0 for value in stages.values())
+    assert float(stages["detection"]) > 0 and float(stages["expression network"]) > 0
