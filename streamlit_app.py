@@ -2,11 +2,11 @@
 annotator.actions and annotator.jobs, the pictures in annotator/ui.
 
 Run with `au-annotator app`: it serves this page and the player's video files (see
-streamlit_server.py). Who is coding lives in the server-side session (annotator.ui.sign_in),
-never in the URL; the URL keeps the open video, the subject (person) being coded and a running
-processing job, so a reload comes back to the same place after signing in. Every label action
-is stored in the database the moment it is made. A failure shows a short message; the server's
-log keeps the details.
+streamlit_server.py). Who is coding is a sign-in token in the session and a cookie
+(annotator.ui.sign_in), never in the URL; the URL keeps the open video, the subject (person)
+being coded and a running processing job, so a reload comes back to the same place. Every
+label action is stored in the database the moment it is made. A failure shows a short message;
+the server's log keeps the details.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def run_prefill(database_url: str, run_id: int) -> np.ndarray | None:
 def main() -> None:
     st.set_page_config(page_title="AU annotator", page_icon="🙂", layout="wide")
     config = settings()
-    identity = sign_in.identity_ui(config.database_url, oidc_configured())
+    identity = sign_in.identity_ui(config.database_url, oidc_configured(),
+                                   config.sign_in_hours)
     if identity is None:
         return
     try:
