@@ -105,7 +105,7 @@ def _write_cookie(value: str, expires: datetime) -> None:
     """The browser keeps the token until it expires (an empty value: forgets it)."""
     script = _SET_COOKIE.format(name=COOKIE, value=json.dumps(value),
                                 expires=json.dumps(expires.strftime("%a, %d %b %Y %H:%M:%S GMT")))
-    st.html(script, unsafe_allow_javascript=True)
+    st.sidebar.html(script, unsafe_allow_javascript=True)  # the sidebar: no gap in the page
 
 
 def _sign_out(database_url: str, oidc: bool) -> None:
