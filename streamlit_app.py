@@ -2,11 +2,11 @@
 annotator.actions and annotator.jobs, the pictures in annotator/ui.
 
 Run with `au-annotator app`: it serves this page and the player's video files (see
-streamlit_server.py). Who is coding lives in the server-side session (annotator.ui.sign_in),
-never in the URL; the URL keeps the open video, the subject (person) being coded and a running
-processing job, so a reload comes back to the same place after signing in. Every label action
-is stored in the database the moment it is made. A failure shows a short message; the server's
-log keeps the details.
+streamlit_server.py). Who is coding is a sign-in token in the session and a cookie
+(annotator.ui.sign_in), never in the URL; the URL keeps the open video, the subject (person)
+being coded and a running processing job, so a reload comes back to the same place. Every
+label action is stored in the database the moment it is made. A failure shows a short message;
+the server's log keeps the details.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 
 from annotator import actions, jobs
-from annotator.ui import learning, sign_in, timeline
+from annotator.ui import frames, keys, learning, sign_in, timeline
 from annotator.ui.panels import agreement_ui, export_ui, models_panel_ui
 from annotator.ui.player import player_ui
 from annotator.ui.settings import AppSettings, app_settings, server_videos
@@ -50,7 +50,8 @@ def run_prefill(database_url: str, run_id: int) -> np.ndarray | None:
 def main() -> None:
     st.set_page_config(page_title="AU annotator", page_icon="🙂", layout="wide")
     config = settings()
-    identity = sign_in.identity_ui(config.database_url, oidc_configured())
+    identity = sign_in.identity_ui(config.database_url, oidc_configured(),
+                                   config.sign_in_hours)
     if identity is None:
         return
     try:
@@ -231,7 +232,6 @@ def _reset_on_new_video(summary: actions.VideoSummary) -> None:
 
 def label_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
              state: actions.ReviewState, queue: list[actions.ReviewItem], subject: int) -> None:
-    last_frame = summary.frame_count - 1
     if st.session_state.get("au") not in state.aus:
         st.session_state["au"] = state.aus[0]
     if not set(st.session_state.get("aus", ())) <= set(state.aus):
@@ -241,28 +241,32 @@ def label_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
         st.caption(f"The buttons apply to {', '.join(_chosen_aus())} (rows boxed on the "
                    "timelines); pick one AU above to go back to one.")
     first, last = st.columns(2)
-    first.number_input("First frame", min_value=0, max_value=last_frame, step=1, key="first",
-                       on_change=_go_to_range_field, args=("first",))
-    last.number_input("Last frame", min_value=0, max_value=last_frame, step=1, key="last",
-                      on_change=_go_to_range_field, args=("last",))
-    act = partial(_act, config.database_url, summary.id, coder, state.run_id, subject)
+    for column, (key, name) in zip((first, last), frames.FIELDS, strict=True):
+        column.number_input(name, step=1, key=key, on_change=frames.range_field_typed,
+                            args=(key, summary.frame_count))
+    problem = frames.range_problem(summary.frame_count)
+    if problem:
+        st.error(problem)
+    act = partial(_act, config.database_url, summary, coder, state.run_id, subject)
     with st.container(horizontal=True):
         for label, key, value in VALUES:
             st.button(label, shortcut=key, on_click=act, args=(value,), type="primary")
         st.button("Accept pre-fill", shortcut="V", on_click=act, args=("accept",),
                   help="mark the model's labels of the range reviewed, as they are")
     with st.container(horizontal=True):
-        st.button("Undo", shortcut="Ctrl+Z", on_click=act, args=("undo",))
-        st.button("Redo", shortcut="Ctrl+Y", on_click=act, args=("redo",))
+        st.button("Undo", on_click=act, args=("undo",),
+                  help="(Ctrl+Z, outside fields) take back your last correction")
+        st.button("Redo", on_click=act, args=("redo",),
+                  help="(Ctrl+Y or Ctrl+Shift+Z, outside fields) do it again")
         st.button("Range = this frame", shortcut="H", on_click=_range_to_frame)
         st.button("Review next", on_click=learning.review_next, args=(queue,),
                   help="(key R) go to the unreviewed stretch where the pre-fill is least sure")
-    learning.review_key()
+    keys.page_keys()
     if "notice" in st.session_state:
         st.caption(st.session_state["notice"])
     learning.expression_ui(config.database_url, summary.id, subject,
                            int(st.session_state.get("frame", 0)), state.aus)
-    learning.learn_ui(config.database_url, summary.id, state)
+    learning.learn_ui(config.database_url, summary.id, state, subject)
     prefill_ui(config, coder, summary, state, subject)
 
 
@@ -274,20 +278,19 @@ def _one_au() -> None:
     st.session_state["aus"] = (st.session_state["au"],)
 
 
-def _go_to_range_field(field: str) -> None:
-    st.session_state["frame"] = st.session_state[field]  # the player shows the frame typed
-
-
 def _range_to_frame() -> None:
     st.session_state["first"] = st.session_state["last"] = st.session_state["frame"]
 
 
-def _act(database_url: str, video_id: int, coder: str, seen_run: int | None, subject: int,
-         action) -> None:
-    aus = _chosen_aus()
+def _act(database_url: str, summary: actions.VideoSummary, coder: str, seen_run: int | None,
+         subject: int, action) -> None:
+    video_id, aus = summary.id, _chosen_aus()
     first, last = sorted((st.session_state["first"], st.session_state["last"]))
     where = f"{', '.join(aus)}, frames {first}–{last}"
-    if action == "undo":
+    problem = frames.range_problem(summary.frame_count)
+    if problem and action not in ("undo", "redo"):
+        done, notice = False, f"Not stored: {problem}"
+    elif action == "undo":
         done = actions.undo(database_url, video_id, coder, subject)
         notice = "Undone." if done else "Nothing to undo."
     elif action == "redo":
@@ -346,7 +349,7 @@ def _smoothed(database_url: str, state: actions.ReviewState) -> np.ndarray:
 def timeline_ui(summary: actions.VideoSummary, state: actions.ReviewState,
                 probabilities: np.ndarray, player_shown: bool) -> None:
     codes = timeline.band_codes(state.labels, state.reviewed, state.prefill)
-    selected = sorted((st.session_state["first"], st.session_state["last"]))
+    selected = frames.label_range(summary.frame_count)
     marked = None if player_shown else st.session_state["frame"]  # the player draws its own
     figure = timeline.timeline_figure(state.aus, probabilities, codes, state.thresholds,
                                       marked, _chosen_aus(), tuple(selected))

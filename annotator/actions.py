@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -267,6 +268,24 @@ def smoothed_probabilities(database_url: str, run_id: int, window: int) -> np.nd
     with db.open_database(database_url, read_only=True).begin() as session:
         run = db.get_prediction_run(session, run_id)
         return smooth_probabilities(db.run_probabilities(run), window)
+
+
+def start_sign_in(database_url: str, name: str, how: str,
+                  hours: float) -> tuple[str, db.SignIn]:
+    """A sign-in token for the coder (checked by the caller), valid for `hours`."""
+    with db.open_database(database_url).begin() as session:
+        return db.start_sign_in(session, name, how, timedelta(hours=hours))
+
+
+def signed_in_by_token(database_url: str, token: str) -> db.SignIn | None:
+    """Who the token signs in now, with their current role; None when it signs nobody in."""
+    with db.open_database(database_url, read_only=True).begin() as session:
+        return db.signed_in_by_token(session, token)
+
+
+def end_sign_in(database_url: str, token: str) -> None:
+    with db.open_database(database_url).begin() as session:
+        db.end_sign_in(session, token)
 
 
 class NewerPrefill(Exception):

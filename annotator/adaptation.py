@@ -204,14 +204,18 @@ def _adapted_parameters(plan: _Plan, thresholds: np.ndarray, reports: list[AURep
 def format_reports(result: SubjectAdaptation) -> list[str]:
     """The lines `au-annotator adapt` prints for a subject: one per AU with what was used and
     estimated."""
-    lines = []
-    for report in result.reports:
-        line = (f"{report.au:5} reviewed {report.reviewed_frames:6} frames "
-                f"(+{report.support_frames} from other subjects): {report.reason}")
-        if report.cv_agreement is not None:
-            line += (f"; cross-validated on {report.cv_frames} frames: adapted "
-                     f"{report.cv_agreement:.3f}, prior {report.cv_agreement_prior:.3f}")
-        if report.adapted:
-            line += f"; {report.changed_frames} unreviewed frames changed"
-        lines.append(line)
-    return lines
+    return [f"{report.au:5} {describe_report(report, 6)}" for report in result.reports]
+
+
+def describe_report(report: AUReport, width: int = 0) -> str:
+    """What learning did with one AU and why, in the command's words (the page shows the same
+    sentence, so a coder and the command line read one account); `width` lines the frame
+    counts up in a terminal."""
+    line = (f"reviewed {report.reviewed_frames:{width}} frames "
+            f"(+{report.support_frames} from other subjects): {report.reason}")
+    if report.cv_agreement is not None:
+        line += (f"; cross-validated on {report.cv_frames} frames: adapted "
+                 f"{report.cv_agreement:.3f}, prior {report.cv_agreement_prior:.3f}")
+    if report.adapted:
+        line += f"; {report.changed_frames} unreviewed frames changed"
+    return line

@@ -33,7 +33,7 @@ COMMANDS = {
                          "CSV"),
     "import-labels": ("labels", "import Aff-Wild2 label files and ELAN .eaf files as one coder's "
                                 "labels (all files or none)"),
-    "coder": ("coders", "manage the accounts coders sign in with (add, list, disable)"),
+    "coder": ("coders", "manage the accounts coders sign in with (add, list, disable, admin)"),
     "bench": ("videos", "time decode → landmarks → features → AU probabilities against a "
                         "reference"),
 }

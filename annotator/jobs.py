@@ -268,7 +268,9 @@ def start_adaptation(database_url: str, video_id: int) -> int:
     def work(report: Reporter):
         result = adapt_video(database_url, video_id)
         learnt = ", ".join(result.adapted_aus) or "nothing yet"
-        return f"learnt: {learnt} ({result.seconds:.1f} s)", None, video_id
+        reports = {str(done.subject): [asdict(r) for r in done.reports]
+                   for done in result.subjects}  # per AU, what the page reports
+        return f"learnt: {learnt} ({result.seconds:.1f} s)", {"reports": reports}, video_id
 
     return run_in_background(database_url, ADAPT, work, str(video_id), "learning", again=True)
 

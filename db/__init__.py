@@ -17,6 +17,7 @@ from db.coders import (
     disable_account,
     list_coders,
     prefill_settings,
+    set_admin,
     set_prefill_settings,
     signed_in,
 )
@@ -69,6 +70,7 @@ from db.labels import (
     reviewed_labels,
 )
 from db.models import Coder, Correction, Edit, Job, ModelVersion, PredictionRun, Subject, Video
+from db.sign_ins import SignIn, end_sign_in, signed_in_by_token, start_sign_in
 from db.subjects import (
     SubjectFound,
     left_and_right_subjects,
@@ -126,6 +128,7 @@ __all__ = [
     "PredictionParameters",
     "PredictionRun",
     "Session",
+    "SignIn",
     "Subject",
     "SubjectFound",
     "Track",
@@ -149,6 +152,7 @@ __all__ = [
     "disable_account",
     "default_database_path",
     "effective_labels",
+    "end_sign_in",
     "fail_job",
     "finish_job",
     "fully_reviewed",
@@ -187,10 +191,13 @@ __all__ = [
     "run_prefill",
     "run_probabilities",
     "run_with_backend",
+    "set_admin",
     "set_job_process",
     "set_prefill_settings",
     "signed_in",
+    "signed_in_by_token",
     "start_job",
+    "start_sign_in",
     "store_prediction_run",
     "store_subjects",
     "subject_row",

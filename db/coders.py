@@ -16,10 +16,10 @@ import logging
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from db.models import Coder, PrefillSettings
+from db.models import Coder, PrefillSettings, SignInToken, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +77,27 @@ def _hasher_delay(password: str) -> None:
     _hasher.hash(password)
 
 
-def disable_account(session: Session, name: str) -> Coder:
+def _account(session: Session, name: str) -> Coder:
     coder = session.scalar(select(Coder).where(Coder.name == name.strip()))
     if coder is None or coder.password_hash is None:
         raise AccountError(f"no account named {name.strip()!r}")
+    return coder
+
+
+def disable_account(session: Session, name: str) -> Coder:
+    """The account can no longer sign in, and every sign-in it holds ends now."""
+    coder = _account(session, name)
     coder.disabled = True
+    session.execute(update(SignInToken).where(SignInToken.coder_id == coder.id,
+                                              SignInToken.revoked_at.is_(None))
+                    .values(revoked_at=utc_now()))
+    return coder
+
+
+def set_admin(session: Session, name: str, admin: bool) -> Coder:
+    """Grant or remove the administrator role (signed-in pages follow at their next action)."""
+    coder = _account(session, name)
+    coder.is_admin = admin
     return coder
 
 

@@ -96,6 +96,24 @@ class Coder(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+class SignInToken(Base):
+    """A coder's sign-in, kept in their browser as a cookie holding a random token: only the
+    token's SHA-256 is stored, so the table cannot sign anyone in. It ends at `expires_at`,
+    when revoked (Sign out, the account disabled), or when its coder may no longer sign in."""
+
+    __tablename__ = "sign_in_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    coder_id: Mapped[int] = mapped_column(ForeignKey("coders.id"), index=True)
+    how: Mapped[str] = mapped_column(String(20))  # "account" or "name only"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (CheckConstraint("how IN ('account', 'name only')", name="how"),)
+
+
 class PrefillSettings(Base):
     """One coder's smoothing window and thresholds for one video's pre-fill: applied to the
     video's newest run for that coder only, so one coder's settings never move another's."""

@@ -45,6 +45,9 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-upload-mb", type=int, metavar="MB",
                         help="largest upload in megabytes (default: $AU_ANNOTATOR_MAX_UPLOAD_MB, "
                              "else 2048)")
+    parser.add_argument("--sign-in-hours", type=float, metavar="H",
+                        help="how long a sign-in lasts through reloads and new tabs (default: "
+                             "$AU_ANNOTATOR_SIGN_IN_HOURS, else 9, a working day)")
 
 
 def streamlit_command(args: argparse.Namespace, headless: bool) -> tuple[list[str], dict]:
@@ -62,6 +65,10 @@ def streamlit_command(args: argparse.Namespace, headless: bool) -> tuple[list[st
     upload_mb = args.max_upload_mb or int(env.get("AU_ANNOTATOR_MAX_UPLOAD_MB",
                                                   DEFAULT_MAX_UPLOAD_MB))
     env["AU_ANNOTATOR_MAX_UPLOAD_MB"] = str(upload_mb)
+    if args.sign_in_hours is not None:
+        if args.sign_in_hours <= 0:
+            raise InputError("--sign-in-hours", "must be a positive number of hours")
+        env["AU_ANNOTATOR_SIGN_IN_HOURS"] = str(args.sign_in_hours)
     hosts = dict.fromkeys([*LOCAL_ADDRESSES[:2], args.address, *args.allowed_host])
     hosts.pop("0.0.0.0", None)  # not a name a browser sends; name the host with --allowed-host
     command = [

@@ -3,7 +3,11 @@
     au-annotator coder add NAME [--admin]     asks for the password twice (or reads one line
                                               from standard input with --password-stdin)
     au-annotator coder list                   every coder: account or name only, admin, disabled
-    au-annotator coder disable NAME           the account can no longer sign in; labels stay
+    au-annotator coder disable NAME           the account can no longer sign in (its open
+                                              pages are signed out at their next action);
+                                              labels stay
+    au-annotator coder admin NAME [--remove]  grant (or remove) the administrator role; open
+                                              pages follow at their next action
 
 An app served beyond this computer (`au-annotator app --address ...`) requires a sign-in with
 these accounts (or Streamlit's OIDC with an allow-list); see the README's "Running for a team".
@@ -33,6 +37,10 @@ def add_coder_arguments(parser: argparse.ArgumentParser) -> None:
     disable = actions.add_parser("disable", parents=[database],
                                  help="stop an account from signing in")
     disable.add_argument("name", metavar="NAME")
+    admin = actions.add_parser("admin", parents=[database],
+                               help="grant an account the administrator role (or --remove it)")
+    admin.add_argument("name", metavar="NAME")
+    admin.add_argument("--remove", action="store_true", help="remove the role instead")
 
 
 def run_coder(args: argparse.Namespace) -> int:
@@ -43,6 +51,7 @@ def run_coder(args: argparse.Namespace) -> int:
         disable_account,
         list_coders,
         open_database,
+        set_admin,
     )
 
     with open_database(database_url(args.db)).begin() as session:
@@ -52,6 +61,10 @@ def run_coder(args: argparse.Namespace) -> int:
                 print(f"account {coder.name}{' (admin)' if coder.is_admin else ''} added")
             elif args.action == "disable":
                 print(f"account {disable_account(session, args.name).name} disabled")
+            elif args.action == "admin":
+                coder = set_admin(session, args.name, not args.remove)
+                print(f"account {coder.name} {'is' if coder.is_admin else 'is no longer'} "
+                      "an administrator")
             else:
                 for coder in list_coders(session):
                     print(_describe(coder))

@@ -14,33 +14,14 @@ import pandas as pd
 import streamlit as st
 
 from annotator import actions, jobs
+from annotator.adaptation import describe_report
+from model.adapt import AUReport
 
 QUEUE_SHOWN = 20
-# Streamlit keeps R (rerun) and C (clear cache) from button shortcuts, so R reaches "Review
-# next" through this listener; it runs first (capture phase) and stops Streamlit's rerun.
-_REVIEW_KEY_SCRIPT = """<script>
-(function () {
-  if (window.auReviewKey) return;
-  window.auReviewKey = true;
-  window.addEventListener("keydown", function (event) {
-    if ((event.key !== "r" && event.key !== "R") || event.ctrlKey || event.metaKey ||
-        event.altKey) return;
-    var target = event.target;
-    if (target && (target.isContentEditable ||
-        /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
-    var button = Array.from(document.querySelectorAll("button")).find(function (b) {
-      return b.innerText.trim() === "Review next";
-    });
-    if (!button) return;
-    event.preventDefault();
-    event.stopImmediatePropagation();
-    button.click();
-  }, true);
-})();
-</script>"""
 
 
-def learn_ui(database_url: str, video_id: int, state: actions.ReviewState) -> None:
+def learn_ui(database_url: str, video_id: int, state: actions.ReviewState,
+             subject: int) -> None:
     button, auto = st.columns([3, 1], vertical_alignment="center")
     button.button("Learn from my corrections", on_click=jobs.start_adaptation,
                   args=(database_url, video_id), width="stretch",
@@ -48,12 +29,23 @@ def learn_ui(database_url: str, video_id: int, state: actions.ReviewState) -> No
                        "coder's; other videos' reviewed frames help); your labels stay")
     auto.toggle("auto", key="auto_learn",
                 help="learn again in the background after every correction")
-    running = jobs.adaptation_state(database_url, video_id)
-    if running is not None and running.running:
+    last = jobs.adaptation_state(database_url, video_id)
+    if last is not None and last.running:
         learning_progress_ui(database_url, video_id)
-    elif running is not None and running.state == "failed":
-        st.error(running.message)
-    learnt_ui(database_url, state)
+    elif last is not None and last.state == "failed":
+        st.error(f"Learning failed: {last.message}")
+    reports = _job_reports(last, subject)
+    if reports is None:  # learnt before the job kept its reports: the newest run has them
+        reports = actions.learnt_reports(database_url, state.run_id) if state.prior_run_id else []
+    if reports:
+        learnt_ui(reports)
+
+
+def _job_reports(job: jobs.JobStatus | None, subject: int) -> list[dict] | None:
+    """The per-AU reports of the video's last finished learning, for this subject."""
+    if job is None or job.state != "done" or not job.result or "reports" not in job.result:
+        return None
+    return job.result["reports"].get(str(subject), [])
 
 
 def learn_after_correction(database_url: str, video_id: int) -> None:
@@ -70,38 +62,29 @@ def learning_progress_ui(database_url: str, video_id: int) -> None:
     st.caption("Learning from the reviewed frames… (keep coding)")
 
 
-def learnt_ui(database_url: str, state: actions.ReviewState) -> None:
-    reports = actions.learnt_reports(database_url, state.run_id) if state.prior_run_id else []
-    if not reports:
-        return
+def learnt_ui(reports: list[dict]) -> None:
+    """What the last learning did, per AU, in the words of `au-annotator adapt`; it stays on
+    the page (it is read from the stored job) until the next learning replaces it."""
     adapted = [r["au"] for r in reports if r["adapted"]]
-    with st.expander(f"Pre-fill learnt from your corrections: {', '.join(adapted) or 'none'}"):
-        st.dataframe(learnt_table(reports), hide_index=True)
-        st.caption("Estimated by fitting on some reviewed stretches and checking the others: "
-                   "the share of those frames the learnt pre-fill and its prior get right.")
+    kept = [r["au"] for r in reports if not r["adapted"]]
+    if adapted:
+        title = f"Learnt {', '.join(adapted)}" + (f"; kept the pre-fill of {', '.join(kept)}"
+                                                  if kept else "")
+    else:
+        title = "Nothing learnt: every AU keeps the model's pre-fill (why below)"
+    with st.expander(title, expanded=True):
+        st.table(learnt_table(reports))
+        st.caption("Estimates: fitted on some reviewed stretches, checked on the others (the "
+                   "share of those frames the learnt pre-fill and its prior get right).")
 
 
 def learnt_table(reports: list[dict]) -> pd.DataFrame:
+    """One row per AU, narrow enough to read without scrolling sideways (the sentence
+    wraps)."""
     return pd.DataFrame(
-        [
-            {
-                "AU": r["au"],
-                "reviewed frames": r["reviewed_frames"],
-                "from other videos": r["support_frames"],
-                "learnt": r["adapted"],
-                "estimate, learnt": r["cv_agreement"],
-                "estimate, prior": r["cv_agreement_prior"],
-                "frames changed": r["changed_frames"],
-                "why": r["reason"],
-            }
-            for r in reports
-        ]
-    )
-
-
-def review_key() -> None:
-    """Key R presses "Review next" (see _REVIEW_KEY_SCRIPT)."""
-    st.html(_REVIEW_KEY_SCRIPT, unsafe_allow_javascript=True)
+        [{"AU": r["au"], "": "learnt" if r["adapted"] else "kept",
+          "what happened": describe_report(AUReport(**r))} for r in reports]
+    ).set_index("AU")
 
 
 def review_next(items: list[actions.ReviewItem]) -> None:

@@ -26,7 +26,7 @@ from annotator import actions
 from annotator.landmarks import SubjectLandmarks
 from annotator.pipeline import subjects_for_video, video_cache_dir
 from annotator.proxy import mime_type, playable_video
-from annotator.ui import video_route
+from annotator.ui import frames, video_route
 from annotator.video import FrameReader
 from model.features import FeatureConfig, face_image
 from model.formats import InputError
@@ -78,8 +78,8 @@ def player_ui(summary: actions.VideoSummary, subject: int = 1) -> bool:
     go_to, keys = st.columns([1, 3], vertical_alignment="bottom")
     # the Frame field is sent before the player: when the player hears that the page learnt
     # its frame, the field shows it too, so a key the player held back (H) acts on that frame
-    go_to.number_input("Frame", min_value=0, max_value=summary.frame_count - 1, step=1,
-                       key="frame")
+    go_to.number_input("Frame", step=1, key="frame", on_change=frames.frame_typed,
+                       args=(summary.frame_count,))
     keys.caption(KEYS_HELP)
     with screen:
         PLAYER(key="player", data=_player_data(summary, folder, table.count, subject),
@@ -96,7 +96,7 @@ def _player_data(summary: actions.VideoSummary, folder: str, subjects: int,
     if st.session_state.get("player_frame") != frame:
         st.session_state["player_seek"] = st.session_state.get("player_seek", 0) + 1
         st.session_state["player_frame"] = frame
-    first, last = sorted((st.session_state["first"], st.session_state["last"]))
+    first, last = frames.label_range(summary.frame_count)
     return {"video": f"{folder}/video", "times": f"{folder}/times", "faces": f"{folder}/faces",
             "frames": summary.frame_count, "fps": summary.fps, "frame": frame,
             "seek": st.session_state["player_seek"], "range": [first, last],

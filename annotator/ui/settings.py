@@ -6,6 +6,7 @@ AU_ANNOTATOR_DB           database URL or SQLite file (db.database_url's default
 AU_ANNOTATOR_MAX_UPLOAD_MB  largest upload in megabytes (default 2048 = 2 GB)
 AU_ANNOTATOR_VIDEO_DIR    a folder on the server whose videos can be opened without uploading
 AU_ANNOTATOR_UPLOADS      where uploaded videos are kept (default: `uploads` in the data folder)
+AU_ANNOTATOR_SIGN_IN_HOURS  how long a sign-in lasts in the browser (default 9: a working day)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from db import database_url
 from model.formats import VIDEO_EXTENSIONS
 
 DEFAULT_MAX_UPLOAD_MB = 2048
+DEFAULT_SIGN_IN_HOURS = 9.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class AppSettings:
     max_upload_mb: int
     video_folder: Path | None
     upload_folder: Path
+    sign_in_hours: float = DEFAULT_SIGN_IN_HOURS
     demo_video: Path = DEMO_VIDEO
 
 
@@ -43,6 +46,7 @@ def app_settings() -> AppSettings:
         upload_folder=Path(uploads).expanduser()
         if uploads
         else Path(platformdirs.user_data_dir("au-annotator")) / "uploads",
+        sign_in_hours=float(os.environ.get("AU_ANNOTATOR_SIGN_IN_HOURS", DEFAULT_SIGN_IN_HOURS)),
     )
 
 

@@ -1,5 +1,10 @@
-"""Who is coding. The identity lives in the server-side session, never in the page address, so
-nobody becomes another coder by editing a URL.
+"""Who is coding. Never in the page address, so nobody becomes another coder by editing a URL:
+a sign-in with an account or a name is a random token (db.sign_ins) kept in the server-side
+session and in a cookie of the browser, so a reload or a new tab finds the coder again until
+the token expires (`--sign-in-hours`, default a working day), they sign out, or their account
+is disabled. Every page run asks the database who the token signs in, so a role granted or
+removed, an account disabled, or accounts added after a one-person start apply at the coder's
+next action. A forged, expired or revoked token signs nobody in.
 
 Three ways in, the first that applies:
 - Streamlit's OIDC login (an `[auth]` section in `.streamlit/secrets.toml`): the verified e-mail
@@ -14,14 +19,24 @@ Administrators may activate or roll back model versions and cancel others' jobs.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import streamlit as st
 
 from annotator import actions
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-SESSION_KEY = "identity"
+SESSION_KEY = "identity"  # OIDC: the identity itself (Streamlit's own cookie keeps the login)
+TOKEN_KEY = "sign_in_token"  # accounts and one-person mode: the token, checked every run
+COOKIE = "au_annotator_sign_in"
+# The cookie is written by the page (Streamlit gives the server no way to set one); the
+# server reads it from the request that opened the page's connection (st.context.cookies).
+_SET_COOKIE = """<script>
+document.cookie = "{name}=" + {value} + "; expires=" + {expires} + "; path=/; SameSite=Strict" +
+  (location.protocol === "https:" ? "; Secure" : "");
+</script>"""
 
 
 @dataclass(frozen=True)
@@ -31,30 +46,73 @@ class Identity:
     how: str  # "account", "OIDC", "name only"
 
 
-def identity_ui(database_url: str, oidc: bool) -> Identity | None:
+def identity_ui(database_url: str, oidc: bool, hours: float) -> Identity | None:
     """The signed-in coder (asking them to sign in first); None until someone has."""
-    identity = st.session_state.get(SESSION_KEY)
+    if oidc:
+        identity = _oidc_session(database_url)
+    else:
+        identity = _token_session(database_url, hours)
     if identity is None:
-        if oidc:
-            identity = _oidc_identity(database_url)
-        elif actions.accounts_exist(database_url):
-            identity = _account_form(database_url)
-        else:
-            identity = _name_form(database_url)
-        if identity is None:
-            return None
-        st.session_state[SESSION_KEY] = identity
-        st.rerun()  # draw the coder's page afresh, without the sign-in form's elements
+        return None
     st.sidebar.text(f"Coding as {identity.name}" + (" (admin)" if identity.admin else ""))
     if identity.how == "name only":
         st.sidebar.caption("One-person mode on this computer: add accounts "
                            "(au-annotator coder add) to share the app.")
-    st.sidebar.button("Sign out", on_click=_sign_out, args=(identity.how == "OIDC",))
+    st.sidebar.button("Sign out", on_click=_sign_out, args=(database_url, identity.how == "OIDC"))
     return identity
 
 
-def _sign_out(oidc: bool) -> None:
+def _oidc_session(database_url: str) -> Identity | None:
+    identity = st.session_state.get(SESSION_KEY)
+    if identity is None:
+        identity = _oidc_identity(database_url)
+        if identity is None:
+            return None
+        st.session_state[SESSION_KEY] = identity
+        st.rerun()  # draw the coder's page afresh, without the sign-in form's elements
+    return identity
+
+
+def _token_session(database_url: str, hours: float) -> Identity | None:
+    """The coder of this page's sign-in token (the session's, else the browser's cookie), as
+    the database has them now: a role changed since is the role of this run."""
+    token = st.session_state.get(TOKEN_KEY) or _browser_token()
+    found = actions.signed_in_by_token(database_url, token) if token else None
+    if found is not None and found.how == "name only" and not _page_is_local():
+        found = None
+    if found is None:
+        st.session_state.pop(TOKEN_KEY, None)
+        _write_cookie("", datetime.fromtimestamp(0, UTC))  # the browser forgets what it kept
+        accounts = actions.accounts_exist(database_url)
+        signed = _account_form(database_url) if accounts else _name_form(database_url)
+        if signed is None:
+            return None
+        st.session_state[TOKEN_KEY], _ = actions.start_sign_in(database_url, *signed, hours)
+        st.rerun()  # draw the coder's page afresh, without the sign-in form's elements
+    st.session_state[TOKEN_KEY] = token
+    _write_cookie(token, found.expires_at)
+    return Identity(found.name, found.admin, found.how)
+
+
+def _browser_token() -> str | None:
+    """The token the browser sent when it opened this page's connection, if any (Streamlit's
+    test runner has no browser: what it answers there is not text)."""
+    cookie = st.context.cookies.get(COOKIE)
+    return cookie if isinstance(cookie, str) and cookie else None
+
+
+def _write_cookie(value: str, expires: datetime) -> None:
+    """The browser keeps the token until it expires (an empty value: forgets it)."""
+    script = _SET_COOKIE.format(name=COOKIE, value=json.dumps(value),
+                                expires=json.dumps(expires.strftime("%a, %d %b %Y %H:%M:%S GMT")))
+    st.sidebar.html(script, unsafe_allow_javascript=True)  # the sidebar: no gap in the page
+
+
+def _sign_out(database_url: str, oidc: bool) -> None:
     st.session_state.pop(SESSION_KEY, None)
+    token = st.session_state.pop(TOKEN_KEY, None) or _browser_token()
+    if token:
+        actions.end_sign_in(database_url, token)
     if oidc:
         st.logout()
 
@@ -83,7 +141,8 @@ def _listed(email: str, entries: list[str]) -> bool:
                                           email.endswith(entry.lower())) for entry in entries)
 
 
-def _account_form(database_url: str) -> Identity | None:
+def _account_form(database_url: str) -> tuple[str, str] | None:
+    """(name, "account") once a right password is given."""
     st.title("AU annotator")
     with st.form("sign_in"):
         name = st.text_input("Coder name")
@@ -91,12 +150,13 @@ def _account_form(database_url: str) -> Identity | None:
         if st.form_submit_button("Sign in", type="primary"):
             account = actions.sign_in(database_url, name, password)
             if account is not None:
-                return Identity(account[0], account[1], "account")
+                return account[0], "account"
             st.error("Name or password is wrong (or the account is disabled).")
     return None
 
 
-def _name_form(database_url: str) -> Identity | None:
+def _name_form(database_url: str) -> tuple[str, str] | None:
+    """(name, "name only") once a name is typed on this computer."""
     st.title("AU annotator")
     if not _page_is_local():
         st.error("This app has no accounts, so it only opens on the computer it runs on. Its "
@@ -105,7 +165,7 @@ def _name_form(database_url: str) -> Identity | None:
     with st.form("coder"):
         typed = st.text_input("Your name (stored as the coder of your labels)")
         if st.form_submit_button("Start coding", type="primary") and typed.strip():
-            return Identity(actions.register_coder(database_url, typed), True, "name only")
+            return actions.register_coder(database_url, typed), "name only"
     st.caption("One-person mode on this computer. A lab sharing the app gives each coder an "
                "account (au-annotator coder add).")
     return None

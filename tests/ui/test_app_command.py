@@ -27,7 +27,7 @@ def test_app_serves_the_page_and_prints_its_address(tmp_path):
 def test_app_passes_database_and_upload_limit_to_streamlit(tmp_path):
     args = argparse.Namespace(db=str(tmp_path / "a.sqlite3"), port=8600, address="0.0.0.0",
                               allowed_host=["annotator.lab.example"], videos=tmp_path,
-                              max_upload_mb=300)
+                              max_upload_mb=300, sign_in_hours=4.5)
     command, env = streamlit_command(args, headless=True)
     hosts = [command[i + 1] for i, flag in enumerate(command) if flag == "--server.allowedHosts"]
     assert hosts == ["localhost", "127.0.0.1", "annotator.lab.example"]
@@ -37,6 +37,7 @@ def test_app_passes_database_and_upload_limit_to_streamlit(tmp_path):
     assert env["AU_ANNOTATOR_DB"] == f"sqlite:///{tmp_path / 'a.sqlite3'}"
     assert env["AU_ANNOTATOR_MAX_UPLOAD_MB"] == "300"
     assert env["AU_ANNOTATOR_VIDEO_DIR"] == str(tmp_path)
+    assert env["AU_ANNOTATOR_SIGN_IN_HOURS"] == "4.5"
 
 
 def test_app_with_a_missing_video_folder_is_a_one_line_error(tmp_path, capsys):

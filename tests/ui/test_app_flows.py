@@ -7,13 +7,16 @@ range, undoes it, exports; later tests reopen the same database as a fresh page 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import db
+from annotator import actions
 from annotator.ui import sign_in
 
 APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"
@@ -25,15 +28,17 @@ def database(tmp_path_factory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('app') / 'annotations.sqlite3'}"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AU_ANNOTATOR_DB", url)
+        st.cache_resource.clear()  # the app's settings (its database) are a cached resource
         yield url
 
 
 def page(coder: str | None = None, **query) -> AppTest:
-    """The app as a browser tab of `coder` (already signed in: the identity lives in the
+    """The app as a browser tab of `coder` (already signed in: their sign-in token is in the
     server-side session) with `query` in its address."""
     app = AppTest.from_file(str(APP), default_timeout=60)
     if coder is not None:
-        app.session_state[sign_in.SESSION_KEY] = sign_in.Identity(coder, True, "name only")
+        app.session_state[sign_in.TOKEN_KEY] = actions.start_sign_in(
+            os.environ["AU_ANNOTATOR_DB"], coder, "name only", 1)[0]
     for name, value in query.items():
         app.query_params[name] = str(value)
     return app.run()
@@ -75,7 +80,7 @@ def demo_open(database) -> dict:
     app = page()
     app.text_input[0].input("alice")
     button(app, "Start coding").click().run()
-    assert app.session_state[sign_in.SESSION_KEY].name == "alice"
+    assert "Coding as alice (admin)" in [t.value for t in app.sidebar.text]
     assert "coder" not in app.query_params  # nobody becomes alice by editing an address
     open_demo(app)
     return {"coder": "alice", "video": app.query_params["video"]}
@@ -194,9 +199,10 @@ def test_changing_the_threshold_changes_what_exports(demo_open):
     assert {line.split(",")[6] for line in export_preview(app)[1:12]} == {"0"}
 
 
-def _learnt(app: AppTest) -> str:
-    """The label of the "what the pre-fill learnt" expander ('' while there is none)."""
-    return next((e.label for e in app.expander if e.label.startswith("Pre-fill learnt")), "")
+def _learnt_report(app: AppTest):
+    """The report of the last learning: its title, and its table (None while there is none)."""
+    return next(((e.label, e.table[0].value) for e in app.expander
+                 if e.label.startswith(("Learnt ", "Nothing learnt"))), ("", None))
 
 
 def _latest_run(database: str, video: str):
@@ -232,13 +238,23 @@ def test_learning_from_my_corrections_changes_the_prefill_and_says_what_it_learn
     _mark(app, "AU12", 300, 350, "Present")  # laughing
     button(app, "Learn from my corrections").click().run()
     _wait_for_learning(app, database, demo_open["video"])
-    assert "AU12" in _learnt(app)
+    title, table = _learnt_report(app)
+    assert title.startswith("Learnt ") and "AU12" in title.split(";")[0]
+    assert "kept the pre-fill of" in title
     _, parameters = _latest_run(database, demo_open["video"])
     assert parameters.predictor == "adapted"
     report = next(r for r in parameters.details["reports"] if r["au"] == "AU12")
     assert report["adapted"] and report["reviewed_frames"] == 102
-    table = next(e for e in app.expander if e.label.startswith("Pre-fill learnt")).dataframe[0]
-    assert "estimate, learnt" in table.value.columns
+    # every AU has a row, in the words `au-annotator adapt` prints
+    assert len(table) == 8
+    assert table.loc["AU12", ""] == "learnt"
+    assert table.loc["AU12", "what happened"].startswith("reviewed 102 frames")
+    assert table.loc["AU20", ""] == "kept"
+    assert table.loc["AU20", "what happened"].endswith(f": {_reason(parameters, 'AU20')}")
+
+
+def _reason(parameters, au: str) -> str:
+    return next(r["reason"] for r in parameters.details["reports"] if r["au"] == au)
 
 
 @pytest.mark.slow

@@ -59,8 +59,8 @@ def test_the_second_person_is_coded_and_the_correction_stored_for_them_only(
         page.keyboard.press("p")
         page.get_by_text(f"Stored: AU12, frames {first}–{last}").wait_for()
 
-        page.reload()  # the address keeps the video and the subject
-        sign_in(page)
+        page.reload()  # the address keeps the video and the subject, the cookie the coder
+        page.locator(TIMELINE).wait_for()
         chosen = page.get_by_role("button", name="Subject 2 · right")
         assert chosen.get_attribute("data-testid") == "stBaseButton-primary"
         player = page.get_by_test_id("stBidiComponentIsolated")

@@ -17,6 +17,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import db
+from annotator import actions
 from annotator.finetune import FinetuneOptions, compare_versions, finetune_status
 from annotator.finetune.job import run_job
 from annotator.finetune.launching import create_finetune_job
@@ -58,9 +59,19 @@ def _forget_cached_settings():
     st.cache_resource.clear()  # the next module's app must not open this test's database
 
 
+def account_token(url: str, admin: bool) -> str:
+    """A sign-in of CODER's account, an administrator or not (the page reads the role from the
+    database at every run)."""
+    with db.open_database(url).begin() as session:
+        if db.coder_named(session, CODER).password_hash is None:
+            db.add_account(session, CODER, "a long password")
+        db.set_admin(session, CODER, admin)
+    return actions.start_sign_in(url, CODER, "account", 1)[0]
+
+
 def model_panel(url: str, admin: bool = True) -> AppTest:
     app = AppTest.from_file(str(APP), default_timeout=60)
-    app.session_state[sign_in.SESSION_KEY] = sign_in.Identity(CODER, admin, "account")
+    app.session_state[sign_in.TOKEN_KEY] = account_token(url, admin)
     app.query_params.update(video=str(min(video_ids(url).values())))
     app.run()
     app.radio(key="panel").set_value("Model").run()

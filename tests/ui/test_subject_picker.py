@@ -3,13 +3,16 @@ each face, the page address keeps the subject, and labels, history and the playe
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import db
+from annotator import actions
 from annotator.prefill import process_video
 from annotator.ui import sign_in
 
@@ -28,12 +31,14 @@ def database(tmp_path_factory, single_face, demo_video):
     video_id = process_video(clip, url).video_id
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AU_ANNOTATOR_DB", url)
+        st.cache_resource.clear()  # the app's settings (its database) are a cached resource
         yield url, video_id
 
 
 def page(video_id: int, **query) -> AppTest:
     app = AppTest.from_file(str(APP), default_timeout=60)
-    app.session_state[sign_in.SESSION_KEY] = sign_in.Identity("alice", True, "name only")
+    app.session_state[sign_in.TOKEN_KEY] = actions.start_sign_in(
+        os.environ["AU_ANNOTATOR_DB"], "alice", "name only", 1)[0]
     app.query_params["video"] = str(video_id)
     for name, value in query.items():
         app.query_params[name] = str(value)
