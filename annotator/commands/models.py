@@ -361,7 +361,11 @@ def run_queue(args: argparse.Namespace) -> int:
         return 2
     coders = actions.video_coders(url, video_id)
     coder = args.coder or (coders[0] if len(coders) == 1 else None)
-    items = actions.video_queue(url, video_id, coder, args.subject, args.limit)
+    try:
+        items = actions.video_queue(url, video_id, coder, args.subject, args.limit)
+    except ValueError as error:  # no such subject
+        print(f"au-annotator queue: error: {error}", file=sys.stderr)
+        return 2
     for item in items:
         print(f"{item.au} {item.first_frame} {item.last_frame} {item.score:.2f} {item.reason}")
     if not items:

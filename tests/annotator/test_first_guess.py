@@ -68,6 +68,17 @@ def test_queue_prints_one_stretch_a_line_best_first(demo_processed, capsys):
         [" ".join(line.split(" ")[:3]) for line in lines]  # the app's queue, the same
 
 
+def test_queue_names_a_missing_video_or_subject_in_one_line(demo_processed, capsys):
+    url, _ = demo_processed
+    assert main(["queue", "--video", "nothing", "--db", url]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "au-annotator queue: error: no registered videos match 'nothing'")
+    assert main(["queue", "--video", "WolfgangLanger_Pexels", "--subject", "9", "--db", url]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("au-annotator queue: error: ") and "no subject 9" in error
+    assert "\n" not in error
+
+
 def test_a_reviewed_stretch_leaves_the_queue(tmp_path, demo_video, capsys):
     url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
     video_id = process_video(demo_video, url).video_id
