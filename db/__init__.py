@@ -9,6 +9,7 @@ package.
 
 from sqlalchemy.orm import Session
 
+from db import projects
 from db.coders import (
     AccountError,
     accounts_exist,
@@ -69,6 +70,7 @@ from db.labels import (
     reviewed_labels,
 )
 from db.models import Coder, Correction, Edit, Job, ModelVersion, PredictionRun, Subject, Video
+from db.projects import ProjectError
 from db.subjects import (
     SubjectFound,
     left_and_right_subjects,
@@ -125,6 +127,7 @@ __all__ = [
     "ModelVersion",
     "PredictionParameters",
     "PredictionRun",
+    "ProjectError",
     "Session",
     "Subject",
     "SubjectFound",
@@ -169,6 +172,7 @@ __all__ = [
     "model_version_file",
     "open_database",
     "processed_video_id",
+    "projects",
     "processed_videos",
     "prefill_settings",
     "prefilled_subjects",
