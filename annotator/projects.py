@@ -26,6 +26,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+
 import db
 from db.projects import AssignmentRow, ProjectError
 from model.formats import au_names
@@ -33,6 +35,16 @@ from model.formats import au_names
 logger = logging.getLogger(__name__)
 
 PRIMARY, RELIABILITY = "primary", "reliability"
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """Frames first..last of one AU of one subject: where a coder's work goes on."""
+
+    subject: int
+    au: str
+    first_frame: int
+    last_frame: int
 
 
 @dataclass(frozen=True)
@@ -200,3 +212,21 @@ def project_exports(session: db.Session, name: str, coder: str | None,
     rows = [row for row in db.projects.assignments(session, project, coder)
             if (coder is not None or row.role == PRIMARY) and (row.done or not done_only)]
     return [(db.get_video(session, row.video_id), row.coder) for row in rows]
+
+
+def next_unreviewed(session: db.Session, row: AssignmentRow, au_set: str,
+                    longest: int) -> Stretch | None:
+    """The first face frames the coder has not reviewed (at most `longest` frames of one AU),
+    subjects in number order; None when everything is reviewed."""
+    video = db.get_video(session, row.video_id)
+    for subject in coded_subjects(session, row.video_id):
+        labels = db.effective_labels(session, video, row.coder, subject, au_set)
+        open_cells = ~labels.reviewed & labels.face[:, None]  # (T, K)
+        frames = np.flatnonzero(open_cells.any(axis=1))
+        if len(frames):
+            first = int(frames[0])
+            k = int(np.flatnonzero(open_cells[first])[0])
+            run = open_cells[first:first + longest, k]
+            last = first + (int(np.argmin(run)) - 1 if not run.all() else len(run) - 1)
+            return Stretch(subject, labels.aus[k], first, last)
+    return None
