@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 
 from annotator import actions, jobs
-from annotator.ui import frames, keys, learning, sign_in, timeline
+from annotator.ui import frames, keys, learning, projects, sign_in, timeline
 from annotator.ui.panels import agreement_ui, export_ui, models_panel_ui
 from annotator.ui.player import player_ui
 from annotator.ui.settings import AppSettings, app_settings, server_videos
@@ -57,7 +57,10 @@ def main() -> None:
     try:
         video_id = video_ui(config)
         if video_id is None:
-            welcome_ui(config)
+            if not projects.home_ui(config.database_url):
+                welcome_ui(config)
+            return
+        if not projects.page_allows(config.database_url, video_id):
             return
         review_ui(config, identity, video_id)
     except Exception as error:  # a coder sees one line; the log keeps the traceback
@@ -146,7 +149,8 @@ def server_folder_ui(config: AppSettings) -> None:
 
 
 def processed_ui(config: AppSettings) -> None:
-    videos = actions.processed_videos(config.database_url)
+    videos = projects.visible_only(config.database_url,
+                                   actions.processed_videos(config.database_url))
     if not videos:
         st.sidebar.info("No processed videos yet.")
         return

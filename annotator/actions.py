@@ -122,12 +122,12 @@ def review_state(database_url: str, video_id: int, coder: str, subject: int = 1)
     with db.open_database(database_url, read_only=True).begin() as session:
         video = db.get_video(session, video_id)
         labels = db.effective_labels(session, video, coder, subject)
-        run = db.latest_prediction_run(session, video_id, subject)
+        run = db.latest_run_summary(session, video_id, subject)
         prior_id = None
         if run is None or run.au_set != labels.au_set:
             thresholds, window = np.full(len(labels.aus), 0.5, np.float32), 1
         else:
-            parameters = db.run_parameters(run)
+            parameters = run.parameters
             if parameters.predictor == db.ADAPTED:
                 prior_id = parameters.details.get("prior_run")
             thresholds, window = _coder_parameters(session, video_id, coder, parameters)
@@ -308,32 +308,65 @@ def set_label(database_url: str, video_id: int, coder: str, aus: tuple[str, ...]
     """Frames first..last (0-based, inclusive) of each AU become `value` (1, 0 or -1), as one
     edit (one undo takes it back). `seen_run`: the prediction run the coder's page showed;
     NewerPrefill when a newer one exists."""
+    intervals = [db.Interval(au, first, last, value) for au in aus]
+    with db.open_database(database_url, read_only=True).begin() as session:
+        key = db.track_key(session, video_id, coder, subject)
     with db.open_database(database_url).begin() as session:
         _check_seen(session, video_id, seen_run, subject)
-        intervals = [db.Interval(au, first, last, value) for au in aus]
-        db.record_edit(session, db.get_video(session, video_id), coder, intervals, subject)
+        if key is None:  # a coder not stored yet: the slower path creates them
+            db.record_edit(session, db.get_video(session, video_id), coder, intervals, subject)
+        else:
+            db.append_edit(session, key, intervals)
 
 
 def accept_prefill(database_url: str, video_id: int, coder: str, aus: tuple[str, ...],
                    first: int, last: int, seen_run: int | None = None,
                    subject: int = 1) -> bool:
     """Mark the pre-fill of first..last reviewed, as the run `seen_run` shows it (NewerPrefill
-    when a newer run exists); False when all of it already was reviewed."""
-    with db.open_database(database_url).begin() as session:
+    when a newer run exists); False when all of it already was reviewed.
+
+    What to store is worked out in a read transaction, so the write transaction (which other
+    coders' edits queue behind) only checks that nothing it depends on changed, and stores."""
+    with db.open_database(database_url, read_only=True).begin() as session:
         _check_seen(session, video_id, seen_run, subject)
         video = db.get_video(session, video_id)
-        return db.accept_prefill(session, video, coder, first, last, tuple(aus),
-                                 subject) is not None
+        key = db.track_key(session, video_id, coder, subject)
+        version = db.track_version(session, video_id, coder, subject)
+        intervals = db.accept_intervals(session, video, coder, first, last, tuple(aus), subject)
+    with db.open_database(database_url).begin() as session:
+        _check_seen(session, video_id, seen_run, subject)
+        if key is None or db.track_version(session, video_id, coder, subject) != version:
+            return db.accept_prefill(session, db.get_video(session, video_id), coder, first,
+                                     last, tuple(aus), subject) is not None
+        if intervals:
+            db.append_edit(session, key, intervals, "accept")
+        return bool(intervals)
 
 
 def undo(database_url: str, video_id: int, coder: str, subject: int = 1) -> bool:
-    with db.open_database(database_url).begin() as session:
-        return db.undo(session, db.get_video(session, video_id), coder, subject) is not None
+    return _undo_or_redo(database_url, video_id, coder, subject, "undo")
 
 
 def redo(database_url: str, video_id: int, coder: str, subject: int = 1) -> bool:
+    return _undo_or_redo(database_url, video_id, coder, subject, "redo")
+
+
+def _undo_or_redo(database_url: str, video_id: int, coder: str, subject: int,
+                  kind: str) -> bool:
+    """The edit to revert (restore) is found reading; the write transaction only checks that
+    the track has no newer edit (another tab of the coder) and stores the marker."""
+    with db.open_database(database_url, read_only=True).begin() as session:
+        key = db.track_key(session, video_id, coder, subject)
+        if key is not None:
+            newest = db.newest_edit_id(session, key)
+            target = db.undo_target(session, key, kind)
     with db.open_database(database_url).begin() as session:
-        return db.redo(session, db.get_video(session, video_id), coder, subject) is not None
+        if key is None or db.newest_edit_id(session, key) != newest:
+            step = db.undo if kind == "undo" else db.redo
+            return step(session, db.get_video(session, video_id), coder, subject) is not None
+        if target is not None:
+            db.append_edit(session, key, (), kind, target)
+        return target is not None
 
 
 def set_prefill_parameters(database_url: str, video_id: int, coder: str, window: int,

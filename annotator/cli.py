@@ -1,5 +1,5 @@
 """`au-annotator` command line: subcommands grouped by what they work on in
-`annotator.commands` (app, videos, models, labels).
+`annotator.commands` (app, videos, models, labels, coders, projects).
 
 Each command `NAME` of module M has `M.add_NAME_arguments(parser)` and `M.run_NAME(args) -> int`
 (dashes become underscores). Only the module of the command being run is imported (they pull
@@ -33,6 +33,8 @@ COMMANDS = {
                          "CSV"),
     "import-labels": ("labels", "import Aff-Wild2 label files and ELAN .eaf files as one coder's "
                                 "labels (all files or none)"),
+    "project": ("projects", "a lab's coding projects: videos, members, assignments, progress, "
+                            "done, reliability report"),
     "coder": ("coders", "manage the accounts coders sign in with (add, list, disable, admin)"),
     "bench": ("videos", "time decode → landmarks → features → AU probabilities against a "
                         "reference"),

@@ -9,6 +9,7 @@ package.
 
 from sqlalchemy.orm import Session
 
+from db import projects
 from db.coders import (
     AccountError,
     accounts_exist,
@@ -25,13 +26,18 @@ from db.corrections import (
     HistoryRow,
     Interval,
     Track,
+    TrackKey,
+    append_edit,
     correct,
     history,
     intervals_from_labels,
+    newest_edit_id,
     record_edit,
     redo,
+    track_key,
     tracks,
     undo,
+    undo_target,
 )
 from db.engine import (
     DATABASE_OPTION_HELP,
@@ -64,12 +70,15 @@ from db.jobs import (
 )
 from db.labels import (
     EffectiveLabels,
+    accept_intervals,
     accept_prefill,
     effective_labels,
     fully_reviewed,
     reviewed_labels,
+    track_version,
 )
 from db.models import Coder, Correction, Edit, Job, ModelVersion, PredictionRun, Subject, Video
+from db.projects import ProjectError
 from db.sign_ins import SignIn, end_sign_in, signed_in_by_token, start_sign_in
 from db.subjects import (
     SubjectFound,
@@ -91,10 +100,12 @@ from db.versions import (
 from db.videos import (
     ADAPTED,
     PredictionParameters,
+    RunSummary,
     get_prediction_run,
     get_video,
     latest_prediction_run,
     latest_run_id,
+    latest_run_summary,
     list_videos,
     prefilled_subjects,
     prior_run,
@@ -107,6 +118,7 @@ from db.videos import (
     run_probabilities,
     run_with_backend,
     store_prediction_run,
+    stored_prefill,
     videos_matching,
     videos_named,
 )
@@ -127,16 +139,21 @@ __all__ = [
     "ModelVersion",
     "PredictionParameters",
     "PredictionRun",
+    "RunSummary",
+    "ProjectError",
     "Session",
     "SignIn",
     "Subject",
     "SubjectFound",
     "Track",
+    "TrackKey",
     "Video",
+    "accept_intervals",
     "accept_prefill",
     "accounts_exist",
     "add_account",
     "activate_model_version",
+    "append_edit",
     "active_job",
     "active_jobs",
     "active_model_version",
@@ -166,13 +183,16 @@ __all__ = [
     "latest_job",
     "latest_prediction_run",
     "latest_run_id",
+    "latest_run_summary",
     "left_and_right_subjects",
     "list_coders",
     "list_model_versions",
     "list_videos",
     "model_version_file",
+    "newest_edit_id",
     "open_database",
     "processed_video_id",
+    "projects",
     "processed_videos",
     "prefill_settings",
     "prefilled_subjects",
@@ -200,10 +220,14 @@ __all__ = [
     "start_sign_in",
     "store_prediction_run",
     "store_subjects",
+    "stored_prefill",
     "subject_row",
     "subject_sides",
+    "track_version",
+    "track_key",
     "tracks",
     "undo",
+    "undo_target",
     "update_job_details",
     "videos_matching",
     "video_subjects",

@@ -75,28 +75,56 @@ def record_edit(
     """Store one edit of one subject made of interval events; the caller commits."""
     if kind not in CONTENT_KINDS:
         raise ValueError(f"edit kind must be one of {CONTENT_KINDS}, got {kind!r}")
+    key = TrackKey(video.id, video.frame_count, coder_named(session, coder).id,
+                   subject_row(session, video.id, subject).id)
+    return session.get(Edit, append_edit(session, key, intervals, kind))
+
+
+@dataclass(frozen=True)
+class TrackKey:
+    """The rows one coder's edits of one subject hang from. Looked up in a read transaction
+    before a write, so the write transaction, which other coders' edits queue behind, holds
+    the write lock for its inserts alone."""
+
+    video_id: int
+    frame_count: int
+    coder_id: int
+    subject_id: int
+
+
+def track_key(session: Session, video_id: int, coder: str, subject: int = 1) -> TrackKey | None:
+    """The track's key, reading only; None when the video or the coder is not stored yet."""
+    video = session.get(Video, video_id)
+    coder_id = session.scalar(select(Coder.id).where(Coder.name == coder.strip()))
+    if video is None or coder_id is None:
+        return None
+    return TrackKey(video.id, video.frame_count, coder_id,
+                    subject_row(session, video.id, subject).id)
+
+
+def newest_edit_id(session: Session, key: TrackKey) -> int | None:
+    """The track's newest edit (None: none yet): unchanged means nothing the coder sees of the
+    track changed."""
+    return session.scalar(select(func.max(Edit.id)).where(
+        *track_filter(key.video_id, key.coder_id, key.subject_id)))
+
+
+def append_edit(session: Session, key: TrackKey, intervals: Iterable[Interval],
+                kind: str = "edit", target_edit_id: int | None = None) -> int:
+    """Insert one edit and its interval events (two statements); returns the edit's id."""
+    if kind not in CONTENT_KINDS + ("undo", "redo"):
+        raise ValueError(f"edit kind must be one of {CONTENT_KINDS} or undo/redo, got {kind!r}")
     intervals = list(intervals)
     for interval in intervals:
-        _check_interval(video, interval)
-    edit = Edit(video_id=video.id, coder_id=coder_named(session, coder).id,
-                subject_id=subject_row(session, video.id, subject).id, kind=kind)
-    session.add(edit)
-    session.flush()
+        _check_interval(key.video_id, key.frame_count, interval)
+    edit_id = session.execute(Edit.__table__.insert().returning(Edit.id), {
+        "video_id": key.video_id, "coder_id": key.coder_id, "subject_id": key.subject_id,
+        "kind": kind, "target_edit_id": target_edit_id}).scalar_one()
     if intervals:
-        session.execute(
-            Correction.__table__.insert(),
-            [
-                {
-                    "edit_id": edit.id,
-                    "au": i.au,
-                    "first_frame": i.first_frame,
-                    "last_frame": i.last_frame,
-                    "value": i.value,
-                }
-                for i in intervals
-            ],
-        )
-    return edit
+        session.execute(Correction.__table__.insert(), [
+            {"edit_id": edit_id, "au": i.au, "first_frame": i.first_frame,
+             "last_frame": i.last_frame, "value": i.value} for i in intervals])
+    return edit_id
 
 
 def correct(
@@ -122,6 +150,13 @@ def undo(session: Session, video: Video, coder: str, subject: int = 1) -> Edit |
 def redo(session: Session, video: Video, coder: str, subject: int = 1) -> Edit | None:
     """Restore the track's most recently undone edit; None when there is nothing to redo."""
     return _undo_or_redo(session, video, coder, subject, "redo")
+
+
+def undo_target(session: Session, key: TrackKey, kind: str) -> int | None:
+    """The edit an undo (or redo) of the track would revert (restore), reading only."""
+    active, undone = edit_state(session, key.video_id, key.coder_id, key.subject_id)
+    targets = active if kind == "undo" else undone
+    return targets[-1] if targets else None
 
 
 def _undo_or_redo(session: Session, video: Video, coder: str, subject: int,
@@ -232,13 +267,13 @@ def intervals_from_labels(
     return intervals
 
 
-def _check_interval(video: Video, interval: Interval) -> None:
+def _check_interval(video_id: int, frame_count: int, interval: Interval) -> None:
     if interval.au not in KNOWN_AUS:
         raise ValueError(f"unknown AU {interval.au!r}")
-    if not 0 <= interval.first_frame <= interval.last_frame < video.frame_count:
+    if not 0 <= interval.first_frame <= interval.last_frame < frame_count:
         raise ValueError(
-            f"frames {interval.first_frame}..{interval.last_frame} outside video {video.id} "
-            f"(frames 0..{video.frame_count - 1})"
+            f"frames {interval.first_frame}..{interval.last_frame} outside video {video_id} "
+            f"(frames 0..{frame_count - 1})"
         )
     if interval.value not in (-1, 0, 1):
         raise ValueError(f"label value must be 1, 0 or -1, got {interval.value!r}")

@@ -18,14 +18,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.coders import prefill_settings
-from db.corrections import edit_state, intervals_from_labels, record_edit, track_filter
-from db.models import Coder, Correction, Edit, Subject, Video
+from db.corrections import (
+    Interval,
+    edit_state,
+    intervals_from_labels,
+    record_edit,
+    track_filter,
+)
+from db.models import Coder, Correction, Edit, PredictionRun, Subject, Video
 from db.subjects import subject_row
-from db.videos import latest_prediction_run, run_prefill
+from db.videos import latest_run_id, latest_run_summary, run_prefill, stored_prefill
 from model.formats import AU_SETS, DEFAULT_AU_SET, NOT_CODED, au_names
 
 
@@ -57,7 +63,7 @@ def effective_labels(
     au_set defaults to the latest run's, unless the coder's corrections use AUs outside it (then
     the AU set that holds them all). Corrections of AUs outside the AU set are left out.
     """
-    run = latest_prediction_run(session, video.id, subject)
+    run = latest_run_summary(session, video.id, subject)
     events = _active_events(session, video.id, coder, subject_row(session, video.id, subject).id)
     if au_set is None:
         au_set = _au_set_of(events, run.au_set if run is not None else DEFAULT_AU_SET)
@@ -66,7 +72,12 @@ def effective_labels(
     prefill = np.full((frames, len(aus)), NOT_CODED, dtype=np.int8)
     face = np.ones(frames, dtype=bool)
     if run is not None:
-        run_labels, face = run_prefill(run, prefill_settings(session, video.id, coder))
+        settings = prefill_settings(session, video.id, coder)
+        if settings is None:
+            run_labels, face = stored_prefill(session, run)
+            face = face.copy()
+        else:
+            run_labels, face = run_prefill(session.get(PredictionRun, run.id), settings)
         run_aus = au_names(run.au_set)
         for k, au in enumerate(aus):
             if au in run_aus:
@@ -87,18 +98,39 @@ def accept_prefill(
     """Mark the unreviewed frames first..last of `aus` (default: all) as reviewed, keeping the
     pre-fill values; frames the coder already corrected keep their corrections. None when
     everything in range was already reviewed."""
+    intervals = accept_intervals(session, video, coder, first_frame, last_frame, aus, subject)
+    if not intervals:
+        return None
+    return record_edit(session, video, coder, intervals, subject, kind="accept")
+
+
+def accept_intervals(session: Session, video: Video, coder: str, first_frame: int,
+                     last_frame: int, aus: tuple[str, ...] | None = None,
+                     subject: int = 1) -> list[Interval]:
+    """What accepting the pre-fill of first..last would store: the pre-fill of the coder's
+    unreviewed frames, as interval events. Computed before the write transaction, it stays
+    right while `track_version` is unchanged."""
     current = effective_labels(session, video, coder, subject)
     chosen = [k for k, au in enumerate(current.aus) if aus is None or au in aus]
     span = slice(first_frame, last_frame + 1)
-    intervals = intervals_from_labels(
+    return intervals_from_labels(
         current.prefill[span][:, chosen],
         tuple(current.aus[k] for k in chosen),
         mask=~current.reviewed[span][:, chosen],
         first_frame=first_frame,
     )
-    if not intervals:
-        return None
-    return record_edit(session, video, coder, intervals, subject, kind="accept")
+
+
+def track_version(session: Session, video_id: int, coder: str, subject: int = 1) -> tuple:
+    """Changes whenever what the coder sees of one subject may change: their newest edit,
+    the newest prediction run, their pre-fill settings (a few indexed reads)."""
+    subject_id = subject_row(session, video_id, subject).id
+    newest_edit = session.scalar(
+        select(func.max(Edit.id)).join(Coder, Coder.id == Edit.coder_id)
+        .where(Edit.video_id == video_id, Edit.subject_id == subject_id, Coder.name == coder))
+    settings = prefill_settings(session, video_id, coder)
+    return (newest_edit, latest_run_id(session, video_id, subject),
+            None if settings is None else settings.updated_at)
 
 
 def _active_events(session: Session, video_id: int, coder: str | None, subject_id: int):

@@ -43,6 +43,8 @@ NAMING_CONVENTION = {
 
 EDIT_KINDS = ("edit", "accept", "import", "undo", "redo")
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+PROJECT_ROLES = ("admin", "coder")
+ASSIGNMENT_ROLES = ("primary", "reliability")
 # Job kinds of which at most one may be queued or running at a time (the database enforces it).
 EXCLUSIVE_JOB_KINDS = ("finetune",)
 
@@ -318,3 +320,71 @@ class Job(Base):
             postgresql_where=text(_EXCLUSIVE_ACTIVE),
         ),
     )
+
+
+class Project(Base):
+    """A lab's coding project: videos coded in one AU set by its members."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    au_set: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class ProjectMember(Base):
+    """A coder of a project: an "admin" assigns, reopens and reads reports; a "coder" codes."""
+
+    __tablename__ = "project_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    coder_id: Mapped[int] = mapped_column(ForeignKey("coders.id"), index=True)
+    role: Mapped[str] = mapped_column(String(10))
+
+    __table_args__ = (UniqueConstraint("project_id", "coder_id"),
+                      CheckConstraint(_one_of("role", PROJECT_ROLES), name="role"))
+
+
+class ProjectVideo(Base):
+    """A video brought into a project (a video may belong to several)."""
+
+    __tablename__ = "project_videos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"), index=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    __table_args__ = (UniqueConstraint("project_id", "video_id"),)
+
+
+class Assignment(Base):
+    """A video of a project given to a coder: its "primary" coding, or a "reliability" second
+    coding whose labels are compared with the primary's."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"))
+    coder_id: Mapped[int] = mapped_column(ForeignKey("coders.id"), index=True)
+    role: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    __table_args__ = (UniqueConstraint("project_id", "video_id", "coder_id"),
+                      CheckConstraint(_one_of("role", ASSIGNMENT_ROLES), name="role"))
+
+
+class DoneMark(Base):
+    """An assignment marked done (done true) or reopened (false) by a coder; the newest mark
+    says whether it is done now, and the marks are its history."""
+
+    __tablename__ = "done_marks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), index=True)
+    done: Mapped[bool] = mapped_column(Boolean)
+    by_coder_id: Mapped[int] = mapped_column(ForeignKey("coders.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)

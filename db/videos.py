@@ -12,7 +12,10 @@ it stays what the coder reviewed.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -293,3 +296,50 @@ def run_prefill(run: PredictionRun, settings=None) -> tuple[np.ndarray, np.ndarr
                               settings.smoothing_window, parameters.hold_frames), face
     shape = (run.frame_count, len(au_names(run.au_set)))
     return np.frombuffer(run.prefill, dtype=np.int8).reshape(shape).copy(), face
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run without its arrays: what a page redraw needs to know of it."""
+
+    id: int
+    au_set: str
+    frame_count: int
+    created_at: datetime
+    parameters: PredictionParameters
+
+
+def latest_run_summary(session: Session, video_id: int, subject: int = 1) -> RunSummary | None:
+    """The subject's newest run, its arrays left in the database."""
+    row = session.execute(
+        select(PredictionRun.id, PredictionRun.au_set, PredictionRun.frame_count,
+               PredictionRun.created_at, PredictionRun.parameters)
+        .where(*_of_subject(video_id, subject)).order_by(PredictionRun.id.desc()).limit(1)
+    ).first()
+    if row is None:
+        return None
+    return RunSummary(*row[:4], PredictionParameters.from_json(row[4]))
+
+
+CACHED_RUNS = 8  # stored pre-fills kept decoded in memory (about 0.5 MB per 30-minute video)
+_stored_prefills: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_stored_prefills_lock = threading.Lock()
+
+
+def stored_prefill(session: Session, run: RunSummary) -> tuple[np.ndarray, np.ndarray]:
+    """A run's stored pre-fill labels (T, K) and face mask (T,), read-only. Runs never change
+    once stored, so every redraw of every coder's page shares one decoded copy, and a redraw
+    does not read the run's 2 MB of arrays again. The key holds the run's time, so a run id
+    reused after adapted runs were pruned is not mistaken for the old run."""
+    key = (session.get_bind().url.render_as_string(), run.id, run.created_at)
+    with _stored_prefills_lock:
+        if key in _stored_prefills:
+            _stored_prefills.move_to_end(key)
+            return _stored_prefills[key]
+    labels, face = run_prefill(session.get(PredictionRun, run.id))
+    labels.flags.writeable = face.flags.writeable = False
+    with _stored_prefills_lock:
+        _stored_prefills[key] = labels, face
+        while len(_stored_prefills) > CACHED_RUNS:
+            _stored_prefills.popitem(last=False)
+    return labels, face

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from annotator.elan import parse_tier_map
@@ -20,6 +21,7 @@ from annotator.label_io import (
     export_video,
     import_label_folder,
 )
+from annotator.projects import project_exports
 from db import (
     DATABASE_OPTION_HELP,
     database_url,
@@ -40,6 +42,11 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
              "videos",
     )
     which.add_argument("--all", action="store_true", help="every registered video (default)")
+    which.add_argument("--project", metavar="NAME",
+                       help="the videos of a project, each with its primary coder's labels (or "
+                            "--coder's, for the videos assigned to them)")
+    parser.add_argument("--done", action="store_true",
+                        help="with --project: only the videos marked done")
     parser.add_argument("--format", choices=FORMATS, required=True,
                         help="affwild2: <video>.txt; openface-csv: <video>.csv with landmarks "
                              "(needs the video file); elan: <video>.eaf; boris: <video>.boris "
@@ -65,15 +72,23 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    if args.done and args.project is None:
+        raise InputError("--done", "only goes with --project NAME")
     options = ExportOptions(args.format, args.coder, args.unreviewed, args.au_set, args.subject)
     with open_database(database_url(args.db)).begin() as session:
-        videos = _chosen_videos(session, args.video)
-        if not videos:
-            print("au-annotator export: no videos registered yet", file=sys.stderr)
+        if args.project is not None:
+            chosen = project_exports(session, args.project, args.coder, args.done)
+        else:
+            chosen = [(video, args.coder) for video in _chosen_videos(session, args.video)]
+        if not chosen:
+            print("au-annotator export: no videos to export"
+                  + (f" in project {args.project}" if args.project else " registered yet"),
+                  file=sys.stderr)
             return 1
         written: set = set()  # two videos of the same name: the second gets its id
-        for video in videos:
-            for path in export_video(session, video, args.out, options, written):
+        for video, coder in chosen:
+            for path in export_video(session, video, args.out, replace(options, coder=coder),
+                                     written):
                 print(path)
     return 0
 

@@ -27,6 +27,7 @@ from annotator.landmarks import SubjectLandmarks
 from annotator.pipeline import subjects_for_video, video_cache_dir
 from annotator.proxy import mime_type, playable_video
 from annotator.ui import frames, video_route
+from annotator.ui.projects import video_access
 from annotator.video import FrameReader
 from model.features import FeatureConfig, face_image
 from model.formats import InputError
@@ -73,7 +74,7 @@ def player_ui(summary: actions.VideoSummary, subject: int = 1) -> bool:
         st.warning(f"The video file cannot be shown ({error}); its labels can still be "
                    "reviewed on the timelines.")
         return False
-    folder = video_route.serve(file, mime, table)
+    folder = video_route.serve(file, mime, table, video_access(summary.id))
     screen, aside = st.columns([4, 1])
     go_to, keys = st.columns([1, 3], vertical_alignment="bottom")
     # the Frame field is sent before the player: when the player hears that the page learnt

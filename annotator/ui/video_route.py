@@ -11,7 +11,9 @@ For each open video the browser fetches three things from `/api/videos/<token>/â
   decoded frame; NaN without a face), for the overlay.
 
 A page registers an open video (`serve`) and gets an unguessable token; a URL carries the
-token, never a path, so nothing but videos that a page opened can be fetched.
+token, never a path, so nothing but videos that a page opened can be fetched. A token is made
+for one coder (`Access`), and every request asks again whether that coder may open the video
+(annotator.projects), so a token passed on, or kept after the coder left a project, is refused.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+import db
 from annotator.landmarks import SubjectLandmarks
+from annotator.projects import may_open
 from model.formats import NUM_LANDMARKS
 
 ROUTE = "/api/videos/{token}/{part}"
@@ -37,27 +41,46 @@ MOST_SERVED = 32  # videos open at once across all pages; the oldest is forgotte
 
 
 @dataclass(frozen=True)
+class Access:
+    """The coder a token was made for, and the video it opens."""
+
+    database_url: str
+    video_id: int
+    coder: str
+    admin: bool  # an administrator of the app
+
+    def allowed(self) -> bool:
+        with db.open_database(self.database_url, read_only=True).begin() as session:
+            return may_open(session, self.video_id, self.coder, self.admin)
+
+
+@dataclass(frozen=True)
 class ServedVideo:
     file: Path  # what the browser plays
     mime_type: str
     landmarks: SubjectLandmarks
+    access: Access | None = None  # None: anybody holding the token
 
 
 _served: OrderedDict[str, ServedVideo] = OrderedDict()
-_tokens: dict[Path, str] = {}
+_tokens: dict[tuple[Path, str | None], str] = {}
 _lock = threading.Lock()
 
 
-def serve(file: Path, mime_type: str, landmarks: SubjectLandmarks) -> str:
-    """Register a video for the player; returns the URL folder of its files."""
+def serve(file: Path, mime_type: str, landmarks: SubjectLandmarks,
+          access: Access | None = None) -> str:
+    """Register a video for the player (for the coder of `access`); returns the URL folder of
+    its files."""
+    key = (file, None if access is None else access.coder)
     with _lock:
-        token = _tokens.get(file) or secrets.token_urlsafe(16)
-        _tokens[file] = token
-        _served[token] = ServedVideo(file, mime_type, landmarks)
+        token = _tokens.get(key) or secrets.token_urlsafe(16)
+        _tokens[key] = token
+        _served[token] = ServedVideo(file, mime_type, landmarks, access)
         _served.move_to_end(token)
         while len(_served) > MOST_SERVED:
             _, forgotten = _served.popitem(last=False)
-            _tokens.pop(forgotten.file, None)
+            coder = None if forgotten.access is None else forgotten.access.coder
+            _tokens.pop((forgotten.file, coder), None)
     return f"/api/videos/{token}"
 
 
@@ -70,6 +93,9 @@ async def send_part(request: Request) -> Response:
         video = _served.get(request.path_params["token"])
     if video is None:
         return PlainTextResponse("This video is no longer open: reload the page.", 404)
+    if video.access is not None and not video.access.allowed():
+        return PlainTextResponse(f"Video #{video.access.video_id} is in none of "
+                                 f"{video.access.coder}'s projects.", 403)
     part = request.path_params["part"]
     if part == "video":
         if not video.file.is_file():
