@@ -19,7 +19,7 @@ STRETCH_S = 2.0  # "Go to the next unreviewed" selects at most this much of one 
 
 
 def _identity() -> sign_in.Identity | None:
-    return st.session_state.get(sign_in.SESSION_KEY)
+    return sign_in.current_identity()
 
 
 def _read(database_url: str):

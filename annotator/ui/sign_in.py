@@ -30,6 +30,7 @@ from annotator import actions
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 SESSION_KEY = "identity"  # OIDC: the identity itself (Streamlit's own cookie keeps the login)
 TOKEN_KEY = "sign_in_token"  # accounts and one-person mode: the token, checked every run
+CURRENT_KEY = "signed_in_now"  # who this run of the page is for (set anew every run)
 COOKIE = "au_annotator_sign_in"
 # The cookie is written by the page (Streamlit gives the server no way to set one); the
 # server reads it from the request that opened the page's connection (st.context.cookies).
@@ -46,12 +47,18 @@ class Identity:
     how: str  # "account", "OIDC", "name only"
 
 
+def current_identity() -> Identity | None:
+    """Who this run of the page signed in (identity_ui decided it at the top of the run)."""
+    return st.session_state.get(CURRENT_KEY)
+
+
 def identity_ui(database_url: str, oidc: bool, hours: float) -> Identity | None:
     """The signed-in coder (asking them to sign in first); None until someone has."""
     if oidc:
         identity = _oidc_session(database_url)
     else:
         identity = _token_session(database_url, hours)
+    st.session_state[CURRENT_KEY] = identity
     if identity is None:
         return None
     st.sidebar.text(f"Coding as {identity.name}" + (" (admin)" if identity.admin else ""))

@@ -8,13 +8,16 @@ B (coder bo), no_face in no project; root is an administrator of the app.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from starlette.requests import Request
 from streamlit.testing.v1 import AppTest
 
 import db
+from annotator import actions
 from annotator.corpus import CorpusOptions, label_corpus
 from annotator.pipeline import subjects_for_video
 from annotator.projects import visible_video_ids
@@ -33,6 +36,8 @@ def lab(tmp_path_factory) -> dict:
                            CorpusOptions(workers=1))
     ids = {Path(o.path).name: o.result.video_id for o in summary.outcomes}
     with db.open_database(url).begin() as session:
+        for coder in ("ann", "bo", "root"):
+            db.add_account(session, coder, f"{coder}-password", admin=coder == "root")
         for name, coder in (("A", "ann"), ("B", "bo")):
             project = db.projects.add_project(session, name, "abaw2020")
             db.projects.add_project_videos(session, project, [ids[CLIPS[name]]])
@@ -40,12 +45,17 @@ def lab(tmp_path_factory) -> dict:
             db.projects.add_assignment(session, project, ids[CLIPS[name]], coder, "primary")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AU_ANNOTATOR_DB", url)
+        st.cache_resource.clear()  # the app's settings (its database) are a cached resource
         yield {"url": url, **{name: ids[clip] for name, clip in CLIPS.items()}}
 
 
 def page(coder: str, admin: bool = False, **query) -> AppTest:
+    """A tab of `coder`'s account, signed in (root is the app's administrator; `admin` says
+    which the test expects)."""
     app = AppTest.from_file(str(APP), default_timeout=60)
-    app.session_state[sign_in.SESSION_KEY] = sign_in.Identity(coder, admin, "account")
+    token, who = actions.start_sign_in(os.environ["AU_ANNOTATOR_DB"], coder, "account", 1)
+    assert who.admin == admin
+    app.session_state[sign_in.TOKEN_KEY] = token
     for name, value in query.items():
         app.query_params[name] = str(value)
     return app.run()
