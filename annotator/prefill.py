@@ -236,8 +236,8 @@ def source_labels(path: str | Path, backend: str, subject: int, au_set: str,
     """(T, K) int8 labels from each source of evidence on its own: the landmark geometry, and
     the expression network through the fusion table with geometry left undecided (p 0.5); both
     smoothed over `window` and cut at 0.5. Where they disagree with the pre-fill a coder's look
-    is worth most (annotator.actions.review_queue). {} when the video's features are not
-    cached (nothing is computed here)."""
+    is worth most (annotator.actions.review_queue). Read from the video's cache (a cache made
+    before expressions were gets them classified once); {} when the file is gone."""
     path = Path(path)
     if not path.is_file():
         return {}
