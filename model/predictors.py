@@ -17,7 +17,7 @@ import numpy as np
 from model.baseline import load_baseline
 from model.features import FrameFeatures
 
-BASELINE_LABEL = "geometry baseline"
+BASELINE_LABEL = "geometry + expression baseline"  # the cold start (model.fusion)
 
 
 def version_label(version_id: int | None) -> str:

@@ -40,7 +40,7 @@ def add_process_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--model", type=Path,
                         help="checkpoint to predict with (default: the active model version, "
-                             "else the geometry baseline)")
+                             "else the geometry + expression baseline)")
     parser.add_argument("--workers", type=_at_least_one, metavar="N",
                         help="videos processed at once on this machine (default: one per core); "
                              "with --ray local, the CPUs of the local Ray instance")
@@ -143,7 +143,7 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
                         help="prediction file to write (replaced if it exists); a video with "
                              "two people gets FILE_left.txt and FILE_right.txt instead")
     parser.add_argument("--model", type=Path, default=None, metavar="PATH",
-                        help="trained checkpoint (default: the landmark-geometry baseline)")
+                        help="trained checkpoint (default: the geometry + expression baseline)")
     parser.add_argument("--au-set", choices=sorted(AU_SETS), default=None,
                         help="AU set to predict (default: the model's; abaw2020 for the baseline)")
     parser.add_argument("--backend", choices=BACKENDS, default=None,

@@ -58,7 +58,7 @@ class VersionComparison:
 
     version_id: int
     parent_id: int | None
-    parent_label: str  # "geometry baseline" or "version N"
+    parent_label: str  # "geometry + expression baseline" or "version N"
     active: bool
     created_at: datetime
     metric: str  # "abaw2020" (8 AUs) or "mean_f1" (12 AUs)
@@ -195,8 +195,8 @@ def rollback(database_url: str,
     with db.open_database(database_url).begin() as session:
         active = db.active_model_version(session)
         if active is None:
-            raise FinetuneError("no model version is active; the geometry baseline already "
-                                "pre-fills, there is nothing to roll back")
+            raise FinetuneError("no model version is active; the geometry + expression "
+                                "baseline already pre-fills, there is nothing to roll back")
         parent_id = active.parent_id
     return activate_version(database_url, parent_id, on_progress)
 

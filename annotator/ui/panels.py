@@ -25,7 +25,7 @@ from annotator.finetune import (
     version_history,
 )
 from model.formats import InputError
-from model.predictors import version_label
+from model.predictors import BASELINE_LABEL, version_label
 
 
 def models_panel_ui(database_url: str, coder: str, admin: bool) -> None:
@@ -57,7 +57,7 @@ def models_panel_ui(database_url: str, coder: str, admin: bool) -> None:
 
 def active_ui(active: VersionComparison | None) -> None:
     if active is None:
-        st.markdown("**Active predictor:** geometry baseline (no fine-tuned version is active)")
+        st.markdown(f"**Active predictor:** {BASELINE_LABEL} (no fine-tuned version is active)")
         return
     text = f"**Active predictor:** version {active.version_id}, fine-tuned from " \
            f"{active.parent_label}"

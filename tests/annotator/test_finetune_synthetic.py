@@ -51,9 +51,10 @@ def test_finetuning_on_corrected_videos_beats_the_baseline_on_held_out_videos(
     assert status.state == "done", status.message
     comparison = compare_versions(url, status.version_id)
     new, baseline = comparison.new["score"], comparison.parent["score"]
-    print(f"held-out ABAW 2020 over {CORRECTED_AUS}: new {new:.4f}, geometry baseline "
+    print(f"held-out ABAW 2020 over {CORRECTED_AUS}: new {new:.4f}, fused baseline "
           f"{baseline:.4f}")
-    assert comparison.parent_label == "geometry baseline" and comparison.metric == "abaw2020"
+    assert comparison.parent_label == "geometry + expression baseline"
+    assert comparison.metric == "abaw2020"
     assert new >= baseline + 0.06
     scored = {au for au, f1 in comparison.new["per_au_f1"].items() if f1 is not None}
     assert scored == set(CORRECTED_AUS)

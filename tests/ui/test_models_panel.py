@@ -105,7 +105,7 @@ def active_version_id(url: str) -> int | None:
 
 def test_the_geometry_baseline_is_shown_as_the_active_predictor(tmp_path, clips, monkeypatch):
     app = model_panel(store(tmp_path, clips, 1, monkeypatch))
-    assert "**Active predictor:** geometry baseline" in texts(app)
+    assert "**Active predictor:** geometry + expression baseline" in texts(app)
     assert not button(app, "Fine-tune").proto.disabled
     assert not app.dataframe  # no versions yet: nothing to compare, activate or roll back
 
@@ -162,7 +162,7 @@ def test_a_finished_version_is_compared_activated_and_rolled_back(tmp_path, clip
 
     app = model_panel(url)
     table = app.dataframe[0].value  # the comparison: new version against its parent
-    assert list(table.columns) == [f"version {version}", "geometry baseline"]
+    assert list(table.columns) == [f"version {version}", "geometry + expression baseline"]
     assert table.loc["ABAW 2020"].tolist() == pytest.approx(
         [comparison.new["abaw2020"], comparison.parent["abaw2020"]])
     assert table.loc["F1 AU12"].tolist() == pytest.approx(
@@ -172,13 +172,13 @@ def test_a_finished_version_is_compared_activated_and_rolled_back(tmp_path, clip
     button(app, "Activate this version").click().run()
     rerun_until(app, lambda a: bool(a.success) and "Now active" in texts(a))
     assert f"Now active: version {version}." in texts(app)
-    assert f"**Active predictor:** version {version}, fine-tuned from geometry baseline" \
-        in texts(app)
+    assert (f"**Active predictor:** version {version}, fine-tuned from geometry + expression "
+            "baseline") in texts(app)
     assert active_version_id(url) == version
 
     button(app, "Roll back").click().run()
-    rerun_until(app, lambda a: "Now active: geometry baseline." in texts(a))
-    assert "**Active predictor:** geometry baseline" in texts(app)
+    rerun_until(app, lambda a: "Now active: geometry + expression baseline." in texts(a))
+    assert "**Active predictor:** geometry + expression baseline" in texts(app)
     assert active_version_id(url) is None
 
 
