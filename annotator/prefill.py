@@ -277,7 +277,7 @@ def frame_expression(path: str | Path, backend: str, subject: int, frame: int,
     path = Path(path)
     if not path.is_file():
         return None
-    expression = cached_expression(expression_path(path, backend, FeatureConfig(), subject))
+    expression = _expression_table(path, content_hash(path), backend, subject)
     if expression is None or not 0 <= frame < len(expression) or np.isnan(expression[frame]).any():
         return None
     row = expression[frame]
@@ -288,3 +288,10 @@ def frame_expression(path: str | Path, backend: str, subject: int, frame: int,
                       if weight >= 0.5 and au in aus}, key=aus.index)
     return FrameExpression(frame, tuple((EXPRESSIONS[k], float(row[k])) for k in order),
                            tuple(implies))
+
+
+@functools.lru_cache(maxsize=8)
+def _expression_table(path: Path, digest: str, backend: str, subject: int) -> np.ndarray | None:
+    """A subject's cached (T, 7) expressions, read once per video content: the page asks for
+    one frame on every redraw."""
+    return cached_expression(expression_path(path, backend, FeatureConfig(), subject))
