@@ -1,5 +1,5 @@
 """AU annotator: the Streamlit UI. Widgets and layout only; the work is done in
-annotator.actions and annotator.jobs, the pictures in annotator/ui.
+annotator.services.actions and annotator.jobs, the pictures in annotator/ui.
 
 Run with `au-annotator app`: it serves this page and the player's video files (see
 streamlit_server.py). Who is coding is a sign-in token in the session and a cookie
@@ -17,14 +17,17 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from annotator import actions, jobs
-from annotator.ui import frames, keys, learning, projects, sign_in, timeline
+from annotator import jobs
+from annotator.services import actions
+from annotator.services.uploads import save_upload, upload_limit_message
+from annotator.ui import frames, keys, learning_panel, project_pages, sign_in, timeline
 from annotator.ui.panels import agreement_ui, export_ui, models_panel_ui
 from annotator.ui.player import player_ui
 from annotator.ui.settings import AppSettings, app_settings, server_videos
 from annotator.ui.subject_picker import forget_subject, subject_ui
-from annotator.uploads import save_upload, upload_limit_message
-from model.formats import ABSENT, NOT_CODED, PRESENT, VIDEO_EXTENSIONS, InputError
+from model.au_sets import ABSENT, NOT_CODED, PRESENT
+from model.errors import InputError
+from model.files import VIDEO_EXTENSIONS
 
 SOURCES = ("Demo clip", "Upload", "Server folder", "Processed videos")
 PANELS = ("Review queue", "History", "Export", "Agreement", "Model")
@@ -57,10 +60,10 @@ def main() -> None:
     try:
         video_id = video_ui(config)
         if video_id is None:
-            if not projects.home_ui(config.database_url):
+            if not project_pages.home_ui(config.database_url):
                 welcome_ui(config)
             return
-        if not projects.page_allows(config.database_url, video_id):
+        if not project_pages.page_allows(config.database_url, video_id):
             return
         review_ui(config, identity, video_id)
     except Exception as error:  # a coder sees one line; the log keeps the traceback
@@ -149,7 +152,7 @@ def server_folder_ui(config: AppSettings) -> None:
 
 
 def processed_ui(config: AppSettings) -> None:
-    videos = projects.visible_only(config.database_url,
+    videos = project_pages.visible_only(config.database_url,
                                    actions.processed_videos(config.database_url))
     if not videos:
         st.sidebar.info("No processed videos yet.")
@@ -214,7 +217,7 @@ def review_ui(config: AppSettings, identity: sign_in.Identity, video_id: int) ->
     panel = st.radio("Panel", PANELS, horizontal=True, key="panel",
                      label_visibility="collapsed")
     if panel == "Review queue":
-        learning.queue_ui(queue)
+        learning_panel.queue_ui(queue)
     elif panel == "History":
         st.dataframe(actions.history_table(config.database_url, video_id, subject),
                      hide_index=True)
@@ -263,14 +266,14 @@ def label_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
         st.button("Redo", on_click=act, args=("redo",),
                   help="(Ctrl+Y or Ctrl+Shift+Z, outside fields) do it again")
         st.button("Range = this frame", shortcut="H", on_click=_range_to_frame)
-        st.button("Review next", on_click=learning.review_next, args=(queue,),
+        st.button("Review next", on_click=learning_panel.review_next, args=(queue,),
                   help="(key R) go to the unreviewed stretch where the pre-fill is least sure")
     keys.page_keys()
     if "notice" in st.session_state:
         st.caption(st.session_state["notice"])
-    learning.expression_ui(config.database_url, summary.id, subject,
+    learning_panel.expression_ui(config.database_url, summary.id, subject,
                            int(st.session_state.get("frame", 0)), state.aus)
-    learning.learn_ui(config.database_url, summary.id, state, subject)
+    learning_panel.learn_ui(config.database_url, summary.id, state, subject)
     prefill_ui(config, coder, summary, state, subject)
 
 
@@ -316,7 +319,7 @@ def _act(database_url: str, summary: actions.VideoSummary, coder: str, seen_run:
             done, notice = False, str(newer)
     st.session_state["notice"] = notice
     if done:
-        learning.learn_after_correction(database_url, video_id)
+        learning_panel.learn_after_correction(database_url, video_id)
 
 
 def prefill_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,

@@ -14,7 +14,7 @@ import importlib
 import logging
 import sys
 
-from model.formats import InputError
+from model.errors import InputError
 
 # name → (module in annotator.commands, one-line help), in the order `--help` lists them.
 COMMANDS = {

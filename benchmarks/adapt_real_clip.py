@@ -21,7 +21,8 @@ import numpy as np
 from eye_labels import AUS, DEMO, JUDGED, agreement, eye_labels, format_agreement
 
 from annotator.cli import main as cli
-from model.formats import NOT_CODED, read_label_file, write_label_file
+from model.affwild2_files import read_label_file, write_label_file
+from model.au_sets import NOT_CODED
 
 STRETCH_S = 2.0
 

@@ -27,12 +27,12 @@ FRAMES = 54_000
 
 def build(folder: Path, stretches: int) -> tuple[str, int]:
     import db
-    from annotator.pipeline import descriptors_path, features_for_video
-    from annotator.prefill import prediction_parameters
+    from annotator.processing.extraction import descriptors_path, features_for_video
+    from annotator.processing.prediction import prediction_parameters
     from model.baseline import load_baseline
     from model.descriptors import VideoDescriptors, descriptors_from_features
     from model.features import FeatureConfig
-    from model.formats import content_hash
+    from model.files import content_hash
 
     features = features_for_video(DEMO)
     one = descriptors_from_features(features)
@@ -64,7 +64,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--stretches", type=int, default=20)
     args = parser.parse_args()
-    from annotator.adaptation import adapt_video
+    from annotator.learning.adaptation import adapt_video
 
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault("AU_ANNOTATOR_CACHE", str(Path(folder) / "cache"))

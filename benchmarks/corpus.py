@@ -20,8 +20,8 @@ from pathlib import Path
 
 import av
 
-from annotator.corpus import CorpusOptions, available_cores, label_corpus
-from annotator.video import iter_frames
+from annotator.processing.corpus import CorpusOptions, available_cores, label_corpus
+from annotator.processing.video import iter_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = (ROOT / "tests" / "data" / "single_face.mp4", ROOT / "tests" / "data" / "no_face.mp4",

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import db
-from model.formats import au_names
+from model.au_sets import au_names
 
 
 def build(url: str, frames: int, events: int, seed: int = 0) -> int:

@@ -11,7 +11,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from model.formats import NOT_CODED, au_names, read_label_file  # noqa: E402
+from model.affwild2_files import read_label_file  # noqa: E402
+from model.au_sets import NOT_CODED, au_names  # noqa: E402
 
 EYE_LABELS = ROOT / "tests" / "data" / "eye_labels"
 DEMO = ROOT / "annotator" / "demo" / "WolfgangLanger_Pexels.mp4"

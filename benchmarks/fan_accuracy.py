@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from annotator.bench import use_random_fan_weights
-from annotator.landmarks.fan_backend import FanBackend
-from annotator.pipeline import landmarks_for_video
-from annotator.video import iter_frames
+from annotator.devtools.bench import use_random_fan_weights
+from annotator.processing.extraction import landmarks_for_video
+from annotator.processing.landmarks.fan_backend import FanBackend
+from annotator.processing.video import iter_frames
 
 DEMO = Path(__file__).resolve().parents[1] / "annotator" / "demo" / "WolfgangLanger_Pexels.mp4"
 

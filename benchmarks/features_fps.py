@@ -11,8 +11,8 @@ import argparse
 import time
 from pathlib import Path
 
-from annotator.pipeline import landmarks_for_video
-from annotator.video import iter_frames
+from annotator.processing.extraction import landmarks_for_video
+from annotator.processing.video import iter_frames
 from model.features import FeatureConfig, features_from_frames
 
 DEMO = Path(__file__).resolve().parents[1] / "annotator" / "demo" / "WolfgangLanger_Pexels.mp4"

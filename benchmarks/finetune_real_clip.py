@@ -26,15 +26,16 @@ import numpy as np
 from eye_labels import AUS, DEMO, JUDGED, SINGLE_FACE, agreement, eye_labels, format_agreement
 
 from annotator.cli import main as cli
-from model.formats import NOT_CODED, read_label_file, write_label_file
+from model.affwild2_files import read_label_file, write_label_file
+from model.au_sets import NOT_CODED
 
 HALVES = {"demo_first_half": (0, 235), "demo_second_half": (236, 471)}
 
 
 def write_halves(workdir: Path) -> None:
     """The two halves as videos, and their eye labels (the judged AUs only) as label files."""
-    from annotator.synthetic import write_video
-    from annotator.video import iter_frames, open_video
+    from annotator.devtools.synthetic import write_video
+    from annotator.processing.video import iter_frames, open_video
 
     frames = [frame.rgb for frame in iter_frames(DEMO)]
     truth = eye_labels(DEMO)

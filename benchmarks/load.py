@@ -5,8 +5,8 @@ PostgreSQL) holding one 30-minute 30 fps video with a stored prediction run, the
 thread per coder, as the app server serves each coder's page from a thread of its own, for
 --seconds. Each coder has an account (db.coders) and signs in first, as on a served app; then
 marks ranges of one to three AUs present, absent or not codable
-(annotator.actions.set_label, naming the run the page shows), accepts the pre-fill of a range,
-undoes and redoes, and redraws the page (actions.review_state) after each action.
+(annotator.services.actions.set_label, naming the run the page shows), accepts the pre-fill of a
+range, undoes and redoes, and redraws the page (actions.review_state) after each action.
 
 Every coder keeps a log of what the service layer acknowledged. At the end the store is checked
 against the logs: each acknowledged edit must be stored, in order, with its intervals (`lost`
@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 import db
-from annotator import actions
-from model.formats import NOT_CODED, au_names
+from annotator.services import actions
+from model.au_sets import NOT_CODED, au_names
 
 AU_SET = "abaw2020"
 AUS = au_names(AU_SET)

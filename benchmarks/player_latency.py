@@ -34,10 +34,12 @@ import av
 import numpy as np
 from playwright.sync_api import sync_playwright
 
-from annotator import DEMO_VIDEO, pipeline, prefill
-from annotator.landmarks import SubjectLandmarks
+from annotator import DEMO_VIDEO
+from annotator.processing import extraction, prediction
+from annotator.processing.landmarks import SubjectLandmarks
 from db import PredictionParameters
-from model.formats import au_names, content_hash
+from model.au_sets import au_names
+from model.files import content_hash
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ui"))
 from app_server import running_app  # noqa: E402  (the tests' way to start the real app)
@@ -83,15 +85,15 @@ def long_video(path: Path, minutes: float) -> np.ndarray:
 def register_long_video(url: str, path: Path, times: np.ndarray) -> int:
     frames = len(times)
     landmarks = SubjectLandmarks.empty(1, times)  # one subject, never seen
-    landmarks.save(pipeline.landmark_cache_path(path, "dlib"))
+    landmarks.save(extraction.landmark_cache_path(path, "dlib"))
     aus = au_names("abaw2020")
     probabilities = np.random.default_rng(0).random((frames, len(aus)), dtype=np.float32)
-    prediction = prefill.VideoPrediction(path, content_hash(path), FPS, *SIZE, frames,
-                                          prefill.subjects_found(landmarks),
-                                          {1: probabilities})
+    video_prediction = prediction.VideoPrediction(path, content_hash(path), FPS, *SIZE, frames,
+                                                prediction.subjects_found(landmarks),
+                                                {1: probabilities})
     parameters = PredictionParameters("abaw2020", dict.fromkeys(aus, 0.5), 15,
                                       details={"version": "baseline"})
-    return prefill.store_prediction(url, prediction, parameters, None).video_id
+    return prediction.store_prediction(url, video_prediction, parameters, None).video_id
 
 
 def open_player(browser, url: str, video_id: int, read: list[int] | None = None):
@@ -159,7 +161,7 @@ def main() -> None:
         folder = Path(folder)
         os.environ["AU_ANNOTATOR_CACHE"] = str(folder / "cache")  # the app server's too
         url = f"sqlite:///{folder / 'bench.sqlite3'}"
-        demo_id = prefill.process_video(DEMO_VIDEO, url).video_id
+        demo_id = prediction.process_video(DEMO_VIDEO, url).video_id
         started = time.perf_counter()
         times = long_video(folder / "long.mp4", args.minutes)
         written = time.perf_counter() - started

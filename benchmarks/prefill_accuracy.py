@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 from eye_labels import AUS, DEMO, SINGLE_FACE, agreement, eye_labels, format_agreement
 
-from annotator.pipeline import features_for_video
+from annotator.processing.extraction import features_for_video
+from model.au_sets import NOT_CODED
 from model.baseline import GeometryBaseline, load_baseline
-from model.formats import NOT_CODED
 from model.smoothing import prefill_labels
 
 

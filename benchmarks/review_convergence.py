@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from eye_labels import AUS, DEMO, agreement, eye_labels
 
-from annotator import actions
 from annotator.cli import main as cli
-from model.formats import NOT_CODED
+from annotator.services import actions
+from model.au_sets import NOT_CODED
 
 CODER = "simulated"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from annotator.pipeline import features_for_video
+from annotator.processing.extraction import features_for_video
 from model.network import AUNetwork, NetworkConfig, au_loss, batch_tensors, predict_probabilities
 
 DEMO = Path(__file__).resolve().parent.parent / "annotator" / "demo" / "WolfgangLanger_Pexels.mp4"

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 import db
-from annotator import actions
+from annotator.services import actions
 from annotator.ui import timeline
-from model.formats import au_names
+from model.au_sets import au_names
 
 CODER = "bench-coder"
 

@@ -48,7 +48,7 @@ from db.engine import (
     open_database,
     printable_url,
 )
-from db.jobs import (
+from db.job_rows import (
     HEARTBEAT_S,
     JobBusy,
     active_job,
@@ -77,7 +77,6 @@ from db.labels import (
     reviewed_labels,
     track_version,
 )
-from db.models import Coder, Correction, Edit, Job, ModelVersion, PredictionRun, Subject, Video
 from db.projects import ProjectError
 from db.sign_ins import SignIn, end_sign_in, signed_in_by_token, start_sign_in
 from db.subjects import (
@@ -88,6 +87,7 @@ from db.subjects import (
     subject_sides,
     video_subjects,
 )
+from db.tables import Coder, Correction, Edit, Job, ModelVersion, PredictionRun, Subject, Video
 from db.versions import (
     activate_model_version,
     active_model_version,

@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from db.models import Coder, PrefillSettings, SignInToken, utc_now
+from db.tables import Coder, PrefillSettings, SignInToken, utc_now
 
 logger = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.coders import coder_named
-from db.models import Coder, Correction, Edit, Subject, Video
 from db.subjects import subject_row
-from model.formats import AU_SETS
+from db.tables import Coder, Correction, Edit, Subject, Video
+from model.au_sets import AU_SETS
 
 logger = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from model.formats import InputError
+from model.errors import InputError
 
 logger = logging.getLogger(__name__)
 

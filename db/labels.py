@@ -29,10 +29,10 @@ from db.corrections import (
     record_edit,
     track_filter,
 )
-from db.models import Coder, Correction, Edit, PredictionRun, Subject, Video
 from db.subjects import subject_row
+from db.tables import Coder, Correction, Edit, PredictionRun, Subject, Video
 from db.videos import latest_run_id, latest_run_summary, run_prefill, stored_prefill
-from model.formats import AU_SETS, DEFAULT_AU_SET, NOT_CODED, au_names
+from model.au_sets import AU_SETS, DEFAULT_AU_SET, NOT_CODED, au_names
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ its "primary" coding or a "reliability" second coding. Done marks are append-onl
 mark of an assignment says whether it is done, and reopening is a mark of its own.
 
 Who may see which video follows from these rows (`coder_video_ids`, `project_video_ids`); the
-rules themselves are annotator.projects'.
+rules themselves are annotator.services.lab_projects'.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from db.coders import coder_named
 from db.corrections import edit_state, track_filter
-from db.models import (
+from db.tables import (
     Assignment,
     Coder,
     Correction,
@@ -31,7 +31,8 @@ from db.models import (
     ProjectVideo,
     Video,
 )
-from model.formats import AU_SETS, InputError
+from model.au_sets import AU_SETS
+from model.errors import InputError
 
 
 class ProjectError(InputError):

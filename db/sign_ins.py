@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db.coders import accounts_exist, coder_named
-from db.models import Coder, SignInToken, utc_now
+from db.tables import Coder, SignInToken, utc_now
 
 ACCOUNT, NAME_ONLY = "account", "name only"
 

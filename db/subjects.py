@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
-from db.models import Subject, Video
-from model.formats import left_and_right
+from db.tables import Subject, Video
+from model.affwild2_files import left_and_right
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from db.models import ModelVersion
-from model.formats import au_names, content_hash, write_bytes_atomically
+from db.tables import ModelVersion
+from model.au_sets import au_names
+from model.files import content_hash, write_bytes_atomically
 
 logger = logging.getLogger(__name__)
 

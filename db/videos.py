@@ -22,9 +22,10 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from db.models import PredictionRun, Subject, Video
 from db.subjects import first_subject, subject_row
-from model.formats import au_names, content_hash
+from db.tables import PredictionRun, Subject, Video
+from model.au_sets import au_names
+from model.files import content_hash
 from model.smoothing import prefill_labels
 
 logger = logging.getLogger(__name__)
@@ -284,7 +285,7 @@ def run_parameters(run: PredictionRun) -> PredictionParameters:
 
 def run_prefill(run: PredictionRun, settings=None) -> tuple[np.ndarray, np.ndarray]:
     """A run's pre-fill: (T, K) int8 labels (smoothed, thresholded, -1 without a face) and the
-    (T,) bool face mask. With a coder's `settings` (db.models.PrefillSettings), smoothed and
+    (T,) bool face mask. With a coder's `settings` (db.tables.PrefillSettings), smoothed and
     thresholded their way (AUs they did not set keep the run's threshold)."""
     probabilities = run_probabilities(run)
     face = ~np.isnan(probabilities).all(axis=1)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model.formats import NOT_CODED
+from model.au_sets import NOT_CODED
 from model.smoothing import prefill_labels
 
 COMPONENTS = 50  # main components of the appearance descriptors kept

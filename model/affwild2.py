@@ -37,20 +37,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from model.affwild2_files import RELEASED_LAYOUTS, read_label_file_leniently, video_name_for_label
+from model.au_sets import AU_SETS, DEFAULT_AU_SET, NOT_CODED, au_names
 from model.checkpoint import load_network
 from model.dataset import FeatureLoader, VideoLabels, VideoSet
+from model.errors import InputError
 from model.features import FeatureConfig, FrameFeatures
-from model.formats import (
-    AU_SETS,
-    DEFAULT_AU_SET,
-    NOT_CODED,
-    RELEASED_LAYOUTS,
-    VIDEO_EXTENSIONS,
-    InputError,
-    au_names,
-    read_label_file_leniently,
-    video_name_for_label,
-)
+from model.files import VIDEO_EXTENSIONS
 from model.metrics import AUScores, metric_name, metric_value
 from model.network import predict_probabilities
 from model.smoothing import (

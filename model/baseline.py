@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.au_sets import DEFAULT_AU_SET, au_names
 from model.expression import features_expression
 from model.features import (
     CHIN,
@@ -43,7 +44,6 @@ from model.features import (
     UPPER_LIP_TOP,
     inter_ocular_distance,
 )
-from model.formats import DEFAULT_AU_SET, au_names
 from model.fusion import FusionSettings, fuse, fusion_settings
 
 logger = logging.getLogger(__name__)

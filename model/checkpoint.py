@@ -22,9 +22,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
+from model.au_sets import au_names
 from model.baseline import GeometryBaseline, load_baseline
+from model.errors import InputError
 from model.features import FeatureConfig, FrameFeatures, motion_for
-from model.formats import InputError, au_names, content_hash, write_bytes_atomically
+from model.files import content_hash, write_bytes_atomically
 from model.network import AUNetwork, NetworkConfig, predict_probabilities
 
 logger = logging.getLogger(__name__)

@@ -29,9 +29,11 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from model.au_sets import AU_SETS
 from model.checkpoint import CHECKPOINT_NAME, CheckpointInfo, read_checkpoint
+from model.errors import InputError
 from model.features import FeatureConfig
-from model.formats import AU_SETS, InputError, write_text_atomically
+from model.files import write_text_atomically
 from model.network import NetworkConfig
 from model.training import TrainingConfig
 

@@ -19,8 +19,9 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
+from model.au_sets import NOT_CODED
+from model.errors import InputError
 from model.features import FrameFeatures
-from model.formats import NOT_CODED, InputError
 
 logger = logging.getLogger(__name__)
 

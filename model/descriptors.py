@@ -27,7 +27,7 @@ import numpy as np
 from model.arrays import DiskArray, RowWriter, write_stored_member
 from model.baseline import geometry_changes
 from model.expression import features_expression
-from model.formats import atomic_path
+from model.files import atomic_path
 
 CELL = 8  # pixels per HOG cell side
 ORIENTATIONS = 9  # unsigned: 0..180 degrees in 20-degree bins

@@ -38,7 +38,8 @@ from model.arrays import (
     write_blocks,
     write_member,
 )
-from model.formats import CROP_SIZE, NUM_LANDMARKS, atomic_path, load_arrays
+from model.au_sets import CROP_SIZE, NUM_LANDMARKS
+from model.files import atomic_path, load_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +206,8 @@ class VideoFeatures:
     has_motion: np.ndarray  # (T,) bool: both neighbours exist and have landmarks
     aligned_landmarks: np.ndarray  # (T, 68, 2) float32 crop pixels, NaN where face is False
     # (T, 7) float32 expression probabilities (model.expression), NaN where face is False; kept
-    # in a cache file of their own (annotator.pipeline) and attached when known, else None
+    # in a cache file of their own (annotator.processing.extraction) and attached when known, else
+    # None
     expression: np.ndarray | None = None
 
     def __len__(self) -> int:

@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.errors import InputError
 from model.expression import EXPRESSIONS
-from model.formats import InputError
 
 NEUTRAL = EXPRESSIONS.index("neutral")
 

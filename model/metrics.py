@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.formats import ABSENT, NOT_CODED, au_names
+from model.au_sets import ABSENT, NOT_CODED, au_names
 
 
 @dataclass(frozen=True)

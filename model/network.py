@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from model.formats import CROP_SIZE, DEFAULT_AU_SET, NOT_CODED, NUM_LANDMARKS, au_names
+from model.au_sets import CROP_SIZE, DEFAULT_AU_SET, NOT_CODED, NUM_LANDMARKS, au_names
 
 FUSIONS = ("concat", "sum", "aspect")
 

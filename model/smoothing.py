@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.formats import NOT_CODED
+from model.au_sets import NOT_CODED
 from model.metrics import AUScores, au_scores, metric_name, metric_value
 
 # What tuning chooses from unless told otherwise: smoothing windows (frames) and thresholds.

@@ -1,8 +1,8 @@
 """Training the seed network, keeping the best checkpoint on the videos that tune it.
 
 `fit` is the loop itself, on any pair of VideoSets (an Aff-Wild2 folder's splits, or coders'
-corrections from the database: annotator.finetune): each epoch is one pass over the usable
-training frames in random order (weighted cross-entropy), then the tuning videos are
+corrections from the database: annotator.learning.finetuning): each epoch is one pass over the
+usable training frames in random order (weighted cross-entropy), then the tuning videos are
 predicted, the smoothing window and per-AU thresholds are tuned on them, and the checkpoint is
 replaced when the AU set's challenge score improved. `train` runs it on an Aff-Wild2 folder.
 
@@ -26,10 +26,12 @@ import torch
 from tqdm import tqdm
 
 from model.affwild2 import TrainingData, infer_au_set
+from model.au_sets import au_names
 from model.checkpoint import CHECKPOINT_NAME, CheckpointInfo, save_checkpoint
 from model.dataset import FeatureLoader, VideoSet
+from model.errors import InputError
 from model.features import FeatureConfig
-from model.formats import InputError, au_names, write_text_atomically
+from model.files import write_text_atomically
 from model.metrics import metric_name, metric_value
 from model.network import (
     AUNetwork,

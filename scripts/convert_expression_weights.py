@@ -171,7 +171,7 @@ def keras_forward(weights, inputs: np.ndarray) -> np.ndarray:
 
 def reference_crops() -> np.ndarray:
     """(N, 112, 112) aligned gray crops of REFERENCE_FRAMES, made by the project's pipeline."""
-    from annotator.pipeline import features_for_video
+    from annotator.processing.extraction import features_for_video
 
     crops = []
     for video, frames in REFERENCE_FRAMES.items():

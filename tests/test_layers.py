@@ -15,6 +15,11 @@ The rule, for the next person who adds a module:
   (model.training takes a features loader instead of importing the pipeline).
 - SQLAlchemy is imported only in db/: everywhere else asks the store through `db`'s functions.
 
+- A house a newcomer can find things in: no module (or package) name used in two places
+  (CLI groups under annotator/commands/ may mirror the nouns they work on), at most
+  MAX_TOP_LEVEL modules at annotator/'s top level (the rest sits in packages named for what they
+  do), and tests/model/ tests the model on its own (it imports no annotator/ nor db/).
+
 Every module is read with `ast`, so a file that does not import cleanly is still checked.
 """
 
@@ -26,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = {"model": 0, "db": 1, "annotator": 2, "streamlit_app": 3}
 SQL_LAYER = "db"
+MAX_TOP_LEVEL = 10
+MIRRORING = ("annotator", "commands")  # CLI groups named after the nouns they work on
 
 
 def project_modules(root: Path) -> dict[str, Path]:
@@ -90,6 +97,30 @@ def layer_violations(root: Path) -> list[str]:
     return problems
 
 
+def house_problems(root: Path) -> list[str]:
+    """One line per name used by two modules or packages, for a crowded annotator/ top level,
+    and per tests/model/ file importing a layer above model/."""
+    problems = []
+    places: dict[str, list[str]] = {}
+    for module in project_modules(root):
+        parts = module.split(".")
+        if len(parts) < 2 or tuple(parts[:2]) == MIRRORING:
+            continue
+        places.setdefault(parts[-1], []).append(module)
+    for name, modules in sorted(places.items()):
+        if len(modules) > 1:
+            problems.append(f"name used twice: {name} ({', '.join(sorted(modules))})")
+    top = sorted(p.name for p in (root / "annotator").glob("*.py") if p.name != "__init__.py")
+    if len(top) > MAX_TOP_LEVEL:
+        problems.append(f"annotator/ has {len(top)} top-level modules (at most {MAX_TOP_LEVEL})")
+    for path in sorted((root / "tests" / "model").glob("*.py")):
+        names = imported_names(path, f"tests.model.{path.stem}")
+        above = sorted({n.split(".")[0] for n in names} & {"annotator", "db", "streamlit_app"})
+        if above:
+            problems.append(f"tests/model/{path.name} imports {', '.join(above)}")
+    return problems
+
+
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """The strongly connected groups of more than one module (Tarjan), each sorted."""
     index: dict[str, int] = {}
@@ -128,6 +159,10 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_project_keeps_its_layers_and_has_no_import_cycle():
     assert len(project_modules(ROOT)) > 30  # the walk found the code
     assert layer_violations(ROOT) == []
+
+
+def test_the_house_has_one_name_per_module_a_short_top_level_and_model_tests_alone():
+    assert house_problems(ROOT) == []
 
 
 def _house(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -173,3 +208,21 @@ def test_downward_imports_that_skip_a_layer_are_allowed(tmp_path):
         "model/formats.py": "PRESENT = 1\n",
     })
     assert layer_violations(root) == []
+
+
+def test_a_name_used_twice_a_crowded_top_level_and_a_model_test_above_model_are_found(tmp_path):
+    files = {
+        "db/jobs.py": "", "annotator/jobs/__init__.py": "",  # a package counts as a name
+        "annotator/learning/training.py": "", "model/training.py": "",
+        "annotator/commands/videos.py": "", "db/videos.py": "",  # CLI groups may mirror
+        "tests/model/test_network.py": "from annotator.processing import extraction\n",
+        "tests/model/test_metrics.py": "from model.metrics import f1\n",
+    }
+    files.update({f"annotator/top{n}.py": "" for n in range(MAX_TOP_LEVEL + 1)})
+    problems = house_problems(_house(tmp_path, files))
+    assert "name used twice: jobs (annotator.jobs, db.jobs)" in problems
+    assert "name used twice: training (annotator.learning.training, model.training)" in problems
+    assert f"annotator/ has {MAX_TOP_LEVEL + 1} top-level modules (at most {MAX_TOP_LEVEL})" \
+        in problems
+    assert "tests/model/test_network.py imports annotator" in problems
+    assert len(problems) == 4  # videos mirrored by a CLI group, test_metrics alone: both fine

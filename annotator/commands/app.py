@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from db import DATABASE_OPTION_HELP
-from model.formats import InputError
+from model.errors import InputError
 
 APP_FILE = Path(__file__).resolve().parents[2] / "streamlit_app.py"
 SERVER_FILE = APP_FILE.with_name("streamlit_server.py")  # the page plus the player's files

@@ -2,7 +2,7 @@
 
 export: effective labels as Aff-Wild2 label files, OpenFace CSV, ELAN files or BORIS projects.
 import-labels: a folder of Aff-Wild2 label files and ELAN files becomes one coder's labels, all
-files or none (annotator.label_io, annotator.elan).
+files or none (annotator.labelfiles.label_io, annotator.labelfiles.elan).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from annotator.elan import parse_tier_map
-from annotator.label_io import (
+from annotator.labelfiles.elan import parse_tier_map
+from annotator.labelfiles.label_io import (
     FORMATS,
     MINUS_ONE,
     UNREVIEWED,
@@ -21,7 +21,7 @@ from annotator.label_io import (
     export_video,
     import_label_folder,
 )
-from annotator.projects import project_exports
+from annotator.services.lab_projects import project_exports
 from db import (
     DATABASE_OPTION_HELP,
     database_url,
@@ -29,7 +29,8 @@ from db import (
     open_database,
     videos_matching,
 )
-from model.formats import AU_SETS, InputError
+from model.au_sets import AU_SETS
+from model.errors import InputError
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,8 +6,8 @@ tuning videos (validation, or a held-out share of training). evaluate: a checkpo
 score and per-AU F1 on a split, saying whether that score is held out.
 finetune: the active model on coders' corrections, in the foreground (the app starts the same
 job in the background with `--job ID`). adapt: one video's pre-fill learns from the frames
-coders reviewed in it (annotator.adaptation). queue: the stretches where a coder's look would
-change the pre-fill most (annotator.actions.review_queue), one a line, for scripts.
+coders reviewed in it (annotator.learning.adaptation). queue: the stretches where a coder's look
+would change the pre-fill most (annotator.services.actions.review_queue), one a line, for scripts.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from db import DATABASE_OPTION_HELP
+from model.affwild2_files import RELEASED_LAYOUTS, SPLITS
+from model.au_sets import AU_SETS
 from model.features import FACE_SOURCES
-from model.formats import AU_SETS, RELEASED_LAYOUTS, SPLITS
 
 _LAYOUT_HELP = "folder with videos/ (or batch1/, batch2/) and " + " or ".join(
     f"{folder}/{subs['train']}" for _, folder, subs in RELEASED_LAYOUTS
@@ -135,11 +136,11 @@ def feature_loader_for(source):
     """Per-person features as `source` says: our landmarks on every decoded frame (the
     pipeline's cache), or Aff-Wild2's cropped_aligned crops."""
     if source.features.faces == "cropped-aligned":
-        from annotator.aligned_faces import aligned_face_loader
+        from annotator.processing.aligned_faces import aligned_face_loader
 
         return aligned_face_loader(source.data_dir, source.landmark_backend, source.device,
                                    source.features)
-    from annotator.pipeline import person_features
+    from annotator.processing.extraction import person_features
 
     return lambda video_path, person: person_features(video_path, person,
                                                       source.landmark_backend, source.device,
@@ -218,9 +219,10 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from annotator.finetune import FinetuneError, FinetuneOptions, activate_version
-    from annotator.finetune.job import run_job
-    from annotator.finetune.launching import create_finetune_job
+    from annotator.jobs.finetune_launch import create_finetune_job
+    from annotator.jobs.finetune_process import run_job
+    from annotator.learning.finetune_options import FinetuneError, FinetuneOptions
+    from annotator.learning.model_versions import activate_version
     from db import database_url, open_database
 
     url = database_url(args.db)
@@ -272,7 +274,7 @@ def add_adapt_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_adapt(args: argparse.Namespace) -> int:
-    from annotator.adaptation import AdaptationError, adapt_video, format_reports
+    from annotator.learning.adaptation import AdaptationError, adapt_video, format_reports
     from db import database_url
 
     url = database_url(args.db)
@@ -299,7 +301,7 @@ def run_adapt(args: argparse.Namespace) -> int:
 
 
 def _video_ids(session, values: list[str] | None) -> tuple[int, ...]:
-    from annotator.finetune import FinetuneError
+    from annotator.learning.finetune_options import FinetuneError
     from db import videos_matching
 
     ids = []
@@ -315,7 +317,7 @@ def _video_ids(session, values: list[str] | None) -> tuple[int, ...]:
 def _print_comparison(url: str, version_id: int) -> str:
     """Print new against parent on the held-out frames; returns why activating it would need
     forcing (empty when it scores at least its parent)."""
-    from annotator.finetune import compare_versions
+    from annotator.learning.model_versions import compare_versions
 
     comparison = compare_versions(url, version_id)
     new, parent = comparison.new, comparison.parent
@@ -349,7 +351,7 @@ def add_queue_arguments(parser: argparse.ArgumentParser) -> None:
 def run_queue(args: argparse.Namespace) -> int:
     """Print `AU first last score reason` per stretch, best first (frames 0-based, inclusive;
     score: the stretch's expected change in seconds of frames)."""
-    from annotator import actions
+    from annotator.services import actions
     from db import database_url
 
     url = database_url(args.db)

@@ -1,4 +1,4 @@
-"""`au-annotator project`: a lab's coding projects (annotator.projects).
+"""`au-annotator project`: a lab's coding projects (annotator.services.lab_projects).
 
     project add NAME [--au-set abaw2020|abaw12]
     project add-videos NAME PATH...          files or folders; what is not processed yet is
@@ -19,10 +19,10 @@ import sys
 from pathlib import Path
 
 import db
-from annotator.corpus import CorpusOptions, available_cores, label_corpus
-from annotator.projects import assign, mark_done, progress, reopen
+from annotator.processing.corpus import CorpusOptions, available_cores, label_corpus
+from annotator.services.lab_projects import assign, mark_done, progress, reopen
 from db import DATABASE_OPTION_HELP
-from model.formats import AU_SETS, DEFAULT_AU_SET
+from model.au_sets import AU_SETS, DEFAULT_AU_SET
 
 
 def add_project_arguments(parser: argparse.ArgumentParser) -> None:
@@ -142,7 +142,7 @@ def _reopen(session, args):
 
 
 def _report(session, args):
-    from annotator.project_report import write_report
+    from annotator.services.reliability import write_report
 
     yield from (str(path) for path in write_report(session, args.name, args.out))
 

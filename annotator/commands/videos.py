@@ -1,12 +1,12 @@
 """`au-annotator process`, `predict` and `bench`: the pipeline run on videos.
 
 process PATH...: landmarks, features and AU probabilities, stored as each video's pre-fill;
-files and folders, on every core or a Ray cluster (annotator.corpus).
+files and folders, on every core or a Ray cluster (annotator.processing.corpus).
 predict VIDEO --out FILE.txt: an Aff-Wild2 prediction file (the AU set's header, then one line
 of 0/1 per decoded frame; frames without a face are -1), one per subject worth a pre-fill,
 named as exports name them (FILE_left.txt and FILE_right.txt for two people). Without --model
 the landmark-geometry baseline predicts; with it, the trained network in the checkpoint.
-bench VIDEO: frames/s of the whole pipeline against a reference path (annotator.bench).
+bench VIDEO: frames/s of the whole pipeline against a reference path (annotator.devtools.bench).
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from annotator.commands.terminal import show_bars
-from annotator.landmarks import BACKENDS
+from annotator.processing.landmarks import BACKENDS
 from db import DATABASE_OPTION_HELP
-from model.formats import AU_SETS, InputError
+from model.au_sets import AU_SETS
+from model.errors import InputError
 
 if TYPE_CHECKING:
-    from annotator.corpus import CorpusProgress, VideoOutcome
+    from annotator.processing.corpus import CorpusProgress, VideoOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def add_process_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_process(args: argparse.Namespace) -> int:
-    from annotator.corpus import CorpusOptions, available_cores, label_corpus
+    from annotator.processing.corpus import CorpusOptions, available_cores, label_corpus
     from db import database_url
 
     if args.ray is not None and importlib.util.find_spec("ray") is None:
@@ -153,10 +154,11 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from annotator.pipeline import analyse_and_cache
-    from annotator.prefill import subjects_to_prefill
-    from annotator.video import open_video
-    from model.formats import au_names, left_and_right, person_suffixes, write_label_file
+    from annotator.processing.extraction import analyse_and_cache
+    from annotator.processing.prediction import subjects_to_prefill
+    from annotator.processing.video import open_video
+    from model.affwild2_files import left_and_right, person_suffixes, write_label_file
+    from model.au_sets import au_names
     from model.predictors import load_predictor
     from model.smoothing import prefill_labels
 
@@ -205,9 +207,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 def run_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from annotator import bench
-    from annotator.pipeline import make_backend, subjects_for_video
-    from annotator.video import open_video
+    from annotator.devtools import bench
+    from annotator.processing.extraction import make_backend, subjects_for_video
+    from annotator.processing.video import open_video
 
     info = open_video(args.video)
     if args.random_weights:

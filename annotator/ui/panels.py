@@ -1,5 +1,5 @@
 """The app's panels below the timelines: Export, Agreement and Model. Widgets and layout only;
-the work is in annotator.actions, annotator.jobs and annotator.finetune.
+the work is in annotator.services.actions, annotator.jobs and annotator.learning.
 
 The fine-tune runs in its own process and the activation in a server thread; the Model panel
 polls both with fragments, so coding goes on meanwhile, and a reload finds them again (the
@@ -11,20 +11,18 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from annotator import actions, jobs
-from annotator.actions import METRIC_NAMES
-from annotator.finetune import (
-    FinetuneError,
-    FinetuneOptions,
+from annotator import jobs
+from annotator.jobs.finetune_launch import (
     FinetuneStatus,
-    VersionComparison,
     cancel_finetune,
-    compare_versions,
     finetune_status,
     start_finetune,
-    version_history,
 )
-from model.formats import InputError
+from annotator.learning.finetune_options import FinetuneError, FinetuneOptions
+from annotator.learning.model_versions import VersionComparison, compare_versions, version_history
+from annotator.services import actions
+from annotator.services.actions import METRIC_NAMES
+from model.errors import InputError
 from model.predictors import BASELINE_LABEL, version_label
 
 

@@ -22,15 +22,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from annotator import actions
-from annotator.landmarks import SubjectLandmarks
-from annotator.pipeline import subjects_for_video, video_cache_dir
-from annotator.proxy import mime_type, playable_video
+from annotator.processing.extraction import subjects_for_video, video_cache_dir
+from annotator.processing.landmarks import SubjectLandmarks
+from annotator.processing.proxy import mime_type, playable_video
+from annotator.processing.video import FrameReader
+from annotator.services import actions
 from annotator.ui import frames, video_route
-from annotator.ui.projects import video_access
-from annotator.video import FrameReader
+from annotator.ui.project_pages import video_access
+from model.errors import InputError
 from model.features import FeatureConfig, face_image
-from model.formats import InputError
 
 LANDMARK_BACKEND = "dlib"  # the landmarks the page shows (the app processes with dlib)
 CHARTS = ("seek_bar", "timeline")  # the page's charts (their keys) the playhead is drawn on

@@ -1,6 +1,6 @@
 """App settings from the environment (`au-annotator app` sets them from its options), and where
-videos come from: the demo clip, the server folder, uploads kept on the server (annotator.uploads
-keeps them).
+videos come from: the demo clip, the server folder, uploads kept on the server
+(annotator.services.uploads keeps them).
 
 AU_ANNOTATOR_DB           database URL or SQLite file (db.database_url's default otherwise)
 AU_ANNOTATOR_MAX_UPLOAD_MB  largest upload in megabytes (default 2048 = 2 GB)
@@ -20,7 +20,7 @@ import platformdirs
 
 from annotator import DEMO_VIDEO
 from db import database_url
-from model.formats import VIDEO_EXTENSIONS
+from model.files import VIDEO_EXTENSIONS
 
 DEFAULT_MAX_UPLOAD_MB = 2048
 DEFAULT_SIGN_IN_HOURS = 9.0

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from annotator import actions
+from annotator.services import actions
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 SESSION_KEY = "identity"  # OIDC: the identity itself (Streamlit's own cookie keeps the login)

@@ -3,15 +3,16 @@ face. The chosen subject lives in the page address (`subject=N`), so a reload ke
 label, undo, history, review queue, agreement and export on the page is that subject's.
 
 A video with one subject shows no picker. Choosing a subject listed without a pre-fill (seen
-on few frames) pre-fills it first (annotator.subjects.choose_subject, a second or two).
+on few frames) pre-fills it first (annotator.services.subject_choice.choose_subject, a second or
+two).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from annotator import subjects
-from annotator.subjects import SubjectView
+from annotator.services import subject_choice
+from annotator.services.subject_choice import SubjectView
 
 THUMBNAIL_WIDTH = 72  # pixels
 
@@ -36,7 +37,7 @@ def forget_subject() -> None:
 
 def subject_ui(database_url: str, video_id: int) -> int:
     """The picker (when the video has several subjects); returns the chosen subject's number."""
-    listed = subjects.video_subjects(database_url, video_id)
+    listed = subject_choice.video_subjects(database_url, video_id)
     chosen = chosen_subject(listed)
     if len(listed) < 2:
         return chosen
@@ -52,6 +53,6 @@ def subject_ui(database_url: str, video_id: int) -> int:
 
 
 def _choose(database_url: str, video_id: int, number: int) -> None:
-    subjects.choose_subject(database_url, video_id, number)
+    subject_choice.choose_subject(database_url, video_id, number)
     st.query_params["subject"] = str(number)
     st.session_state["notice"] = f"Coding subject {number}."

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from model.formats import ABSENT, NOT_CODED, PRESENT
+from model.au_sets import ABSENT, NOT_CODED, PRESENT
 
 MAX_COLUMNS = 1500
 CLICK_TARGETS = 1500  # seek bar markers: a click lands on the nearest one

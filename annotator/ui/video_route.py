@@ -13,7 +13,8 @@ For each open video the browser fetches three things from `/api/videos/<token>/â
 A page registers an open video (`serve`) and gets an unguessable token; a URL carries the
 token, never a path, so nothing but videos that a page opened can be fetched. A token is made
 for one coder (`Access`), and every request asks again whether that coder may open the video
-(annotator.projects), so a token passed on, or kept after the coder left a project, is refused.
+(annotator.services.lab_projects), so a token passed on, or kept after the coder left a project, is
+refused.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 import db
-from annotator.landmarks import SubjectLandmarks
-from annotator.projects import may_open
-from model.formats import NUM_LANDMARKS
+from annotator.processing.landmarks import SubjectLandmarks
+from annotator.services.lab_projects import may_open
+from model.au_sets import NUM_LANDMARKS
 
 ROUTE = "/api/videos/{token}/{part}"
 FACE_VALUES = 5 + 2 * NUM_LANDMARKS

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from db.engine import database_url, get_engine
-from db.models import Base
+from db.tables import Base
 
 
 def _run(connection) -> None:

@@ -12,14 +12,15 @@ from pathlib import Path
 import numpy as np
 
 import db
-from annotator.finetune import FinetuneStatus, finetune_status
-from annotator.label_io import import_label_folder
-from annotator.pipeline import cache_root
-from annotator.prefill import process_video
-from annotator.synthetic import SyntheticConfig, make_synthetic_dataset
+from annotator.devtools.synthetic import SyntheticConfig, make_synthetic_dataset
+from annotator.jobs.finetune_launch import FinetuneStatus, finetune_status
+from annotator.labelfiles.label_io import import_label_folder
+from annotator.processing.extraction import cache_root
+from annotator.processing.prediction import process_video
+from model.affwild2_files import read_label_file, write_label_file
+from model.au_sets import NOT_CODED
 from model.checkpoint import save_checkpoint
 from model.features import FeatureConfig
-from model.formats import NOT_CODED, read_label_file, write_label_file
 from model.network import NetworkConfig
 
 CODER = "coder"

@@ -1,6 +1,6 @@
-"""`au-annotator adapt` and annotator.adaptation on the demo clip: what is learnt is stored as a
-new prediction run, the coder's labels stay, adapting again starts from the prior, and old
-adapted runs do not pile up."""
+"""`au-annotator adapt` and annotator.learning.adaptation on the demo clip: what is learnt is
+stored as a new prediction run, the coder's labels stay, adapting again starts from the prior, and
+old adapted runs do not pile up."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 import db
-from annotator.adaptation import AdaptationError, adapt_video
 from annotator.cli import main
-from annotator.label_io import import_label_folder
-from annotator.prefill import process_video
+from annotator.labelfiles.label_io import import_label_folder
+from annotator.learning.adaptation import AdaptationError, adapt_video
+from annotator.processing.prediction import process_video
 from db.videos import KEEP_ADAPTED_RUNS
-from model.formats import NOT_CODED, au_names, read_label_file, write_label_file
+from model.affwild2_files import read_label_file, write_label_file
+from model.au_sets import NOT_CODED, au_names
 
 AUS = au_names("abaw2020")
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import db
-from annotator.actions import coder_agreement
-from model.formats import au_names
+from annotator.services.actions import coder_agreement
+from model.au_sets import au_names
 from model.metrics import label_agreement
 
 

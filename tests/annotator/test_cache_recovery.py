@@ -7,8 +7,7 @@ import logging
 
 import numpy as np
 
-from annotator.landmarks import LandmarkTable
-from annotator.pipeline import (
+from annotator.processing.extraction import (
     descriptors_path,
     features_path,
     landmark_cache_path,
@@ -16,7 +15,8 @@ from annotator.pipeline import (
     subjects_for_video,
     video_cache_dir,
 )
-from annotator.prefill import process_video
+from annotator.processing.landmarks import LandmarkTable
+from annotator.processing.prediction import process_video
 from model.features import FeatureConfig
 
 

@@ -27,9 +27,9 @@ import pytest
 from videos import TWO_PERSON_FRAMES, truncated_copy, two_person_video
 
 import db
-from annotator.corpus import CorpusOptions, find_videos, label_corpus
-from annotator.prefill import process_video
-from annotator.video import iter_frames
+from annotator.processing.corpus import CorpusOptions, find_videos, label_corpus
+from annotator.processing.prediction import process_video
+from annotator.processing.video import iter_frames
 
 CLIPS = ("single_face.mp4", "no_face.mp4", "interviews/WolfgangLanger_Pexels.mp4")
 

@@ -16,7 +16,8 @@ from finetune_setup import (
 from sqlalchemy import select
 
 import db
-from annotator.finetune import ActivationRefused, FinetuneError, activate_version, rollback
+from annotator.learning.finetune_options import FinetuneError
+from annotator.learning.model_versions import ActivationRefused, activate_version, rollback
 
 
 @pytest.fixture

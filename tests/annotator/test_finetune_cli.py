@@ -8,7 +8,7 @@ from finetune_setup import database_with_corrections, synthetic_dataset
 
 import db
 from annotator.cli import main
-from annotator.finetune import compare_versions
+from annotator.learning.model_versions import compare_versions
 
 pytestmark = pytest.mark.slow
 

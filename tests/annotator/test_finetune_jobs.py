@@ -18,15 +18,14 @@ from finetune_setup import (
 
 import db
 from annotator.cli import main
-from annotator.finetune import (
-    FinetuneBusy,
-    FinetuneOptions,
+from annotator.jobs.finetune_launch import (
     cancel_finetune,
     finetune_status,
-    models_folder,
     start_finetune,
+    work_folder,
 )
-from annotator.finetune.launching import work_folder
+from annotator.learning.finetune_options import FinetuneBusy, FinetuneOptions
+from annotator.learning.model_versions import models_folder
 
 # far more epochs than a test waits for: the job is stopped while it trains
 LONG = FinetuneOptions(epochs=500, batch_size=8)

@@ -23,12 +23,13 @@ from finetune_setup import (
 )
 
 import db
-from annotator.finetune import FinetuneOptions, compare_versions
-from annotator.finetune.job import run_job
-from annotator.finetune.launching import create_finetune_job
-from annotator.pipeline import features_for_video
+from annotator.jobs.finetune_launch import create_finetune_job
+from annotator.jobs.finetune_process import run_job
+from annotator.learning.finetune_options import FinetuneOptions
+from annotator.learning.model_versions import compare_versions
+from annotator.processing.extraction import features_for_video
+from model.au_sets import au_names
 from model.baseline import load_baseline
-from model.formats import au_names
 from model.predictors import load_predictor
 
 pytestmark = pytest.mark.slow

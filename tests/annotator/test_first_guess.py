@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 
 import db
-from annotator import actions
 from annotator.cli import main
-from annotator.pipeline import expression_path, features_for_video
-from annotator.prefill import process_video
+from annotator.processing.extraction import expression_path, features_for_video
+from annotator.processing.prediction import process_video
+from annotator.services import actions
+from model.affwild2_files import read_label_file
+from model.au_sets import NOT_CODED, au_names
 from model.expression import EXPRESSIONS
 from model.features import FeatureConfig
-from model.formats import NOT_CODED, au_names, read_label_file
 from model.smoothing import prefill_labels
 
 AUS = au_names("abaw2020")

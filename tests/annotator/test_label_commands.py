@@ -9,7 +9,7 @@ from pympi.Elan import Eaf
 
 import db
 from annotator.cli import main
-from model.formats import content_hash
+from model.files import content_hash
 
 
 def _register(url, name, frames):

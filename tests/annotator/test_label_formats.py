@@ -14,11 +14,12 @@ from pympi.Elan import Eaf
 from videos import marker_frame, write_video
 
 import db
-from annotator import actions
-from annotator.label_io import ExportOptions, export_video, import_label_folder
-from annotator.prefill import process_video
-from annotator.video import iter_frames, open_video
-from model.formats import NUM_LANDMARKS, InputError, au_names
+from annotator.labelfiles.label_io import ExportOptions, export_video, import_label_folder
+from annotator.processing.prediction import process_video
+from annotator.processing.video import iter_frames, open_video
+from annotator.services import actions
+from model.au_sets import NUM_LANDMARKS, au_names
+from model.errors import InputError
 
 # frame durations of the variable-frame-rate clip, in seconds: 20 ms to 250 ms
 VFR_STEPS = [0.033, 0.033, 0.1, 0.02, 0.25, 0.033, 0.05, 0.033, 0.2, 0.02] * 4

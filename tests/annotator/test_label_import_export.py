@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 import db
-from annotator.label_io import ExportOptions, export_video, import_label_folder
-from model.formats import InputError, au_names
+from annotator.labelfiles.label_io import ExportOptions, export_video, import_label_folder
+from model.au_sets import au_names
+from model.errors import InputError
 
 
 @pytest.fixture

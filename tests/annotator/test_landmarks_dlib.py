@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 
-from annotator.landmarks.dlib_backend import DlibBackend
-from annotator.pipeline import landmark_cache_path, landmarks_for_video
-from annotator.video import iter_frames
+from annotator.processing.extraction import landmark_cache_path, landmarks_for_video
+from annotator.processing.landmarks.dlib_backend import DlibBackend
+from annotator.processing.video import iter_frames
 
 
 def test_single_face_has_68_landmarks_on_nearly_every_frame(single_face):

@@ -10,11 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from annotator.landmarks.dlib_backend import DlibBackend
-from annotator.landmarks.fan_backend import WEIGHT_FILES, FanBackend, write_random_weights
-from annotator.pipeline import subjects_for_video
-from annotator.video import iter_frames
-from model.formats import InputError
+from annotator.processing.extraction import subjects_for_video
+from annotator.processing.landmarks.dlib_backend import DlibBackend
+from annotator.processing.landmarks.fan_backend import (
+    WEIGHT_FILES,
+    FanBackend,
+    write_random_weights,
+)
+from annotator.processing.video import iter_frames
+from model.errors import InputError
 
 pytestmark = pytest.mark.slow  # FAN-4 runs at about 2 faces/s on CPU
 

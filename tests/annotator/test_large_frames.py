@@ -1,6 +1,7 @@
-"""Frames larger than the analysis size: analysed scaled down (annotator.pipeline.ANALYSIS_SIDE),
-landmarks stored in the video's own pixels, so the overlay and the exports stay where the face
-is; the face images of the cached features stay on disk and no scratch file is left behind."""
+"""Frames larger than the analysis size: analysed scaled down
+(annotator.processing.extraction.ANALYSIS_SIDE), landmarks stored in the video's own pixels, so the
+overlay and the exports stay where the face is; the face images of the cached features stay on disk
+and no scratch file is left behind."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import cv2
 import numpy as np
 from videos import write_video
 
-from annotator.pipeline import (
+from annotator.processing.extraction import (
     ANALYSIS_SIDE,
     analyse_and_cache,
     landmarks_for_video,
     video_cache_dir,
 )
-from annotator.video import iter_frames, open_video
+from annotator.processing.video import iter_frames, open_video
 from model.arrays import FrameImages
 
 FRAMES = 20

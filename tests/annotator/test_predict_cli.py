@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from annotator.cli import main
-from model.formats import read_label_file
+from model.affwild2_files import read_label_file
 
 ABAW2020_HEADER = "AU1,AU2,AU4,AU6,AU12,AU15,AU20,AU25"
 

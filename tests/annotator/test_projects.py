@@ -19,7 +19,7 @@ import pytest
 
 import db
 from annotator.cli import main
-from annotator.projects import plan_assignments
+from annotator.services.lab_projects import plan_assignments
 
 CLIPS = ("single_face.mp4", "single_face_hevc.mov", "no_face.mp4")
 AUS8 = ("AU1", "AU2", "AU4", "AU6", "AU12", "AU15", "AU20", "AU25")

@@ -10,9 +10,15 @@ import numpy as np
 import pytest
 from videos import marker_frame, write_video
 
-from annotator import pipeline, prefill
-from annotator.proxy import PROXY_NAME, browser_plays, make_proxy, mime_type, playable_video
-from annotator.video import iter_frames
+from annotator.processing import extraction, prediction
+from annotator.processing.proxy import (
+    PROXY_NAME,
+    browser_plays,
+    make_proxy,
+    mime_type,
+    playable_video,
+)
+from annotator.processing.video import iter_frames
 
 COMPRESSION_TOLERANCE = 4  # mean absolute difference of 0–255 pixel values
 
@@ -73,9 +79,9 @@ def test_a_rotated_variable_rate_odd_sized_mpeg4_keeps_orientation_and_times(tmp
 
 def test_processing_makes_the_proxy_once_beside_the_features(hevc_mov, tmp_path):
     url = f"sqlite:///{tmp_path / 'annotations.sqlite3'}"
-    prefill.process_video(hevc_mov, url)
-    proxy = pipeline.video_cache_dir(hevc_mov, "dlib") / PROXY_NAME
+    prediction.process_video(hevc_mov, url)
+    proxy = extraction.video_cache_dir(hevc_mov, "dlib") / PROXY_NAME
     made = os.stat(proxy).st_mtime_ns
-    prefill.process_video(hevc_mov, url)  # processing again finds it made
+    prediction.process_video(hevc_mov, url)  # processing again finds it made
     assert playable_video(hevc_mov, proxy.parent) == proxy
     assert os.stat(proxy).st_mtime_ns == made

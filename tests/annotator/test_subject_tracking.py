@@ -10,11 +10,11 @@ import pytest
 import torch
 from videos import RIGHT_AWAY, two_person_video
 
-from annotator.landmarks.dlib_backend import DlibBackend
-from annotator.landmarks.fan_backend import FanBackend, write_random_weights
-from annotator.landmarks.tracking import SubjectTracker
-from annotator.pipeline import analyse_video, face_identity, subjects_for_video
-from annotator.video import iter_frames, open_video
+from annotator.processing.extraction import analyse_video, face_identity, subjects_for_video
+from annotator.processing.landmarks.dlib_backend import DlibBackend
+from annotator.processing.landmarks.fan_backend import FanBackend, write_random_weights
+from annotator.processing.landmarks.tracking import SubjectTracker
+from annotator.processing.video import iter_frames, open_video
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,12 @@ from videos import LEFT_SMILE_FROM, RIGHT_AWAY, TWO_PERSON_FRAMES, two_person_vi
 
 import db
 from annotator.cli import main
-from annotator.label_io import ExportOptions, export_video, import_label_folder
-from annotator.pipeline import subjects_for_video
-from annotator.prefill import process_video
-from model.formats import InputError, au_names, read_label_file
+from annotator.labelfiles.label_io import ExportOptions, export_video, import_label_folder
+from annotator.processing.extraction import subjects_for_video
+from annotator.processing.prediction import process_video
+from model.affwild2_files import read_label_file
+from model.au_sets import au_names
+from model.errors import InputError
 
 AU12 = au_names("abaw2020").index("AU12")
 

@@ -8,14 +8,15 @@ import pytest
 from videos import RIGHT_AWAY, two_person_video
 
 import db
-from annotator.adaptation import adapt_video
 from annotator.commands.models import feature_loader_for
-from annotator.finetune.data import MemoryLoader, reviewed_videos
-from annotator.pipeline import subjects_for_video
-from annotator.prefill import process_video
+from annotator.learning.adaptation import adapt_video
+from annotator.learning.finetune_data import MemoryLoader, reviewed_videos
+from annotator.processing.extraction import subjects_for_video
+from annotator.processing.prediction import process_video
 from model.affwild2 import FeatureSource, read_split
+from model.affwild2_files import write_label_file
+from model.au_sets import NOT_CODED, au_names
 from model.features import FeatureConfig
-from model.formats import NOT_CODED, au_names, write_label_file
 
 AUS = au_names("abaw2020")
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from videos import faststart_copy, marker_frame, truncated_copy, write_video
 
-from annotator.video import count_frames, iter_frames, open_video, prefetch_frames
-from model.formats import InputError
+from annotator.processing.video import count_frames, iter_frames, open_video, prefetch_frames
+from model.errors import InputError
 
 
 def test_frame_count_is_what_decodes_not_what_the_container_claims(no_face):
@@ -96,7 +96,7 @@ def test_frames_beyond_the_size_limit_are_refused_with_the_limit(tmp_path):
 
 
 def test_a_video_longer_than_the_frame_limit_is_refused(monkeypatch, single_face):
-    monkeypatch.setattr("annotator.video.MAX_FRAMES", 50)
+    monkeypatch.setattr("annotator.processing.video.MAX_FRAMES", 50)
     with pytest.raises(InputError, match="more than the 50 accepted"):
         open_video(single_face)
     with pytest.raises(InputError, match="more than the 50 frames accepted"):

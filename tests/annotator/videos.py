@@ -72,7 +72,7 @@ def two_person_video(path: Path, single_face: Path, demo: Path) -> Path:
     from its end after its 72 frames); right: the first 57 frames of `demo` (crying, mouth
     corners down: no smile) spread over the clip, shrunk to 3/4. The right person leaves the
     picture (black) for RIGHT_AWAY, longer than a brief occlusion, and comes back."""
-    from annotator.video import iter_frames
+    from annotator.processing.video import iter_frames
 
     left = [frame.rgb[:, 130:450] for frame in iter_frames(single_face)]
     right = [cv2.resize(frame.rgb, None, fx=0.75, fy=0.75)[:, 160:480]

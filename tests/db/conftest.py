@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import db
-from model.formats import au_names
+from model.au_sets import au_names
 
 
 @pytest.fixture

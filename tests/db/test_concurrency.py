@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select
 
 import db
-from db.models import Correction, Edit
+from db.tables import Correction, Edit
 
 WRITER = Path(__file__).with_name("correction_writer.py")
 REPO = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 import db
 from db.engine import current_revision, head_revision, upgrade
-from db.models import Base
-from model.formats import InputError
+from db.tables import Base
+from model.errors import InputError
 
 
 def test_cli_value_beats_environment_which_beats_default(monkeypatch, tmp_path):

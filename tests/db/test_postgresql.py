@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 import db
 from db.engine import current_revision, head_revision
-from db.models import Base
+from db.tables import Base
 
 
 @pytest.fixture

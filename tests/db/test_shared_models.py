@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 
 import db
 from db.engine import alembic_config, get_engine
-from model.formats import content_hash
+from model.files import content_hash
 
 TINY_NETWORK = {"conv_channels": [8, 8, 16, 16], "hidden_size": 32, "embedding_size": 16}
 
@@ -33,11 +33,12 @@ HOST_ONE = """
 import json, sys
 from pathlib import Path
 import db
-from annotator.corpus import CorpusOptions, label_corpus
-from annotator.finetune import FinetuneOptions, activate_version
-from annotator.finetune.job import run_job
-from annotator.finetune.launching import create_finetune_job
-from annotator.label_io import import_label_folder
+from annotator.processing.corpus import CorpusOptions, label_corpus
+from annotator.learning.finetune_options import FinetuneOptions
+from annotator.learning.model_versions import activate_version
+from annotator.jobs.finetune_process import run_job
+from annotator.jobs.finetune_launch import create_finetune_job
+from annotator.labelfiles.label_io import import_label_folder
 
 url, labels, network, *videos = sys.argv[1:]
 label_corpus([Path(v) for v in videos], url, CorpusOptions(workers=1))
@@ -59,8 +60,8 @@ HOST_TWO = """
 import json, sys
 import numpy as np
 import db
-from annotator.pipeline import features_for_video
-from annotator.prefill import active_predictor, version_file
+from annotator.processing.extraction import features_for_video
+from annotator.processing.prediction import active_predictor, version_file
 
 url, video = sys.argv[1:]
 predictor, version_id = active_predictor(url)

@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 import db
+from model.au_sets import au_names
 from model.checkpoint import read_checkpoint
-from model.formats import au_names
 
 WRITER = Path(__file__).with_name("full_disk_writer.py")
 REPO = Path(__file__).resolve().parents[2]

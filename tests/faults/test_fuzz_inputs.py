@@ -23,9 +23,9 @@ from sqlalchemy import func, select
 
 import db
 from annotator.cli import main
-from annotator.prefill import process_video
-from annotator.video import count_frames, open_video
-from model.formats import InputError
+from annotator.processing.prediction import process_video
+from annotator.processing.video import count_frames, open_video
+from model.errors import InputError
 
 SEED = 20261130
 CODER = "alice"

@@ -27,16 +27,12 @@ from finetune_setup import (
 from sqlalchemy import create_engine, func, select
 
 import db
-from annotator import actions
-from annotator.finetune import (
-    FinetuneOptions,
-    cancel_finetune,
-    models_folder,
-    start_finetune,
-)
-from annotator.finetune.launching import work_folder
 from annotator.jobs import PROCESS, job_status, processed_video_id, start_processing
-from annotator.prefill import process_video
+from annotator.jobs.finetune_launch import cancel_finetune, start_finetune, work_folder
+from annotator.learning.finetune_options import FinetuneOptions
+from annotator.learning.model_versions import models_folder
+from annotator.processing.prediction import process_video
+from annotator.services import actions
 
 REPO = Path(__file__).resolve().parents[2]
 WRITER = REPO / "tests" / "db" / "correction_writer.py"

@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annotator.pipeline import features_for_video
+from annotator.processing.extraction import features_for_video
 from model.adapt import MAX_ONE_SIDED_SHIFT, AdaptationInputs, adapt
+from model.affwild2_files import read_label_file
+from model.au_sets import NOT_CODED, au_names
 from model.baseline import GeometryBaseline
 from model.descriptors import ORIENTATIONS, descriptors_from_features, hog
-from model.formats import NOT_CODED, au_names, read_label_file
 from model.smoothing import prefill_labels
 
 AUS = au_names("abaw2020")

@@ -15,8 +15,10 @@ from model.affwild2 import (
     read_split,
     split_off_tuning,
 )
+from model.affwild2_files import write_label_file
+from model.au_sets import au_names
+from model.errors import InputError
 from model.features import VideoFeatures
-from model.formats import InputError, au_names, write_label_file
 
 AUS = au_names("abaw2020")
 ROW = np.array([1, 0, 0, 1, 0, 0, -1, 1])

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from model.formats import atomic_path, remove_stale_partials, write_text_atomically
+from model.files import atomic_path, remove_stale_partials, write_text_atomically
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotator.pipeline import features_for_video
+from annotator.processing.extraction import features_for_video
+from model.au_sets import au_names
 from model.baseline import GeometryBaseline
 from model.features import template_landmarks
-from model.formats import au_names
 from model.predictors import AUPredictor, load_predictor
 
 DATA = Path(__file__).parents[1] / "data"

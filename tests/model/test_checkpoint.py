@@ -15,8 +15,8 @@ from model.checkpoint import (
     load_network,
     save_checkpoint,
 )
+from model.errors import InputError
 from model.features import FeatureConfig
-from model.formats import InputError
 from model.network import AUNetwork, NetworkConfig, predict_probabilities
 from model.predictors import AUPredictor, load_predictor
 

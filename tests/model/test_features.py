@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from annotator.landmarks.dlib_backend import predictor_path
-from annotator.pipeline import features_for_video, features_path, landmarks_for_video
-from annotator.video import iter_frames
+from annotator.processing.extraction import features_for_video, features_path, landmarks_for_video
+from annotator.processing.landmarks.dlib_backend import predictor_path
+from annotator.processing.video import iter_frames
+from model.au_sets import CROP_SIZE
 from model.features import (
     EYE_LEFT,
     EYE_RIGHT,
@@ -23,7 +24,6 @@ from model.features import (
     features_from_frames,
     template_landmarks,
 )
-from model.formats import CROP_SIZE
 
 DATA = Path(__file__).parents[1] / "data"
 SINGLE_FACE = DATA / "single_face.mp4"

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annotator.pipeline import features_for_video
+from annotator.processing.extraction import features_for_video
 from model.baseline import load_baseline
 from model.checkpoint import CHECKPOINT_NAME, load_network
 from model.dataset import VideoLabels, VideoSet
-from model.formats import InputError
+from model.errors import InputError
 from model.network import AUNetwork, NetworkConfig
 from model.training import FitInputs, TrainingConfig, TrainingStopped, fit
 

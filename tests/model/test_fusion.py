@@ -8,10 +8,11 @@ import math
 import numpy as np
 import pytest
 
+from model.au_sets import au_names
 from model.baseline import GeometryBaseline, load_baseline
+from model.errors import InputError
 from model.expression import EXPRESSIONS
 from model.features import template_landmarks
-from model.formats import InputError, au_names
 from model.fusion import (
     SETTINGS_VARIABLE,
     FusionSettings,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.formats import AU_SETS
+from model.au_sets import AU_SETS
 from model.network import AUNetwork, NetworkConfig, predict_probabilities
 
 SMALL = {"conv_channels": (8, 8, 8, 8), "hidden_size": 16, "embedding_size": 8}

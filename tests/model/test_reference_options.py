@@ -10,8 +10,8 @@ import torch
 
 from model.checkpoint import CheckpointInfo
 from model.config import TrainingSetup, apply_settings, parse_assignment, read_setup, setup_toml
+from model.errors import InputError
 from model.features import FeatureConfig, VideoFeatures, landmark_motion, motion_for
-from model.formats import InputError
 from model.network import AUNetwork, NetworkConfig
 from model.smoothing import (
     PostProcessing,

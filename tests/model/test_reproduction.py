@@ -18,12 +18,13 @@ import numpy as np
 import pytest
 
 from annotator.cli import main
-from annotator.pipeline import features_for_video, landmarks_for_video
-from annotator.video import iter_frames
+from annotator.processing.extraction import features_for_video, landmarks_for_video
+from annotator.processing.video import iter_frames
 from model.affwild2 import read_split
+from model.affwild2_files import format_label_file, read_label_file
+from model.au_sets import au_names
 from model.checkpoint import load_network
 from model.config import read_setup, setup_toml
-from model.formats import au_names, format_label_file, read_label_file
 from model.predictors import load_predictor
 from model.smoothing import prefill_labels
 
@@ -223,7 +224,7 @@ def _write_crops(video: Path, folder: Path, missing: range, blank: int) -> None:
 
 
 def test_cropped_aligned_faces_train_from_aff_wild2s_own_crops(release_2020, tmp_path, capsys):
-    from annotator.aligned_faces import crop_features
+    from annotator.processing.aligned_faces import crop_features
 
     root = release_2020[0]
     used = [(video.name, video.video_path) for split in ("train", "validation")

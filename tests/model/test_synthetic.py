@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotator.pipeline import features_for_video
-from annotator.synthetic import SyntheticConfig, clip_labels, make_synthetic_dataset
-from annotator.video import count_frames, open_video
+from annotator.devtools.synthetic import SyntheticConfig, clip_labels, make_synthetic_dataset
+from annotator.processing.extraction import features_for_video
+from annotator.processing.video import count_frames, open_video
+from model.affwild2_files import read_label_file
 from model.baseline import geometry_measures
-from model.formats import read_label_file
 
 SINGLE_FACE = Path(__file__).parents[1] / "data" / "single_face.mp4"
 CONFIG = SyntheticConfig(train_clips=1, validation_clips=1, frames_per_clip=40,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from annotator.cli import main
-from annotator.pipeline import features_for_video
+from annotator.processing.extraction import features_for_video
 from model.checkpoint import load_network
 from model.features import FeatureConfig
 from model.network import NetworkConfig
@@ -85,7 +85,7 @@ def test_train_command_writes_a_checkpoint_and_refuses_to_overwrite_it(dataset, 
 
 
 def test_checkpoint_for_another_au_set_is_refused_by_the_predict_side(trained):
-    from model.formats import InputError
+    from model.errors import InputError
     from model.predictors import load_predictor
 
     with pytest.raises(InputError, match="AU set abaw2020 .8 AUs., not the requested abaw12"):

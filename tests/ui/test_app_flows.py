@@ -16,7 +16,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import db
-from annotator import actions
+from annotator.services import actions
 from annotator.ui import sign_in
 
 APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"

@@ -18,8 +18,8 @@ import pytest
 from app_server import running_app
 from test_browser_correction import flat_drag, selected_range
 
-from annotator import actions
-from annotator.prefill import process_video
+from annotator.processing.prediction import process_video
+from annotator.services import actions
 from annotator.ui.sign_in import COOKIE
 
 playwright_api = pytest.importorskip("playwright.sync_api",

@@ -13,7 +13,7 @@ from app_server import running_app
 from test_browser_correction import flat_drag, selected_range
 
 import db
-from annotator.prefill import process_video
+from annotator.processing.prediction import process_video
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "annotator"))
 from videos import two_person_video  # noqa: E402

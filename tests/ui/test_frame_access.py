@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annotator.video import FrameReader, iter_frames
+from annotator.processing.video import FrameReader, iter_frames
 
 
 @pytest.fixture(scope="module")

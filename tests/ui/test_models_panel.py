@@ -17,10 +17,11 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import db
-from annotator import actions
-from annotator.finetune import FinetuneOptions, compare_versions, finetune_status
-from annotator.finetune.job import run_job
-from annotator.finetune.launching import create_finetune_job
+from annotator.jobs.finetune_launch import create_finetune_job, finetune_status
+from annotator.jobs.finetune_process import run_job
+from annotator.learning.finetune_options import FinetuneOptions
+from annotator.learning.model_versions import compare_versions
+from annotator.services import actions
 from annotator.ui import sign_in
 
 TESTS = Path(__file__).resolve().parents[1]

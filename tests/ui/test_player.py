@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from app_server import running_app
 
-from annotator import pipeline, prefill
-from annotator.proxy import PROXY_NAME
-from annotator.video import iter_frames
+from annotator.processing import extraction, prediction
+from annotator.processing.proxy import PROXY_NAME
+from annotator.processing.video import iter_frames
 
 playwright_api = pytest.importorskip("playwright.sync_api",
                                      reason="playwright (pip package) not installed")
@@ -67,7 +67,7 @@ def videos(tmp_path_factory, demo_video, single_face) -> dict:
     database = folder / "annotations.sqlite3"
     paths = {"demo": demo_video, "hevc": single_face.with_name("single_face_hevc.mov"),
              "coded": coded}
-    ids = {name: prefill.process_video(path, f"sqlite:///{database}").video_id
+    ids = {name: prediction.process_video(path, f"sqlite:///{database}").video_id
            for name, path in paths.items()}
     return {"database": database, "ids": ids, "paths": paths}
 
@@ -207,7 +207,7 @@ def test_the_player_and_the_timelines_share_one_playhead(browser, videos):
 
 def test_an_hevc_mov_plays_through_its_proxy_with_face_overlay(browser, videos):
     source = videos["paths"]["hevc"]
-    assert (pipeline.video_cache_dir(source, "dlib") / PROXY_NAME).is_file()
+    assert (extraction.video_cache_dir(source, "dlib") / PROXY_NAME).is_file()
     page = open_player(browser, videos, "hevc")
     page.keyboard.press("Shift+ArrowRight")
     wait_for_frame(page, 10)

@@ -18,7 +18,7 @@ from annotator.jobs import (
     progress_message,
     start_processing,
 )
-from db.models import Job, utc_now
+from db.tables import Job, utc_now
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from starlette.requests import Request
 from streamlit.testing.v1 import AppTest
 
 import db
-from annotator import actions
-from annotator.corpus import CorpusOptions, label_corpus
-from annotator.pipeline import subjects_for_video
-from annotator.projects import visible_video_ids
+from annotator.processing.corpus import CorpusOptions, label_corpus
+from annotator.processing.extraction import subjects_for_video
+from annotator.services import actions
+from annotator.services.lab_projects import visible_video_ids
 from annotator.ui import sign_in, video_route
 
 APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import db
-from annotator import actions
-from model.formats import au_names
+from annotator.services import actions
+from model.au_sets import au_names
 
 AUS = au_names("abaw2020")
 

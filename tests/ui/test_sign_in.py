@@ -13,9 +13,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import db
-from annotator import actions
+from annotator.services import actions
 from annotator.ui import sign_in
-from model.formats import au_names
+from model.au_sets import au_names
 
 APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"
 

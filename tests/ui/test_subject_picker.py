@@ -12,8 +12,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import db
-from annotator import actions
-from annotator.prefill import process_video
+from annotator.processing.prediction import process_video
+from annotator.services import actions
 from annotator.ui import sign_in
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "annotator"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from annotator.uploads import save_upload, upload_limit_message
-from model.formats import InputError
+from annotator.services.uploads import save_upload, upload_limit_message
+from model.errors import InputError
 
 
 def test_an_upload_over_the_limit_is_refused_with_the_server_folder_as_the_way_out():

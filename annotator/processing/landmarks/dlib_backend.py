@@ -1,0 +1,141 @@
+"""dlib landmarks: HOG face detector + the 68-point shape predictor. The offline CPU default.
+
+Detecting on every full frame is the slow part, so between full detections (every
+`detect_every` frames) the detector only searches a small, downscaled window around each face
+of the previous frame. When a window holds no face (someone left, or turned away), the frame is
+searched in full instead, and the faces found there are the ones searched for next. A face that
+comes into the picture is found at the next full detection; while fewer faces are followed than
+were seen at once before (someone left and may come back), full detections come three times as
+often.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import cv2
+import dlib
+import numpy as np
+
+from annotator.processing.landmarks import FaceResult, LandmarkBackend, box_overlap, same_face
+from model.au_sets import NUM_LANDMARKS
+
+PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
+# The HOG detector's smallest face is about 80 px; windows are scaled so the face is ~90 px.
+_WINDOW_FACE_SIZE = 90.0
+_WINDOW_MARGIN = 0.3  # fraction of the face size added on each side of the search window
+
+
+def model_file(name: str) -> Path:
+    """A dlib model file inside the installed face_recognition_models package.
+
+    Located without importing the package: its __init__ needs pkg_resources.
+    """
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the dlib models are missing: pip install face_recognition_models")
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / name
+    if not path.is_file():
+        raise RuntimeError(f"{path}: dlib model file is missing; reinstall "
+                           "face_recognition_models")
+    return path
+
+
+def predictor_path() -> Path:
+    """The 68-point landmark model."""
+    return model_file(PREDICTOR_FILE)
+
+
+class DlibBackend(LandmarkBackend):
+    name = "dlib"
+
+    def __init__(self, detect_every: int = 30, upsample: int = 0, detect_width: int = 640):
+        """`detect_width`: wider frames are shrunk to this width for full-frame detection
+        (faces under ~80 px at that width are missed; AU coding needs larger faces anyway)."""
+        self.detect_every = detect_every
+        self.detect_width = detect_width
+        self.upsample = upsample
+        self.detector = dlib.get_frontal_face_detector()
+        self.predictor = dlib.shape_predictor(str(predictor_path()))
+        self.reset()
+
+    def reset(self) -> None:
+        self._previous: list[np.ndarray] = []  # the faces of the previous frame
+        self._since_full = 0
+        self._most = 0  # the most faces seen in one frame so far
+
+    def track(self, frames: Iterable[np.ndarray]) -> Iterator[list[FaceResult]]:
+        for rgb in frames:
+            yield self.find_faces(rgb)
+
+    def find_faces(self, rgb: np.ndarray) -> list[FaceResult]:
+        """Every face of one frame, searching around the previous frame's faces when it may."""
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        every = self.detect_every  # windowed frames between two full searches
+        if len(self._previous) < self._most:  # a full search at least every third of that
+            every = max(0, self.detect_every // 3 - 1)
+        found = None
+        if self._previous and self._since_full < every:
+            found = self._search_windows(gray)
+            self._since_full += 1
+        if found is None:
+            found = self._search_full(gray)
+            self._since_full = 0
+        self._previous = [box for box, _ in found]
+        self._most = max(self._most, len(found))
+        return [FaceResult(True, box, score, self.fit(gray, box)) for box, score in found]
+
+    def _detect(self, gray: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
+        rects, scores, _ = self.detector.run(gray, self.upsample, 0.0)
+        boxes = [np.array([r.left(), r.top(), r.right(), r.bottom()], np.float32) for r in rects]
+        return boxes, list(scores)
+
+    def _search_full(self, gray: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        scale = min(1.0, self.detect_width / gray.shape[1])
+        if scale < 1.0:
+            small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            boxes, scores = self._detect(small)
+            boxes = [b / scale for b in boxes]
+        else:
+            boxes, scores = self._detect(gray)
+        return list(zip(boxes, map(float, scores), strict=True))
+
+    def _search_windows(self, gray: np.ndarray) -> list[tuple[np.ndarray, float]] | None:
+        """Each previous face found again in a window around it; None when one is missing."""
+        found: list[tuple[np.ndarray, float]] = []
+        for previous in self._previous:
+            again = self._search_window(gray, previous)
+            if again is None:
+                return None
+            if all(box_overlap(again[0], box) < 0.5 for box, _ in found):  # two windows, one face
+                found.append(again)
+        return found
+
+    def _search_window(self, gray: np.ndarray, previous: np.ndarray):
+        size = max(previous[2] - previous[0], previous[3] - previous[1])
+        margin = size * _WINDOW_MARGIN
+        x1 = int(max(0, previous[0] - margin))
+        y1 = int(max(0, previous[1] - margin))
+        x2 = int(min(gray.shape[1], previous[2] + margin))
+        y2 = int(min(gray.shape[0], previous[3] + margin))
+        if x2 - x1 < 16 or y2 - y1 < 16:
+            return None
+        scale = min(1.0, _WINDOW_FACE_SIZE / size)
+        window = gray[y1:y2, x1:x2]
+        if scale < 1.0:
+            window = cv2.resize(window, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        boxes, scores = self._detect(np.ascontiguousarray(window))
+        boxes = [b / scale + np.array([x1, y1, x1, y1], np.float32) for b in boxes]
+        chosen = same_face(boxes, previous)
+        if chosen is None:
+            return None
+        return boxes[chosen], float(scores[chosen])
+
+    def fit(self, gray: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """(68, 2) landmarks of the face in `box` of a gray frame: the 68-point fit alone."""
+        rect = dlib.rectangle(*(int(round(v)) for v in box))
+        shape = self.predictor(gray, rect)
+        points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+        return points.reshape(NUM_LANDMARKS, 2)
