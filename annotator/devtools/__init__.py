@@ -1,0 +1,1 @@
+"""Developer tools: timing the pipeline (`au-annotator bench`) and a synthetic AU dataset."""

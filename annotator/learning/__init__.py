@@ -1,0 +1,1 @@
+"""Learning from corrections: in-video adaptation, fine-tuning and the model versions made."""

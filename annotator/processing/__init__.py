@@ -1,0 +1,1 @@
+"""A video's way to its pre-fill: decode, landmarks, extract and cache, predict and store."""

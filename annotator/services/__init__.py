@@ -1,0 +1,1 @@
+"""The service layer: what a coder does, lab projects, reliability, subject choice, uploads."""
