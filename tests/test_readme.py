@@ -15,6 +15,10 @@ LAYERED = ("annotator", "db", "model")  # the import packages; each sub-package 
 FENCED = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 INLINE_CODE = re.compile(r"`[^`]*`")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+# a path into the repository as the pages write it (not inside another path: ~/.local/share/...)
+REPOSITORY_PATH = re.compile(
+    r"(?<![\w\-/.~$])(?:annotator|db|model|tests|benchmarks|scripts|docs)/[\w/.\-]*")
+DOTTED = re.compile(r"`((?:annotator|db|model)(?:\.\w+)+)")  # a module, or a name in one
 
 
 def readme() -> str:
@@ -137,6 +141,29 @@ def test_every_relative_link_leads_to_a_file_and_heading_that_exist():
             elif anchor and anchor not in anchors(destination.read_text(encoding="utf-8")):
                 broken.append(f"{page.name}: {target} (no such heading)")
     assert broken == []
+
+
+def names_a_module(dotted: str) -> bool:
+    """Whether `dotted` (model.smoothing.prefill_labels, db.HEARTBEAT_S) starts with a module
+    of ours, or is a name the top package defines."""
+    parts = dotted.split(".")
+    for end in range(len(parts), 1, -1):
+        path = ROOT.joinpath(*parts[:end])
+        if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
+            return True
+    package = (ROOT / parts[0] / "__init__.py").read_text(encoding="utf-8")
+    return re.search(rf"\b{parts[1]}\b", package) is not None
+
+
+def test_every_file_and_module_the_pages_name_exists():
+    missing = []
+    for page in pages():
+        text = page.read_text(encoding="utf-8")
+        missing += [f"{page.name}: {path}" for path in REPOSITORY_PATH.findall(text)
+                    if not (ROOT / path.rstrip(".")).exists()]
+        missing += [f"{page.name}: {dotted}" for dotted in DOTTED.findall(text)
+                    if not names_a_module(dotted)]
+    assert missing == []
 
 
 def test_every_page_in_docs_is_linked_from_the_readme():
