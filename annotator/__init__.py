@@ -1,5 +1,8 @@
-"""au-annotator application layer: video decoding, landmarks, the pipeline, label files, jobs,
-fine-tuning, the app's actions and UI helpers, and the command line."""
+"""au-annotator's application layer, a package per job: processing (a video to stored pre-fills),
+labelfiles (label files in and out), learning (in-video adaptation and fine-tuning), jobs (long
+work in the background), services (what a coder or admin does, one transaction each), ui (the
+page's parts), commands (the CLI's groups, `cli.py` their entry point) and devtools (bench and
+synthetic data)."""
 
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""The player's files, served by the app's own server beside the page (annotator.ui.web_app).
+"""The player's files, served by the app's own server beside the page (streamlit_server.py).
 
 For each open video the browser fetches three things from `/api/videos/<token>/…`:
 
