@@ -1,5 +1,7 @@
-"""Learning from a coder's corrections inside one video: per-AU models on the frame
-descriptors (model.descriptors) with the active predictor as the prior.
+"""In-video adaptation, the fast learner (model.learners): per-AU logistic models fitted on one
+video's frame descriptors (model.descriptors) and reviewed frames, that keep the video's
+pre-fill (the prior) wherever the reviewed frames say nothing. `InVideoAdaptation.fit` is the
+learner; `adapt` does the arithmetic on plain arrays.
 
 For each AU the adapted logit of a frame is z = w · x + b, where x are the frame's descriptors
 (appearance reduced to its main components, and geometry with the expression network's
@@ -26,12 +28,16 @@ Guarantees the application relies on:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from model.au_sets import NOT_CODED
+from model.au_sets import NOT_CODED, au_names
+from model.learners import LearnStep, Progress, announce, no_progress
+from model.predictors import RecordedPrediction
 from model.smoothing import prefill_labels
+
+ADAPTED_KIND = "adapted"  # the kind (model.predictors) of what adaptation gives
 
 COMPONENTS = 50  # main components of the appearance descriptors kept
 PRIOR_LOGIT_LIMIT = 6.0  # |ℓ| at most: a saturated prior is a soft target, not a certainty
@@ -94,6 +100,56 @@ class Adaptation:
         return [report.au for report in self.reports if report.adapted]
 
 
+@dataclass(frozen=True)
+class VideoReview:
+    """One video's reviewed frames as in-video adaptation learns from them (T frames, K AUs)."""
+
+    appearance: np.ndarray  # (T, D) descriptors (model.descriptors), any float dtype
+    geometry: np.ndarray  # (T, G) geometry and expression columns, NaN where no face
+    face: np.ndarray  # (T,) bool
+    labels: np.ndarray  # (T, K) int8 reviewed values, -1 unreviewed (or not codable)
+    fps: float
+    # other videos' reviewed frames as support (AdaptationInputs.support)
+    support: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=list)
+
+
+@dataclass(frozen=True)
+class AdaptedPrediction:
+    """What in-video adaptation gives: the video's adapted pre-fill as a predictor of kind
+    ADAPTED_KIND (thresholds 0.5 where adapted, the prior's elsewhere; the prior's smoothing
+    and hold), and a report per AU."""
+
+    predictor: RecordedPrediction
+    reports: list[AUReport]
+
+    @property
+    def learnt_aus(self) -> list[str]:
+        return [report.au for report in self.reports if report.adapted]
+
+
+class InVideoAdaptation:
+    """The learner (model.learners.Learner) of one video: `fit` adapts the prior's recorded
+    output on the video (a RecordedPrediction) to the video's reviewed frames."""
+
+    kind = ADAPTED_KIND
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def fit(self, reviewed: VideoReview, prior: RecordedPrediction,
+            progress: Progress = no_progress) -> AdaptedPrediction:
+        inputs = AdaptationInputs(
+            reviewed.appearance, reviewed.geometry, reviewed.face, prior.probabilities,
+            prior.thresholds, prior.smoothing_window, reviewed.labels, reviewed.fps,
+            reviewed.support,
+        )
+        adaptation = adapt(inputs, au_names(prior.au_set), self.seed, progress)
+        adapted = replace(prior, kind=ADAPTED_KIND, probabilities=adaptation.probabilities,
+                          thresholds=adaptation.thresholds)
+        return AdaptedPrediction(adapted, adaptation.reports)
+
+
 class Space:
     """The learner's feature space for one video: appearance minus the video's median, reduced
     to its main components, and geometry; both scaled to unit spread."""
@@ -131,8 +187,10 @@ def prior_logits(prior: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return np.clip(logits, -PRIOR_LOGIT_LIMIT, PRIOR_LOGIT_LIMIT)
 
 
-def adapt(inputs: AdaptationInputs, aus: tuple[str, ...], seed: int = 0) -> Adaptation:
-    """Adapted probabilities and thresholds for one video, with a report per AU."""
+def adapt(inputs: AdaptationInputs, aus: tuple[str, ...], seed: int = 0,
+          progress: Progress = no_progress) -> Adaptation:
+    """Adapted probabilities and thresholds for one video, with a report per AU; `progress`
+    hears of each AU before it is learnt, and may stop adapting there (LearningCancelled)."""
     rng = np.random.default_rng(seed)
     probabilities = inputs.prior.astype(np.float32).copy()
     thresholds = np.asarray(inputs.thresholds, np.float32).copy()
@@ -147,6 +205,7 @@ def adapt(inputs: AdaptationInputs, aus: tuple[str, ...], seed: int = 0) -> Adap
     support = [(space.transform(a, g, median), y) for a, g, median, y in inputs.support]
     reports = []
     for k, au in enumerate(aus):
+        announce(progress, LearnStep(k / len(aus), f"learning {au}"))
         column, report = _adapt_one(inputs, features, logits[:, k], support, k, au, rng)
         reports.append(report)
         if report.adapted:

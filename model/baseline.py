@@ -179,6 +179,8 @@ class GeometryBaseline:
     """
 
     version = "baseline"
+    kind = "geometry-baseline"  # as stored runs name it
+    hold_frames = 0  # the geometry changes smoothly; nothing to hold
 
     def __init__(self, au_set: str = DEFAULT_AU_SET, landmark_backend: str = "dlib",
                  smoothing_window: int = 5, fusion: FusionSettings | None = None):

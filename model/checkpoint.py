@@ -190,6 +190,8 @@ class NetworkPredictor:
     checkpoint's own window and landmark points; `hold_frames` (prefill_labels takes it) is the
     positive hold it was tuned with."""
 
+    kind = "network"  # as stored runs name it
+
     def __init__(self, network: AUNetwork, info: CheckpointInfo, version: str,
                  parent: NetworkPredictor | GeometryBaseline | None = None):
         self.network = network
@@ -202,6 +204,11 @@ class NetworkPredictor:
         self.version = version
         self.parent = parent
         self.parent_columns = [au_names(self.au_set).index(au) for au in info.parent_aus]
+
+    @property
+    def settings(self) -> dict:
+        """Nothing beyond `version`: a run names the checkpoint by its content hash."""
+        return {}
 
     def predict(self, features: FrameFeatures) -> np.ndarray:
         motion = motion_for(features, self.info.features)  # (T, 2P)

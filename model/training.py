@@ -32,6 +32,7 @@ from model.dataset import FeatureLoader, VideoSet
 from model.errors import InputError
 from model.features import FeatureConfig
 from model.files import write_text_atomically
+from model.learners import LearningCancelled
 from model.metrics import metric_name, metric_value
 from model.network import (
     AUNetwork,
@@ -124,7 +125,7 @@ class TrainingProgress:
         return done / max(self.epochs * self.frames_total, 1)
 
 
-class TrainingStopped(Exception):
+class TrainingStopped(LearningCancelled):
     """`should_stop` said stop: the caller decides what happens to a checkpoint already kept."""
 
 

@@ -17,6 +17,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from annotator.processing.landmarks.registry import BACKENDS, backends_help
 from db import DATABASE_OPTION_HELP
 from model.affwild2_files import RELEASED_LAYOUTS, SPLITS
 from model.au_sets import AU_SETS
@@ -64,9 +65,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--faces", choices=FACE_SOURCES,
                         help="detected: our landmarks on every decoded frame (default); "
                              "cropped-aligned: Aff-Wild2's own DIR/cropped_aligned crops")
-    parser.add_argument("--backend", choices=("dlib", "fan"),
+    parser.add_argument("--backend", choices=BACKENDS,
                         help=f"landmark backend for the features (default "
-                             f"{defaults.landmark_backend})")
+                             f"{defaults.landmark_backend}). {backends_help()}")
     parser.add_argument("--device", choices=("cpu", "cuda"), help=f"default {defaults.device}")
 
 

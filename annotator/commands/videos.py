@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from annotator.commands.terminal import show_bars
-from annotator.processing.landmarks import BACKENDS
+from annotator.processing.landmarks.registry import BACKENDS, DEFAULT_BACKEND, backends_help
 from db import DATABASE_OPTION_HELP
 from model.au_sets import AU_SETS
 from model.errors import InputError
@@ -36,8 +36,8 @@ logger = logging.getLogger(__name__)
 def add_process_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                         help="video files, and folders searched recursively for video files")
-    parser.add_argument("--backend", choices=BACKENDS, default="dlib",
-                        help="landmark backend (default: dlib, CPU)")
+    parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
+                        help=f"landmark backend (default: {DEFAULT_BACKEND}). {backends_help()}")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--model", type=Path,
                         help="checkpoint to predict with (default: the active model version, "
@@ -148,7 +148,8 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--au-set", choices=sorted(AU_SETS), default=None,
                         help="AU set to predict (default: the model's; abaw2020 for the baseline)")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
-                        help="landmark backend (default: the one the model was trained with)")
+                        help="landmark backend (default: the one the model was trained with). "
+                             f"{backends_help()}")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="device for the fan landmark backend")
 
@@ -180,7 +181,7 @@ def run_predict(args: argparse.Namespace) -> int:
         features = analysis.features(number)
         probabilities = predictor.predict(features)  # (T, K), NaN rows without the face
         labels = prefill_labels(probabilities, predictor.thresholds, predictor.smoothing_window,
-                                getattr(predictor, "hold_frames", 0))
+                                predictor.hold_frames)
         out = args.out.with_name(f"{args.out.stem}{suffixes[number]}{args.out.suffix}")
         write_label_file(out, au_names(predictor.au_set), labels)
         print(f"{out}: subject {number}, {len(labels)} frames ({int(features.face.sum())} with "
@@ -190,7 +191,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", type=Path)
-    parser.add_argument("--backend", choices=BACKENDS, default="dlib")
+    parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
+                        help=backends_help())
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run over the video N times (longer input, steadier figures)")

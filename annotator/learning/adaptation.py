@@ -1,8 +1,8 @@
-"""Learning from the coders' corrections inside one video ("Learn from my corrections",
-`au-annotator adapt`): model.adapt fitted on one subject's reviewed frames, with every other
-reviewed subject in the database (other videos, other people of this one) as support, stored as
-a new prediction run of that subject. Each subject learns from its own face's descriptors and
-its own labels only.
+"""Adapting a stored pre-fill ("Learn from my corrections", `au-annotator adapt`): reads a
+subject's prior run and reviewed frames from the database, hands them to the in-video learner
+(model.adapt.InVideoAdaptation) with every other reviewed subject in the database (other
+videos, other people of this one) as support, and stores what it learnt as a new prediction run
+of that subject. Each subject learns from its own face's descriptors and its own labels only.
 
 The prior is the subject's newest run not made by adaptation (the active predictor's pre-fill,
 with any smoothing or thresholds a coder set); adapting again always starts from it, never from
@@ -21,9 +21,11 @@ import numpy as np
 
 import db
 from annotator.processing.extraction import cached_descriptors, descriptors_for_video
-from model.adapt import AdaptationInputs, AUReport, adapt
+from model.adapt import AdaptedPrediction, AUReport, InVideoAdaptation, VideoReview
 from model.au_sets import NOT_CODED, au_names
 from model.errors import InputError
+from model.learners import Progress, no_progress
+from model.predictors import RecordedPrediction
 
 logger = logging.getLogger(__name__)
 
@@ -74,19 +76,35 @@ class _Plan:
     support: list[tuple[str, int, np.ndarray]]  # (video path, subject, (T, K) reviewed labels)
     latest_is_adapted: bool
 
+    def prior(self, backend: str) -> RecordedPrediction:
+        """The prior run as the learner's prior: its probabilities and post-processing."""
+        parameters = self.parameters
+        return RecordedPrediction(
+            parameters.au_set, parameters.predictor, self.probabilities,
+            parameters.threshold_array(), parameters.smoothing_window, parameters.hold_frames,
+            backend, str(parameters.details.get("version", "")), parameters.details)
+
 
 def adapt_video(database_url: str, video_id: int, coder: str | None = None,
                 subject: int | None = None) -> AdaptationResult:
     """Adapt the pre-fill of one subject of a video (None: of every subject with reviewed
     frames or a pre-fill learnt before; subject 1 when there is none) to its reviewed frames
     (of `coder`, or of every coder)."""
+    return adapt_subjects(db.open_database(database_url), video_id, coder, subject)
+
+
+def adapt_subjects(sessions, video_id: int, coder: str | None = None,
+                   subject: int | None = None,
+                   progress: Progress = no_progress) -> AdaptationResult:
+    """adapt_video on the database `sessions` opens, telling `progress` (model.learners) as
+    each AU is learnt; when it asks to stop, LearningCancelled is raised before the subject
+    being learnt stores anything."""
     started = time.perf_counter()
-    sessions = db.open_database(database_url)
     with sessions.begin() as session:
         chosen = [subject] if subject is not None else _subjects_to_adapt(session, video_id,
                                                                             coder)
         plans = [_plan(session, video_id, number, coder) for number in chosen]
-    done = [_adapt_subject(sessions, plan, coder) for plan in plans]
+    done = [_adapt_subject(sessions, plan, coder, progress) for plan in plans]
     seconds = time.perf_counter() - started
     result = AdaptationResult(video_id, done, seconds)
     logger.info("adapted video %d in %.2f s: %s", video_id, seconds, result.adapted_aus)
@@ -106,26 +124,23 @@ def _subjects_to_adapt(session, video_id: int, coder: str | None) -> list[int]:
     return sorted((reviewed | learnt) & prefilled) or [1]
 
 
-def _adapt_subject(sessions, plan: _Plan, coder: str | None) -> SubjectAdaptation:
+def _adapt_subject(sessions, plan: _Plan, coder: str | None,
+                   progress: Progress) -> SubjectAdaptation:
     backend = plan.parameters.details.get("landmark_backend", "dlib")
     descriptors = descriptors_for_video(plan.video.path, backend, subject=plan.subject)
     if len(descriptors) != plan.video.frame_count:
         raise InputError(plan.video.path, f"decodes {len(descriptors)} frames, the database has "
                                           f"{plan.video.frame_count}; process it again")
-    inputs = AdaptationInputs(
-        descriptors.appearance, descriptors.shape_and_expression(), descriptors.face,
-        plan.probabilities, plan.parameters.threshold_array(), plan.parameters.smoothing_window,
-        plan.labels,
-        plan.video.fps, _support(plan.support, backend),
-    )
-    adaptation = adapt(inputs, au_names(plan.parameters.au_set))
+    reviewed = VideoReview(descriptors.appearance, descriptors.shape_and_expression(),
+                           descriptors.face, plan.labels, plan.video.fps,
+                           _support(plan.support, backend))
+    adaptation = InVideoAdaptation().fit(reviewed, plan.prior(backend), progress)
     run_id = None
     with sessions.begin() as session:
         video = db.get_video(session, plan.video.id)
-        if adaptation.adapted_aus:
-            parameters = _adapted_parameters(plan, adaptation.thresholds, adaptation.reports,
-                                             coder)
-            run_id = db.store_prediction_run(session, video, adaptation.probabilities,
+        if adaptation.learnt_aus:
+            parameters = _adapted_parameters(plan, adaptation, coder)
+            run_id = db.store_prediction_run(session, video, adaptation.predictor.probabilities,
                                              parameters, plan.model_version_id, plan.subject).id
         elif plan.latest_is_adapted:  # nothing left to learn: back to the prior's pre-fill
             run_id = db.store_prediction_run(session, video, plan.probabilities, plan.parameters,
@@ -188,18 +203,22 @@ def _support(subjects: list[tuple[str, int, np.ndarray]], backend: str) -> list[
     return support
 
 
-def _adapted_parameters(plan: _Plan, thresholds: np.ndarray, reports: list[AUReport],
+def _adapted_parameters(plan: _Plan, adaptation: AdaptedPrediction,
                         coder: str | None) -> db.PredictionParameters:
-    aus = au_names(plan.parameters.au_set)
+    """The prior run's parameters, as the adapted predictor post-processes, with how it was
+    learnt."""
+    adapted = adaptation.predictor
+    aus = au_names(adapted.au_set)
     details = {
         **plan.parameters.details,
         "prior_run": plan.prior_id,
         "prior_predictor": plan.parameters.predictor,
         "coder": coder,
-        "reports": [asdict(report) for report in reports],
+        "reports": [asdict(report) for report in adaptation.reports],
     }
-    return replace(plan.parameters, predictor=db.ADAPTED, details=details,
-                   thresholds={au: float(t) for au, t in zip(aus, thresholds, strict=True)})
+    return replace(plan.parameters, predictor=adapted.kind, details=details,
+                   thresholds={au: float(t) for au, t in zip(aus, adapted.thresholds, strict=True)},
+                   smoothing_window=adapted.smoothing_window, hold_frames=adapted.hold_frames)
 
 
 def format_reports(result: SubjectAdaptation) -> list[str]:

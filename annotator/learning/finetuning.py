@@ -15,9 +15,11 @@ coders' reviewed frames, and is measured beside its parent on held-out videos.
   parent and those AUs (model.checkpoint.NetworkPredictor). Thresholds of the learnt AUs are
   tuned on the training videos; the parent is scored with its own post-processing.
 
-The checkpoint is written inside the job's work folder; the job's process (annotator.jobs.
-finetune_process) publishes it as a model version. Activating it is a separate step that refuses a
-version scoring below its parent (annotator.learning.model_versions).
+`Finetuning` is this learner behind model.learners' contract (fit on the plan's reviewed frames
+with the parent predictor as prior, progress and cancel); `run_finetune` is how the fine-tune
+job calls it. The checkpoint is written inside the job's work folder; the job's process
+(annotator.jobs.finetune_process) publishes it as a model version. Activating it is a separate
+step that refuses a version scoring below its parent (annotator.learning.model_versions).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from annotator.processing.prediction import version_file
 from model.au_sets import DEFAULT_AU_SET, NOT_CODED, au_names
 from model.checkpoint import (
     CHECKPOINT_NAME,
+    NetworkPredictor,
     load_network,
     parent_reference,
     read_checkpoint,
@@ -51,6 +54,7 @@ from model.checkpoint import (
 from model.dataset import VideoLabels, VideoSet
 from model.distillation import distil
 from model.features import FeatureConfig
+from model.learners import LearnStep, Progress, no_progress
 from model.metrics import au_contributions, metric_name, restricted_scores, scored_aus
 from model.network import AUNetwork, NetworkConfig
 from model.predictors import AUPredictor, load_predictor, version_label
@@ -87,6 +91,7 @@ class FinetuneOutcome:
     parent_id: int | None
     au_set: str
     metrics: dict  # stored with the model version
+    learnt_aus: list[str]  # the AUs whose output is the new network's; the others the parent's
 
 
 def plan_finetune(session, options: FinetuneOptions) -> FinetunePlan:
@@ -115,14 +120,73 @@ def learnable_aus(training: list[ReviewedVideo], au_set: str) -> tuple[str, ...]
     return learned
 
 
+@dataclass(frozen=True)
+class FinetuneStep:
+    """A fine-tune's LearnStep detail while the network trains."""
+
+    training: TrainingProgress
+    held_out: float | None  # the held-out score after an epoch, else None
+    parent: float  # the parent predictor's held-out score
+
+
+class Finetuning:
+    """The learner (model.learners.Learner) across videos: `fit(plan, parent, progress)` trains
+    a network version from the parent predictor on the plan's training videos and measures it
+    beside the parent on the held-out ones (see the module's account). Progress hears of every
+    training batch (its detail a FinetuneStep); asked to stop, it stops before the next batch
+    with model.training.TrainingStopped, a LearningCancelled, and the checkpoint in the work
+    folder is left for the caller to remove."""
+
+    kind = NetworkPredictor.kind
+
+    def __init__(self, options: FinetuneOptions, work_dir: Path):
+        self.options, self.work_dir = options, work_dir
+
+    def fit(self, reviewed: FinetunePlan, prior: AUPredictor,
+            progress: Progress = no_progress) -> FinetuneOutcome:
+        return _finetune(reviewed, prior, self.options, self.work_dir, _Watch(progress))
+
+
 def run_finetune(
     plan: FinetunePlan, options: FinetuneOptions, work_dir: Path,
     on_progress: FinetuneProgress | None = None, should_stop: Callable[[], bool] | None = None,
 ) -> FinetuneOutcome:
-    """Train and measure; raises model.training.TrainingStopped when `should_stop` says so."""
+    """Finetuning's fit from the plan's parent; raises model.training.TrainingStopped when
+    `should_stop` says so."""
+
+    def progress(step: LearnStep) -> bool:
+        if on_progress is not None and isinstance(step.detail, FinetuneStep):
+            on_progress(step.detail.training, step.detail.held_out, step.detail.parent)
+        return should_stop is not None and should_stop()
+
     parent = load_predictor(plan.parent_path, plan.au_set)
+    return Finetuning(options, work_dir).fit(plan, parent, progress)
+
+
+class _Watch:
+    """A Progress as model.training's two hooks: each report reaches it (`tell`), and before
+    every batch it is asked whether to stop (`stop`) with the stage last told."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.step = LearnStep(0.0, "starting")
+        self.stopping = False
+
+    def tell(self, step: LearnStep) -> None:
+        self.step = step
+        self.stopping = self.progress(step) or self.stopping
+
+    def stop(self) -> bool:
+        self.stopping = self.stopping or self.progress(LearnStep(self.step.fraction,
+                                                                 self.step.stage))
+        return self.stopping
+
+
+def _finetune(plan: FinetunePlan, parent: AUPredictor, options: FinetuneOptions,
+              work_dir: Path, watch: _Watch) -> FinetuneOutcome:
+    """Train and measure; raises model.training.TrainingStopped when `watch` says stop."""
     # a network parent trained on other feature settings (landmark window, points) keeps them
-    features = parent.info.features if hasattr(parent, "info") else None
+    features = parent.info.features if isinstance(parent, NetworkPredictor) else None
     load = MemoryLoader(parent.landmark_backend, options.device, features)
     learned = learnable_aus(plan.training, plan.au_set)
     unlearnt = [k for k, au in enumerate(au_names(plan.au_set)) if au not in learned]
@@ -140,7 +204,7 @@ def run_finetune(
     parent_scores = restricted_scores(
         score_probabilities(parent_held, held_labels, parent_post), plan.au_set, scored)
     torch.manual_seed(options.seed)
-    network = _starting_network(plan, options, parent, train_set, load, should_stop)
+    network = _starting_network(plan, options, parent, train_set, load, watch)
     learnt = [k for k, au in enumerate(au_names(plan.au_set)) if au in learned and au in scored]
     choices: list[_Choice] = []  # per epoch, from epoch 0
 
@@ -150,16 +214,17 @@ def run_finetune(
         return choices[-1].scores["score"]
 
     def report(progress: TrainingProgress) -> None:
-        if on_progress is not None:
-            score = choices[-1].scores["score"] if progress.record else None
-            on_progress(progress, score, parent_scores["score"])
+        score = choices[-1].scores["score"] if progress.record else None
+        watch.tell(LearnStep(progress.fraction, f"training, epoch {progress.epoch}",
+                             FinetuneStep(progress, score, parent_scores["score"])))
 
     summary = {"training": train_set.summary(), "held_out": held_out_set.summary()}
     inputs = FitInputs(train_set, tuning_set, work_dir / CHECKPOINT_NAME, summary,
                        evaluation_set=held_out_set, choose=choose,
                        features=features or FeatureConfig())
     config = options.training_config(parent.landmark_backend)
-    fitted = fit(network.to(options.device), inputs, config, report, should_stop)
+    watch.tell(LearnStep(0.0, "training"))
+    fitted = fit(network.to(options.device), inputs, config, report, watch.stop)
     chosen = choices[fitted.best_epoch]
     _record_parent(inputs.checkpoint_path, plan, chosen)
     aus = au_names(plan.au_set)
@@ -179,7 +244,8 @@ def run_finetune(
         "trained_on": sorted(plan.trained_before | {v.content_hash for v in plan.training}),
         "coder": options.coder,
     }
-    return FinetuneOutcome(inputs.checkpoint_path, plan.parent_id, plan.au_set, metrics)
+    learnt = [au for au in learned if aus.index(au) not in chosen.kept]
+    return FinetuneOutcome(inputs.checkpoint_path, plan.parent_id, plan.au_set, metrics, learnt)
 
 
 def _only(video: VideoLabels, kept: list[int]) -> VideoLabels:
@@ -239,7 +305,7 @@ def _record_parent(path: Path, plan: FinetunePlan, chosen: _Choice) -> None:
 
 
 def _starting_network(plan: FinetunePlan, options: FinetuneOptions, parent: AUPredictor,
-                      train_set: VideoSet, load, should_stop) -> AUNetwork:
+                      train_set: VideoSet, load, watch: _Watch) -> AUNetwork:
     if plan.parent_path is not None:
         network, _ = load_network(plan.parent_path, plan.au_set)
         return network
@@ -248,8 +314,9 @@ def _starting_network(plan: FinetunePlan, options: FinetuneOptions, parent: AUPr
     network = AUNetwork(replace(config, au_set=plan.au_set, motion_scale=scale))
     network.to(options.device)
     images, motion, teacher = distillation_frames(plan.processed, parent, load)
+    watch.tell(LearnStep(0.0, f"distilling the {plan.parent_label}"))
     losses = distil(network, images, motion, teacher, options.distil_epochs,
-                    options.batch_size, options.learning_rate, options.seed, should_stop)
+                    options.batch_size, options.learning_rate, options.seed, watch.stop)
     logger.info("distilled the %s on %d frames: loss %s", plan.parent_label, len(teacher),
                 [round(loss, 4) for loss in losses])
     return network

@@ -35,13 +35,13 @@ import platformdirs
 from tqdm import tqdm
 
 from annotator.processing.landmarks import (
-    BACKENDS,
     FaceResult,
     LandmarkBackend,
     LandmarkTable,
     SubjectLandmarks,
 )
 from annotator.processing.landmarks.identity import FaceIdentity
+from annotator.processing.landmarks.registry import registered_backend
 from annotator.processing.landmarks.tracking import SubjectTracker
 from annotator.processing.video import (
     VideoInfo,
@@ -265,16 +265,9 @@ def face_identity() -> FaceIdentity:
 
 
 def make_backend(name: str = "dlib", device: str = "cpu") -> LandmarkBackend:
-    """A ready landmark backend by name; `fan` loads face-alignment's networks on `device`."""
-    if name == "dlib":
-        from annotator.processing.landmarks.dlib_backend import DlibBackend
-
-        return DlibBackend()
-    if name == "fan":
-        from annotator.processing.landmarks.fan_backend import FanBackend
-
-        return FanBackend(device=device)
-    raise ValueError(f"unknown landmark backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    """A ready landmark backend of the registry (annotator.processing.landmarks.registry);
+    `fan` loads face-alignment's networks on `device`."""
+    return registered_backend(name).factory(device)
 
 
 def backend_for(name: str, device: str) -> LandmarkBackend:

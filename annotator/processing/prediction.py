@@ -190,10 +190,10 @@ def prediction_parameters(
         au_set=predictor.au_set,
         thresholds=dict(zip(au_names(predictor.au_set), thresholds, strict=True)),
         smoothing_window=int(predictor.smoothing_window),
-        predictor="geometry-baseline" if predictor.version == "baseline" else "network",
+        predictor=predictor.kind,
         details={"landmark_backend": backend or predictor.landmark_backend,
-                 "version": predictor.version, **getattr(predictor, "settings", {})},
-        hold_frames=int(getattr(predictor, "hold_frames", 0)),
+                 "version": predictor.version, **predictor.settings},
+        hold_frames=int(predictor.hold_frames),
     )
 
 
@@ -214,7 +214,7 @@ def prefill_subject(database_url: str, video_id: int, subject: int) -> int:
         if version_id is not None:
             version = db.get_model_version(session, version_id)
             predictor = load_predictor(version_file(session, version), version.au_set)
-        elif parameters.predictor == "geometry-baseline":
+        elif parameters.predictor == GeometryBaseline.kind:
             predictor = load_predictor(None)
         else:
             raise InputError(video.path, "was pre-filled by a checkpoint given to process "

@@ -1,6 +1,8 @@
 """Face landmark backends behind one contract: `dlib` (CPU default, offline) and `fan`
-(face-alignment, GPU, batched), one module each; annotator.processing.extraction.make_backend loads
-one by name.
+(face-alignment, GPU, batched), one module each, listed by name in
+annotator.processing.landmarks.registry (what each is, the devices it runs on, how to make one):
+annotator.processing.extraction.make_backend loads one from there, and the command line offers
+exactly those names.
 
 The contract every backend keeps:
 
@@ -204,5 +206,3 @@ def same_face(boxes: list[np.ndarray], previous: np.ndarray) -> int | None:
     best = int(np.argmax(overlaps))
     return best if overlaps[best] >= MIN_OVERLAP else None
 
-
-BACKENDS = ("dlib", "fan")
