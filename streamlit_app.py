@@ -19,6 +19,7 @@ import streamlit as st
 
 from annotator import jobs
 from annotator.services import actions
+from annotator.services.context import Services
 from annotator.services.uploads import save_upload, upload_limit_message
 from annotator.ui import frames, keys, learning_panel, project_pages, sign_in, timeline
 from annotator.ui.panels import agreement_ui, export_ui, models_panel_ui
@@ -40,30 +41,31 @@ def settings() -> AppSettings:
     return app_settings()
 
 
-@st.cache_data(max_entries=8)
-def smoothed_probabilities(database_url: str, run_id: int, window: int) -> np.ndarray:
-    return actions.smoothed_probabilities(database_url, run_id, window)
+# cached per database (the page has one) and run: a run's arrays never change
+@st.cache_data(max_entries=8, hash_funcs={Services: lambda services: services.store.url})
+def smoothed_probabilities(services: Services, run_id: int, window: int) -> np.ndarray:
+    return actions.smoothed_probabilities(services, run_id, window)
 
 
-@st.cache_data(max_entries=4)
-def run_prefill(database_url: str, run_id: int) -> np.ndarray | None:
-    return actions.run_prefill(database_url, run_id)
+@st.cache_data(max_entries=4, hash_funcs={Services: lambda services: services.store.url})
+def run_prefill(services: Services, run_id: int) -> np.ndarray | None:
+    return actions.run_prefill(services, run_id)
 
 
 def main() -> None:
     st.set_page_config(page_title="AU annotator", page_icon="🙂", layout="wide")
     config = settings()
-    identity = sign_in.identity_ui(config.database_url, oidc_configured(),
+    identity = sign_in.identity_ui(config.services, oidc_configured(),
                                    config.sign_in_hours)
     if identity is None:
         return
     try:
         video_id = video_ui(config)
         if video_id is None:
-            if not project_pages.home_ui(config.database_url):
+            if not project_pages.home_ui(config.services):
                 welcome_ui(config)
             return
-        if not project_pages.page_allows(config.database_url, video_id):
+        if not project_pages.page_allows(config.services, video_id):
             return
         review_ui(config, identity, video_id)
     except Exception as error:  # a coder sees one line; the log keeps the traceback
@@ -109,7 +111,7 @@ def video_ui(config: AppSettings) -> int | None:
         processed_ui(config)
     job = _query_number("job")
     if job is not None:
-        progress_ui(config.database_url, job)
+        progress_ui(config.services, job)
     return _query_number("video")
 
 
@@ -152,8 +154,8 @@ def server_folder_ui(config: AppSettings) -> None:
 
 
 def processed_ui(config: AppSettings) -> None:
-    videos = project_pages.visible_only(config.database_url,
-                                   actions.processed_videos(config.database_url))
+    videos = project_pages.visible_only(config.services,
+                                   actions.processed_videos(config.services))
     if not videos:
         st.sidebar.info("No processed videos yet.")
         return
@@ -163,14 +165,14 @@ def processed_ui(config: AppSettings) -> None:
 
 
 def _process(config: AppSettings, path, upload_name: str | None = None) -> None:
-    st.query_params["job"] = str(jobs.start_processing(config.database_url, path,
+    st.query_params["job"] = str(jobs.start_processing(config.services, path,
                                                        upload_name=upload_name))
 
 
 @st.fragment(run_every=0.5)
-def progress_ui(database_url: str, job_id: int) -> None:
+def progress_ui(services: Services, job_id: int) -> None:
     """Polls the job; the rest of the page stays usable while a video is processed."""
-    status = jobs.job_status(database_url, job_id)
+    status = jobs.job_status(services, job_id)
     if status.state == "done":
         del st.query_params["job"]
         st.query_params["video"] = str(status.video_id)
@@ -195,22 +197,22 @@ def welcome_ui(config: AppSettings) -> None:
 
 def review_ui(config: AppSettings, identity: sign_in.Identity, video_id: int) -> None:
     coder = identity.name
-    summary = actions.video_summary(config.database_url, video_id)
+    summary = actions.video_summary(config.services, video_id)
     if summary is None:
         st.error(f"No video #{video_id} in this database.")
         return
     _reset_on_new_video(summary)
     st.subheader(f"{summary.name} · {summary.frame_count:,} frames · {summary.fps:.2f} fps")
-    subject = subject_ui(config.database_url, video_id)
-    state = actions.review_state(config.database_url, video_id, coder, subject)
-    probabilities = _smoothed(config.database_url, state)
-    prior = None if state.prior_run_id is None else run_prefill(config.database_url,
+    subject = subject_ui(config.services, video_id)
+    state = actions.review_state(config.services, video_id, coder, subject)
+    probabilities = _smoothed(config.services, state)
+    prior = None if state.prior_run_id is None else run_prefill(config.services,
                                                                 state.prior_run_id)
-    sources = actions.queue_sources(config.database_url, video_id, subject, state)
+    sources = actions.queue_sources(config.services, video_id, subject, state)
     queue = actions.review_queue(state, probabilities, prior, summary.fps, sources)
     left, right = st.columns([3, 2])
     with left:
-        player_shown = player_ui(summary, subject)
+        player_shown = player_ui(config.services, summary, subject)
     with right:
         label_ui(config, coder, summary, state, queue, subject)
     timeline_ui(summary, state, probabilities, player_shown)
@@ -219,14 +221,14 @@ def review_ui(config: AppSettings, identity: sign_in.Identity, video_id: int) ->
     if panel == "Review queue":
         learning_panel.queue_ui(queue)
     elif panel == "History":
-        st.dataframe(actions.history_table(config.database_url, video_id, subject),
+        st.dataframe(actions.history_table(config.services, video_id, subject),
                      hide_index=True)
     elif panel == "Export":
-        export_ui(config.database_url, coder, summary)
+        export_ui(config.services, coder, summary)
     elif panel == "Agreement":
-        agreement_ui(config.database_url, coder, summary, subject)
+        agreement_ui(config.services, coder, summary, subject)
     else:
-        models_panel_ui(config.database_url, coder, identity.admin)
+        models_panel_ui(config.services, coder, identity.admin)
 
 
 def _reset_on_new_video(summary: actions.VideoSummary) -> None:
@@ -254,7 +256,7 @@ def label_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
     problem = frames.range_problem(summary.frame_count)
     if problem:
         st.error(problem)
-    act = partial(_act, config.database_url, summary, coder, state.run_id, subject)
+    act = partial(_act, config.services, summary, coder, state.run_id, subject)
     with st.container(horizontal=True):
         for label, key, value in VALUES:
             st.button(label, shortcut=key, on_click=act, args=(value,), type="primary")
@@ -271,9 +273,9 @@ def label_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
     keys.page_keys()
     if "notice" in st.session_state:
         st.caption(st.session_state["notice"])
-    learning_panel.expression_ui(config.database_url, summary.id, subject,
+    learning_panel.expression_ui(config.services, summary.id, subject,
                            int(st.session_state.get("frame", 0)), state.aus)
-    learning_panel.learn_ui(config.database_url, summary.id, state, subject)
+    learning_panel.learn_ui(config.services, summary.id, state, subject)
     prefill_ui(config, coder, summary, state, subject)
 
 
@@ -289,7 +291,7 @@ def _range_to_frame() -> None:
     st.session_state["first"] = st.session_state["last"] = st.session_state["frame"]
 
 
-def _act(database_url: str, summary: actions.VideoSummary, coder: str, seen_run: int | None,
+def _act(services: Services, summary: actions.VideoSummary, coder: str, seen_run: int | None,
          subject: int, action) -> None:
     video_id, aus = summary.id, _chosen_aus()
     first, last = sorted((st.session_state["first"], st.session_state["last"]))
@@ -298,28 +300,28 @@ def _act(database_url: str, summary: actions.VideoSummary, coder: str, seen_run:
     if problem and action not in ("undo", "redo"):
         done, notice = False, f"Not stored: {problem}"
     elif action == "undo":
-        done = actions.undo(database_url, video_id, coder, subject)
+        done = actions.undo(services, video_id, coder, subject)
         notice = "Undone." if done else "Nothing to undo."
     elif action == "redo":
-        done = actions.redo(database_url, video_id, coder, subject)
+        done = actions.redo(services, video_id, coder, subject)
         notice = "Redone." if done else "Nothing to redo."
     elif action == "accept":
         try:
-            done = actions.accept_prefill(database_url, video_id, coder, aus, first, last,
+            done = actions.accept_prefill(services, video_id, coder, aus, first, last,
                                           seen_run, subject)
             notice = f"Pre-fill accepted: {where}." if done else f"Already reviewed: {where}."
         except actions.NewerPrefill as newer:
             done, notice = False, str(newer)
     else:
         try:
-            actions.set_label(database_url, video_id, coder, aus, first, last, action, seen_run,
+            actions.set_label(services, video_id, coder, aus, first, last, action, seen_run,
                               subject)
             done, notice = True, f"Stored: {where} {actions.VALUE_NAMES[action]}."
         except actions.NewerPrefill as newer:
             done, notice = False, str(newer)
     st.session_state["notice"] = notice
     if done:
-        learning_panel.learn_after_correction(database_url, video_id)
+        learning_panel.learn_after_correction(services, video_id)
 
 
 def prefill_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
@@ -331,7 +333,7 @@ def prefill_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
                    "frames show and export as. Stretches you reviewed keep their values; other "
                    "coders keep theirs.")
         au = st.session_state["au"]
-        change = partial(_change_prefill, config.database_url, summary.id, coder, state.run_id,
+        change = partial(_change_prefill, config.services, summary.id, coder, state.run_id,
                          au, subject)
         st.slider("Smoothing window (frames)", 1, 61, state.smoothing_window, step=2,
                   key=f"window_{state.run_id}", on_change=change)
@@ -339,18 +341,18 @@ def prefill_ui(config: AppSettings, coder: str, summary: actions.VideoSummary,
                   step=0.01, key=f"threshold_{au}_{state.run_id}", on_change=change)
 
 
-def _change_prefill(database_url: str, video_id: int, coder: str, run_id: int, au: str,
+def _change_prefill(services: Services, video_id: int, coder: str, run_id: int, au: str,
                     subject: int) -> None:
     window = st.session_state[f"window_{run_id}"]
     threshold = st.session_state.get(f"threshold_{au}_{run_id}")
     thresholds = {} if threshold is None else {au: threshold}
-    actions.set_prefill_parameters(database_url, video_id, coder, window, thresholds, subject)
+    actions.set_prefill_parameters(services, video_id, coder, window, thresholds, subject)
 
 
-def _smoothed(database_url: str, state: actions.ReviewState) -> np.ndarray:
+def _smoothed(services: Services, state: actions.ReviewState) -> np.ndarray:
     if state.run_id is None:
         return np.full(state.labels.shape, np.nan, np.float32)
-    return smoothed_probabilities(database_url, state.run_id, state.smoothing_window)
+    return smoothed_probabilities(services, state.run_id, state.smoothing_window)
 
 
 def timeline_ui(summary: actions.VideoSummary, state: actions.ReviewState,

@@ -73,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        if "db" in vars(args):  # a command working on the store: its services, built once
+            from annotator.services import Services
+            from db import database_url
+
+            args.services = Services.open(database_url(args.db))
         return args.run(args)
     except InputError as error:
         print(f"au-annotator {args.command}: error: {error}", file=sys.stderr)

@@ -39,6 +39,13 @@ from db.corrections import (
     undo,
     undo_target,
 )
+from db.details import (
+    DEFAULT_LANDMARK_BACKEND,
+    EpochRecord,
+    FinetuneDetails,
+    JobDetails,
+    RunDetails,
+)
 from db.engine import (
     DATABASE_OPTION_HELP,
     database_file,
@@ -79,6 +86,7 @@ from db.labels import (
 )
 from db.projects import ProjectError
 from db.sign_ins import SignIn, end_sign_in, signed_in_by_token, start_sign_in
+from db.store import Store
 from db.subjects import (
     SubjectFound,
     left_and_right_subjects,
@@ -101,6 +109,7 @@ from db.videos import (
     ADAPTED,
     PredictionParameters,
     RunSummary,
+    coder_prefill_parameters,
     get_prediction_run,
     get_video,
     latest_prediction_run,
@@ -125,6 +134,12 @@ from db.videos import (
 
 __all__ = [
     "ADAPTED",
+    "DEFAULT_LANDMARK_BACKEND",
+    "EpochRecord",
+    "FinetuneDetails",
+    "JobDetails",
+    "RunDetails",
+    "coder_prefill_parameters",
     "HEARTBEAT_S",
     "AccountError",
     "DATABASE_OPTION_HELP",
@@ -143,6 +158,7 @@ __all__ = [
     "ProjectError",
     "Session",
     "SignIn",
+    "Store",
     "Subject",
     "SubjectFound",
     "Track",

@@ -22,8 +22,9 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from db.details import RunDetails
 from db.subjects import first_subject, subject_row
-from db.tables import PredictionRun, Subject, Video
+from db.tables import PredictionRun, PrefillSettings, Subject, Video
 from model.au_sets import au_names
 from model.files import content_hash
 from model.smoothing import prefill_labels
@@ -159,6 +160,11 @@ class PredictionParameters:
     def threshold_array(self) -> np.ndarray:
         return np.array([self.thresholds[au] for au in au_names(self.au_set)], dtype=np.float32)
 
+    @property
+    def run_details(self) -> RunDetails:
+        """`details` read with their defaults (db.details)."""
+        return RunDetails.from_json(self.details)
+
     def to_json(self) -> dict:
         return asdict(self)
 
@@ -283,7 +289,20 @@ def run_parameters(run: PredictionRun) -> PredictionParameters:
     return PredictionParameters.from_json(run.parameters)
 
 
-def run_prefill(run: PredictionRun, settings=None) -> tuple[np.ndarray, np.ndarray]:
+def coder_prefill_parameters(parameters: PredictionParameters,
+                             settings: PrefillSettings | None) -> tuple[np.ndarray, int]:
+    """(K,) thresholds and the smoothing window a coder's pre-fill uses: the coder's own
+    settings for the video (db.prefill_settings) over the run's; an AU the coder did not set
+    keeps the run's threshold."""
+    if settings is None:
+        return parameters.threshold_array(), parameters.smoothing_window
+    merged = {**parameters.thresholds, **settings.thresholds}
+    return (np.array([merged[au] for au in au_names(parameters.au_set)], np.float32),
+            settings.smoothing_window)
+
+
+def run_prefill(run: PredictionRun,
+                settings: PrefillSettings | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A run's pre-fill: (T, K) int8 labels (smoothed, thresholded, -1 without a face) and the
     (T,) bool face mask. With a coder's `settings` (db.tables.PrefillSettings), smoothed and
     thresholded their way (AUs they did not set keep the run's threshold)."""
@@ -291,10 +310,8 @@ def run_prefill(run: PredictionRun, settings=None) -> tuple[np.ndarray, np.ndarr
     face = ~np.isnan(probabilities).all(axis=1)
     if settings is not None:
         parameters = run_parameters(run)
-        thresholds = {**parameters.thresholds, **settings.thresholds}
-        values = [thresholds[au] for au in au_names(run.au_set)]
-        return prefill_labels(probabilities, np.array(values, np.float32),
-                              settings.smoothing_window, parameters.hold_frames), face
+        thresholds, window = coder_prefill_parameters(parameters, settings)
+        return prefill_labels(probabilities, thresholds, window, parameters.hold_frames), face
     shape = (run.frame_count, len(au_names(run.au_set)))
     return np.frombuffer(run.prefill, dtype=np.int8).reshape(shape).copy(), face
 

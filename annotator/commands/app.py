@@ -19,6 +19,7 @@ import os
 import sys
 from pathlib import Path
 
+from annotator.services.context import Services
 from db import DATABASE_OPTION_HELP
 from model.errors import InputError
 
@@ -90,14 +91,14 @@ def streamlit_command(args: argparse.Namespace, headless: bool) -> tuple[list[st
     return command, env
 
 
-def sign_in_refusal(address: str, database: str) -> str | None:
+def sign_in_refusal(address: str, services: Services) -> str | None:
     """Why the app may not serve `address`, or None: beyond localhost, coders must sign in."""
     if address in LOCAL_ADDRESSES:
         return None
     from annotator.ui.settings import oidc_configured
-    from db import accounts_exist, open_database
+    from db import accounts_exist
 
-    with open_database(database).begin() as session:
+    with services.store.read() as session:
         if accounts_exist(session) or oidc_configured(APP_FILE.parent):
             return None
     return (f"serving on {address} needs sign-in, and this database has no account: add one "
@@ -116,7 +117,7 @@ def run_app(args: argparse.Namespace) -> int:
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     )
     command, env = streamlit_command(args, headless)
-    refusal = sign_in_refusal(args.address, env["AU_ANNOTATOR_DB"])
+    refusal = sign_in_refusal(args.address, args.services)
     if refusal:
         print(f"au-annotator app: error: {refusal}", file=sys.stderr)
         return 2

@@ -47,14 +47,12 @@ def run_coder(args: argparse.Namespace) -> int:
     from db import (
         AccountError,
         add_account,
-        database_url,
         disable_account,
         list_coders,
-        open_database,
         set_admin,
     )
 
-    with open_database(database_url(args.db)).begin() as session:
+    with args.services.store.write() as session:
         try:
             if args.action == "add":
                 coder = add_account(session, args.name, _password(args), args.admin)

@@ -24,9 +24,7 @@ from annotator.labelfiles.label_io import (
 from annotator.services.lab_projects import project_exports
 from db import (
     DATABASE_OPTION_HELP,
-    database_url,
     list_videos,
-    open_database,
     videos_matching,
 )
 from model.au_sets import AU_SETS
@@ -76,7 +74,7 @@ def run_export(args: argparse.Namespace) -> int:
     if args.done and args.project is None:
         raise InputError("--done", "only goes with --project NAME")
     options = ExportOptions(args.format, args.coder, args.unreviewed, args.au_set, args.subject)
-    with open_database(database_url(args.db)).begin() as session:
+    with args.services.store.write() as session:
         if args.project is not None:
             chosen = project_exports(session, args.project, args.coder, args.done)
         else:
@@ -124,7 +122,7 @@ def add_import_labels_arguments(parser: argparse.ArgumentParser) -> None:
 def run_import_labels(args: argparse.Namespace) -> int:
     tier_map = parse_tier_map(args.tier_map)
     # one transaction: any bad file rolls back the whole import
-    with open_database(database_url(args.db)).begin() as session:
+    with args.services.store.write() as session:
         imported = import_label_folder(session, args.folder, args.coder, args.minus_one,
                                        tier_map)
     for item in imported:

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from annotator.processing.landmarks.registry import BACKENDS, backends_help
+from annotator.services.context import Services
 from db import DATABASE_OPTION_HELP
 from model.affwild2_files import RELEASED_LAYOUTS, SPLITS
 from model.au_sets import AU_SETS
@@ -224,21 +225,19 @@ def run_finetune(args: argparse.Namespace) -> int:
     from annotator.jobs.finetune_process import run_job
     from annotator.learning.finetune_options import FinetuneError, FinetuneOptions
     from annotator.learning.model_versions import activate_version
-    from db import database_url, open_database
-
-    url = database_url(args.db)
+    services = args.services
     try:
         if args.job is not None:  # the app's background process
-            return 0 if run_job(url, args.job, echo=print).state == "done" else 1
-        with open_database(url).begin() as session:
+            return 0 if run_job(services, args.job, echo=print).state == "done" else 1
+        with services.store.read() as session:
             options = FinetuneOptions(
                 coder=args.coder, videos=_video_ids(session, args.videos),
                 held_out=_video_ids(session, args.held_out), epochs=args.epochs,
                 learning_rate=args.learning_rate, batch_size=args.batch_size, seed=args.seed,
                 device=args.device,
             )
-        job_id = create_finetune_job(url, options)
-        status = run_job(url, job_id, echo=lambda line: print(line, flush=True))
+        job_id = create_finetune_job(services, options)
+        status = run_job(services, job_id, echo=lambda line: print(line, flush=True))
     except FinetuneError as error:
         print(f"au-annotator finetune: error: {error}", file=sys.stderr)
         return 2
@@ -248,12 +247,12 @@ def run_finetune(args: argparse.Namespace) -> int:
     if status.state != "done":
         print(f"au-annotator finetune: error: {status.message}", file=sys.stderr)
         return 2
-    refusal = _print_comparison(url, status.version_id)
+    refusal = _print_comparison(services, status.version_id)
     if args.activate and refusal and not args.force:
         print(f"not activated: {refusal}; the parent stays active (--force activates it "
               "anyway)")
     elif args.activate:
-        result = activate_version(url, status.version_id, force=args.force)
+        result = activate_version(services, status.version_id, force=args.force)
         forced = f" (forced: {refusal})" if refusal else ""
         print(f"active: version {status.version_id}{forced}; pre-fill re-run on "
               f"{len(result.refreshed_videos)} videos ({len(result.kept_videos)} fully reviewed "
@@ -276,14 +275,12 @@ def add_adapt_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_adapt(args: argparse.Namespace) -> int:
     from annotator.learning.adaptation import AdaptationError, adapt_video, format_reports
-    from db import database_url
 
-    url = database_url(args.db)
-    video_id = _one_video(url, args.video, "adapt")
+    video_id = _one_video(args.services, args.video, "adapt")
     if video_id is None:
         return 2
     try:
-        result = adapt_video(url, video_id, args.coder, args.subject)
+        result = adapt_video(args.services, video_id, args.coder, args.subject)
     except (AdaptationError, ValueError) as error:
         print(f"au-annotator adapt: error: {error}", file=sys.stderr)
         return 2
@@ -315,12 +312,12 @@ def _video_ids(session, values: list[str] | None) -> tuple[int, ...]:
     return tuple(ids)
 
 
-def _print_comparison(url: str, version_id: int) -> str:
+def _print_comparison(services: Services, version_id: int) -> str:
     """Print new against parent on the held-out frames; returns why activating it would need
     forcing (empty when it scores at least its parent)."""
     from annotator.learning.model_versions import compare_versions
 
-    comparison = compare_versions(url, version_id)
+    comparison = compare_versions(services, version_id)
     new, parent = comparison.new, comparison.parent
     metric = "ABAW 2020 score" if comparison.metric == "abaw2020" else "mean F1"
     print(f"model version {version_id} (fine-tuned from the {comparison.parent_label}); "
@@ -353,19 +350,18 @@ def run_queue(args: argparse.Namespace) -> int:
     """Print `AU first last score reason` per stretch, best first (frames 0-based, inclusive;
     score: the stretch's expected change in seconds of frames)."""
     from annotator.services import actions
-    from db import database_url
 
-    url = database_url(args.db)
-    video_id = _one_video(url, args.video, "queue")
+    services = args.services
+    video_id = _one_video(services, args.video, "queue")
     if video_id is None:
         return 2
     if args.limit < 1:
         print("au-annotator queue: error: --limit must be at least 1", file=sys.stderr)
         return 2
-    coders = actions.video_coders(url, video_id)
+    coders = actions.video_coders(services, video_id)
     coder = args.coder or (coders[0] if len(coders) == 1 else None)
     try:
-        items = actions.video_queue(url, video_id, coder, args.subject, args.limit)
+        items = actions.video_queue(services, video_id, coder, args.subject, args.limit)
     except ValueError as error:  # no such subject
         print(f"au-annotator queue: error: {error}", file=sys.stderr)
         return 2
@@ -377,11 +373,11 @@ def run_queue(args: argparse.Namespace) -> int:
     return 0
 
 
-def _one_video(url: str, text: str, command: str) -> int | None:
+def _one_video(services: Services, text: str, command: str) -> int | None:
     """The id of the one registered video `text` names; None (the error printed) otherwise."""
-    from db import open_database, videos_matching
+    from db import videos_matching
 
-    with open_database(url, read_only=True).begin() as session:
+    with services.store.read() as session:
         found = [video.id for video in videos_matching(session, text)]
     if len(found) == 1:
         return found[0]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import db
 from annotator.processing.corpus import CorpusOptions, available_cores, label_corpus
+from annotator.services.context import Services
 from annotator.services.lab_projects import assign, mark_done, progress, reopen
 from db import DATABASE_OPTION_HELP
 from model.au_sets import AU_SETS, DEFAULT_AU_SET
@@ -64,10 +65,10 @@ def add_project_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_project(args: argparse.Namespace) -> int:
-    url = db.database_url(args.db)
+    services = args.services
     if args.action == "add-videos":
-        return _add_videos(url, args)
-    with db.open_database(url).begin() as session:
+        return _add_videos(services, args)
+    with services.store.write() as session:
         for line in ACTIONS[args.action](session, args):
             print(line)
     return 0
@@ -78,13 +79,13 @@ def _add(session, args):
     yield f"project {project.name} added (AU set {project.au_set})"
 
 
-def _add_videos(url: str, args) -> int:
-    with db.open_database(url).begin() as session:
+def _add_videos(services: Services, args) -> int:
+    with services.store.read() as session:
         db.projects.project_named(session, args.name)  # fails before any processing
     options = CorpusOptions(workers=args.workers or available_cores())
-    summary = label_corpus(args.paths, url, options)
+    summary = label_corpus(args.paths, services, options)
     found = [o for o in summary.outcomes if o.result is not None]
-    with db.open_database(url).begin() as session:
+    with services.store.write() as session:
         project = db.projects.project_named(session, args.name)
         added = db.projects.add_project_videos(session, project,
                                                (o.result.video_id for o in found))

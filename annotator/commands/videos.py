@@ -54,8 +54,6 @@ def add_process_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_process(args: argparse.Namespace) -> int:
     from annotator.processing.corpus import CorpusOptions, available_cores, label_corpus
-    from db import database_url
-
     if args.ray is not None and importlib.util.find_spec("ray") is None:
         print("au-annotator process: error: --ray needs Ray, the cluster extra: "
               "pip install -e '.[cluster]'", file=sys.stderr)
@@ -65,14 +63,14 @@ def run_process(args: argparse.Namespace) -> int:
     options = CorpusOptions(args.backend, args.device, args.workers or available_cores(),
                             args.ray, args.model, frame_progress=one_video and bars)
     if one_video:
-        summary = label_corpus(args.paths, database_url(args.db), options,
+        summary = label_corpus(args.paths, args.services, options,
                                lambda outcome, _progress: _print_outcome(outcome))
         failed = summary.failed()
         if failed:
             raise InputError(failed[0].path, failed[0].problem)
         return 0
     with tqdm(unit="frame", disable=not bars, bar_format=_BAR) as bar:
-        summary = label_corpus(args.paths, database_url(args.db), options,
+        summary = label_corpus(args.paths, args.services, options,
                                functools.partial(_show_progress, bar))
     print(f"{len(summary.stored())} stored, {len(summary.skipped())} skipped (processed "
           f"before with {args.backend}), {len(summary.failed())} failed; {summary.frames:,} "

@@ -21,70 +21,62 @@ import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import db
+from annotator.jobs.kinds import JobKind, JobStatus, register, status_of
+from annotator.jobs.liveness import close_gone_jobs
 from annotator.learning.finetune_options import FinetuneBusy, FinetuneError, FinetuneOptions
-from annotator.learning.model_versions import models_folder
+from annotator.services.context import Services
 
 logger = logging.getLogger(__name__)
 
 JOB_KIND = "finetune"
+GONE = "the fine-tune process stopped unexpectedly (killed or crashed); nothing was changed"
 
 
-@dataclass(frozen=True)
-class FinetuneStatus:
-    job_id: int
-    state: str  # queued, running, done, failed, cancelled
-    progress: float  # 0..1 over all epochs
-    message: str  # one line for the coder, e.g. "epoch 2/5 · loss 0.41 · held-out 0.62"
-    epoch: int
-    epochs: int
-    loss: float | None  # mean batch loss of the current (or last) epoch
-    held_out_score: float | None  # after the last finished epoch
-    parent_score: float | None  # the parent predictor's held-out score (known once started)
-    history: list[dict]  # per finished epoch: epoch, loss, held_out
-    cancel_requested: bool
-    version_id: int | None  # the new model version, once done
-    started_by: str | None = None  # the coder who started it
-
-    @property
-    def finished(self) -> bool:
-        return self.state in ("done", "failed", "cancelled")
-
-
-def work_folder(database_url: str, job_id: int) -> Path:
+def work_folder(services: Services, job_id: int) -> Path:
     """Scratch space of one job's process; removed when the job ends, however it ends."""
-    return models_folder(database_url) / f".job-{job_id}"
+    return services.models_folder / f".job-{job_id}"
 
 
-def create_finetune_job(database_url: str, options: FinetuneOptions | None = None,
+def _remove_work_folder(services: Services, job_id: int) -> None:
+    shutil.rmtree(work_folder(services, job_id), ignore_errors=True)
+
+
+FINETUNE = register(JobKind(
+    JOB_KIND, "process", db.FinetuneDetails, starting="reading the corrections",
+    failed="fine-tune failed", cancelled="cancelled; the active model and the labels are as "
+    "they were", gone=GONE, leftovers=_remove_work_folder))
+
+
+def create_finetune_job(services: Services, options: FinetuneOptions | None = None,
                         started_by: str | None = None) -> int:
     """The job row for a new fine-tune; FinetuneBusy while another one is queued or running.
     `started_by`: the coder who asked (they, or an administrator, may cancel it)."""
     options = options or FinetuneOptions()
-    close_dead_jobs(database_url)
+    close_gone_jobs(services, FINETUNE)
     try:
-        with db.open_database(database_url).begin() as session:
+        with services.store.write() as session:
             running = db.active_jobs(session, JOB_KIND)
             if running:
                 raise FinetuneBusy(_busy_message(running[0]))
             job_id = db.create_job(session, JOB_KIND, message="waiting to start",
-                                   details={"options": options.to_dict(),
-                                            "started_by": started_by}).id
+                                   details=asdict(db.FinetuneDetails(
+                                       options=options.to_dict(), started_by=started_by))).id
     except db.JobBusy:  # another request created one between our check and insert
         raise FinetuneBusy("another fine-tune was started at the same moment") from None
     return job_id
 
 
-def start_finetune(database_url: str, options: FinetuneOptions | None = None,
+def start_finetune(services: Services, options: FinetuneOptions | None = None,
                    started_by: str | None = None) -> int:
     """Start a fine-tune in the background; returns the job id to poll with finetune_status."""
-    job_id = create_finetune_job(database_url, options, started_by)
-    logs = models_folder(database_url) / "logs"
+    job_id = create_finetune_job(services, options, started_by)
+    logs = services.models_folder / "logs"
     # The URL travels in the environment, not the command line, where `ps` would show a password.
-    environment = {**os.environ, "AU_ANNOTATOR_DB": database_url}
+    environment = {**os.environ, "AU_ANNOTATOR_DB": services.store.url}
     try:
         logs.mkdir(parents=True, exist_ok=True)
         with open(logs / f"finetune-job{job_id}.log", "ab") as log:
@@ -95,51 +87,35 @@ def start_finetune(database_url: str, options: FinetuneOptions | None = None,
                 start_new_session=True,  # a Ctrl-C in the app's terminal is not meant for it
             )
     except OSError as error:
-        with db.open_database(database_url).begin() as session:
+        with services.store.write() as session:
             db.fail_job(session, job_id, f"could not start the fine-tune process ({error})")
         raise FinetuneError(f"could not start the fine-tune process ({error})") from None
     # reap the child when it ends, so a dead worker never lingers as a zombie "alive" pid
     threading.Thread(target=child.wait, name=f"finetune-{job_id}-reaper", daemon=True).start()
-    with db.open_database(database_url).begin() as session:
+    with services.store.write() as session:
         db.set_job_process(session, job_id, socket.gethostname(), child.pid)
     return job_id
 
 
-def cancel_finetune(database_url: str, job_id: int | None = None) -> FinetuneStatus | None:
+def cancel_finetune(services: Services, job_id: int | None = None) -> JobStatus | None:
     """Ask the running fine-tune (or job `job_id`) to stop; its process ends it as cancelled."""
-    with db.open_database(database_url).begin() as session:
+    with services.store.write() as session:
         job = _job_or_latest(session, job_id)
         if job is None:
             return None
         db.request_cancel(session, job.id)
         job_id = job.id
-    return finetune_status(database_url, job_id)
+    return finetune_status(services, job_id)
 
 
-def finetune_status(database_url: str, job_id: int | None = None) -> FinetuneStatus | None:
-    """A fine-tune job's state (default: the latest one); None when there has been none."""
-    close_dead_jobs(database_url)
-    with db.open_database(database_url, read_only=True).begin() as session:
+def finetune_status(services: Services, job_id: int | None = None) -> JobStatus | None:
+    """A fine-tune job's state (default: the latest one); None when there has been none.
+    Its figures (epoch, loss, held-out scores, the version made) are in `details`
+    (db.FinetuneDetails)."""
+    close_gone_jobs(services, FINETUNE)
+    with services.store.read() as session:
         job = _job_or_latest(session, job_id)
-        return None if job is None else status_from_job(job)
-
-
-def close_dead_jobs(database_url: str) -> list[int]:
-    """Close queued or running fine-tunes whose process is gone; returns their ids."""
-    closed = []
-    with db.open_database(database_url, read_only=True).begin() as session:  # pages poll this
-        if not any(db.process_gone(job) for job in db.active_jobs(session, JOB_KIND)):
-            return closed
-    with db.open_database(database_url).begin() as session:  # checked again under the lock
-        for job in db.active_jobs(session, JOB_KIND):
-            if db.process_gone(job):
-                db.fail_job(session, job.id, "the fine-tune process stopped unexpectedly "
-                            "(killed or crashed); nothing was changed")
-                closed.append(job.id)
-    for job_id in closed:
-        logger.warning("fine-tune job %d lost its process; closed as failed", job_id)
-        shutil.rmtree(work_folder(database_url, job_id), ignore_errors=True)
-    return closed
+        return None if job is None else status_of(job, FINETUNE)
 
 
 def _job_or_latest(session, job_id: int | None) -> db.Job | None:
@@ -149,20 +125,6 @@ def _job_or_latest(session, job_id: int | None) -> db.Job | None:
             raise FinetuneError(f"no fine-tune job {job_id}")
         return job
     return db.latest_job(session, JOB_KIND)
-
-
-def status_from_job(job: db.Job) -> FinetuneStatus:
-    details = job.details or {}
-    now = details.get("progress", {})
-    return FinetuneStatus(
-        job_id=job.id, state=job.state, progress=job.progress, message=job.message,
-        epoch=int(now.get("epoch", 0)),
-        epochs=int(now.get("epochs", details.get("options", {}).get("epochs", 0))),
-        loss=now.get("loss"), held_out_score=now.get("held_out"),
-        parent_score=details.get("parent_score"), history=list(details.get("history", [])),
-        cancel_requested=bool(job.cancel_requested), version_id=details.get("version_id"),
-        started_by=details.get("started_by"),
-    )
 
 
 def _busy_message(job: db.Job) -> str:

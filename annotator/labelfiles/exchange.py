@@ -107,7 +107,7 @@ def decoded_frames(session: db.Session, video: db.Video) -> SubjectLandmarks | N
         raise InputError(path, f"is not the video processed as {video.name} (id {video.id}): "
                                "its content changed; process it again")
     run = db.latest_prediction_run(session, video.id)
-    backend = db.run_parameters(run).details.get("landmark_backend", "dlib") if run else "dlib"
+    backend = (db.run_parameters(run).run_details if run else db.RunDetails()).landmark_backend
     table = subjects_for_video(path, backend)
     if len(table) != video.frame_count:
         raise InputError(path, f"decodes {len(table)} frames, but {video.name} (id {video.id}) "

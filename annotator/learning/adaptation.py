@@ -21,6 +21,7 @@ import numpy as np
 
 import db
 from annotator.processing.extraction import cached_descriptors, descriptors_for_video
+from annotator.services.context import Services
 from model.adapt import AdaptedPrediction, AUReport, InVideoAdaptation, VideoReview
 from model.au_sets import NOT_CODED, au_names
 from model.errors import InputError
@@ -85,26 +86,26 @@ class _Plan:
             backend, str(parameters.details.get("version", "")), parameters.details)
 
 
-def adapt_video(database_url: str, video_id: int, coder: str | None = None,
+def adapt_video(services: Services, video_id: int, coder: str | None = None,
                 subject: int | None = None) -> AdaptationResult:
     """Adapt the pre-fill of one subject of a video (None: of every subject with reviewed
     frames or a pre-fill learnt before; subject 1 when there is none) to its reviewed frames
     (of `coder`, or of every coder)."""
-    return adapt_subjects(db.open_database(database_url), video_id, coder, subject)
+    return adapt_subjects(services.store, video_id, coder, subject)
 
 
-def adapt_subjects(sessions, video_id: int, coder: str | None = None,
+def adapt_subjects(store: db.Store, video_id: int, coder: str | None = None,
                    subject: int | None = None,
                    progress: Progress = no_progress) -> AdaptationResult:
-    """adapt_video on the database `sessions` opens, telling `progress` (model.learners) as
+    """adapt_video on the database `store`, telling `progress` (model.learners) as
     each AU is learnt; when it asks to stop, LearningCancelled is raised before the subject
     being learnt stores anything."""
     started = time.perf_counter()
-    with sessions.begin() as session:
+    with store.write() as session:
         chosen = [subject] if subject is not None else _subjects_to_adapt(session, video_id,
                                                                             coder)
         plans = [_plan(session, video_id, number, coder) for number in chosen]
-    done = [_adapt_subject(sessions, plan, coder, progress) for plan in plans]
+    done = [_adapt_subject(store, plan, coder, progress) for plan in plans]
     seconds = time.perf_counter() - started
     result = AdaptationResult(video_id, done, seconds)
     logger.info("adapted video %d in %.2f s: %s", video_id, seconds, result.adapted_aus)
@@ -124,9 +125,9 @@ def _subjects_to_adapt(session, video_id: int, coder: str | None) -> list[int]:
     return sorted((reviewed | learnt) & prefilled) or [1]
 
 
-def _adapt_subject(sessions, plan: _Plan, coder: str | None,
+def _adapt_subject(store: db.Store, plan: _Plan, coder: str | None,
                    progress: Progress) -> SubjectAdaptation:
-    backend = plan.parameters.details.get("landmark_backend", "dlib")
+    backend = plan.parameters.run_details.landmark_backend
     descriptors = descriptors_for_video(plan.video.path, backend, subject=plan.subject)
     if len(descriptors) != plan.video.frame_count:
         raise InputError(plan.video.path, f"decodes {len(descriptors)} frames, the database has "
@@ -136,7 +137,7 @@ def _adapt_subject(sessions, plan: _Plan, coder: str | None,
                            _support(plan.support, backend))
     adaptation = InVideoAdaptation().fit(reviewed, plan.prior(backend), progress)
     run_id = None
-    with sessions.begin() as session:
+    with store.write() as session:
         video = db.get_video(session, plan.video.id)
         if adaptation.learnt_aus:
             parameters = _adapted_parameters(plan, adaptation, coder)

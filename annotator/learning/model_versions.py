@@ -21,27 +21,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 
 import db
 from annotator.learning.finetune_options import FinetuneError
 from annotator.processing.extraction import ProgressCallback, features_for_video
 from annotator.processing.prediction import prediction_parameters, version_file
+from annotator.services.context import Services
 from model.errors import InputError
 from model.predictors import AUPredictor, load_predictor, version_label
 
 logger = logging.getLogger(__name__)
-
-MODELS_FOLDER = "models"
-
-
-def models_folder(database_url: str) -> Path:
-    """Where fine-tuned checkpoints are written for this database."""
-    sqlite_file = db.database_file(database_url)
-    if sqlite_file is not None:
-        return sqlite_file.parent / MODELS_FOLDER
-    return Path(platformdirs.user_data_dir("au-annotator")) / MODELS_FOLDER
-
 
 def publish_checkpoint(work_file: Path, folder: Path, job_id: int) -> Path:
     """Hard-link the finished checkpoint under a new name; an existing file is never replaced."""
@@ -86,17 +75,17 @@ class VersionComparison:
                 f"{self.parent['score']:.3f}")
 
 
-def compare_versions(database_url: str, version_id: int) -> VersionComparison:
-    with db.open_database(database_url).begin() as session:
+def compare_versions(services: Services, version_id: int) -> VersionComparison:
+    with services.store.write() as session:
         version = db.get_model_version(session, version_id)
         if version is None:
             raise FinetuneError(f"no model version {version_id}")
         return _comparison(version)
 
 
-def version_history(database_url: str) -> list[VersionComparison]:
+def version_history(services: Services) -> list[VersionComparison]:
     """Every model version, newest first (versions not made by fine-tuning lack scores)."""
-    with db.open_database(database_url).begin() as session:
+    with services.store.write() as session:
         return [_comparison(v) for v in reversed(db.list_model_versions(session))]
 
 
@@ -131,7 +120,7 @@ class ActivationRefused(FinetuneError):
 
 
 def activate_version(
-    database_url: str, version_id: int | None,
+    services: Services, version_id: int | None,
     on_progress: ProgressCallback | None = None, force: bool = False,
 ) -> ActivationResult:
     """Make `version_id` the active model (None: the geometry baseline) and re-run the
@@ -140,8 +129,7 @@ def activate_version(
 
     A fine-tuned version scoring below its parent on its held-out frames is refused
     (ActivationRefused) unless `force`."""
-    sessions = db.open_database(database_url)
-    with sessions.begin() as session:
+    with services.store.write() as session:
         path, au_set = None, None
         if version_id is not None:
             version = db.get_model_version(session, version_id)
@@ -154,7 +142,7 @@ def activate_version(
             path, au_set = version_file(session, version), version.au_set
         videos = [(v.id, Path(v.path), v.frame_count) for v in db.list_videos(session)]
     predictor = load_predictor(path, au_set)
-    with sessions.begin() as session:
+    with services.store.write() as session:
         # the subjects each video pre-fills, and of those the ones still partly unreviewed
         subjects = {vid: sorted(db.prefilled_subjects(session, vid)) or [1]
                     for vid, _, _ in videos}
@@ -174,7 +162,7 @@ def activate_version(
         if on_progress is not None:
             on_progress(number, len(todo))
     parameters = prediction_parameters(predictor)
-    with sessions.begin() as session:
+    with services.store.write() as session:
         if version_id is None:
             db.deactivate_model_versions(session)
         else:
@@ -189,16 +177,16 @@ def activate_version(
     return ActivationResult(version_id, sorted(runs), kept, missing)
 
 
-def rollback(database_url: str,
+def rollback(services: Services,
              on_progress: ProgressCallback | None = None) -> ActivationResult:
     """Activate the active version's parent (the geometry baseline for a first version)."""
-    with db.open_database(database_url).begin() as session:
+    with services.store.write() as session:
         active = db.active_model_version(session)
         if active is None:
             raise FinetuneError("no model version is active; the geometry + expression "
                                 "baseline already pre-fills, there is nothing to roll back")
         parent_id = active.parent_id
-    return activate_version(database_url, parent_id, on_progress)
+    return activate_version(services, parent_id, on_progress)
 
 
 def _probabilities(predictor: AUPredictor, path: Path, frames: int,

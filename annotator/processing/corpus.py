@@ -45,6 +45,7 @@ from annotator.processing.prediction import (
     subject_summaries,
 )
 from annotator.processing.video import VideoInfo, open_video
+from annotator.services.context import Services
 from model.errors import InputError
 from model.files import VIDEO_EXTENSIONS, content_hash
 from model.predictors import AUPredictor
@@ -166,7 +167,7 @@ def already_processed(session: db.Session, path: Path, info: VideoInfo, backend:
     return ProcessedVideo(video.id, first.id, run.frame_count, faces, version, subjects)
 
 
-def label_corpus(paths: list[Path], database_url: str, options: CorpusOptions,
+def label_corpus(paths: list[Path], services: Services, options: CorpusOptions,
                  on_outcome: OutcomeCallback | None = None) -> CorpusSummary:
     """Process every video under `paths` not processed before and store its pre-fill."""
     videos, not_found = find_videos(paths)
@@ -174,10 +175,10 @@ def label_corpus(paths: list[Path], database_url: str, options: CorpusOptions,
     started = time.monotonic()
     outcomes: list[VideoOutcome] = []
     frames_done = 0
-    predictor, version_id = active_predictor(database_url, options.model)
+    predictor, version_id = active_predictor(services, options.model)
     # an explicit --model must have made the earlier run; else any run of the backend counts
     same_model = predictor.version if options.model is not None else None
-    todo, twins, planned = _plan(videos, database_url, options.backend, same_model)
+    todo, twins, planned = _plan(videos, services, options.backend, same_model)
     frames_left = sum(todo.values())
 
     def report(outcome: VideoOutcome) -> None:
@@ -196,7 +197,7 @@ def label_corpus(paths: list[Path], database_url: str, options: CorpusOptions,
             report(VideoOutcome(path, None, problem=problem))
             continue
         frames_done += prediction.frames  # decoded, however many subjects were pre-filled
-        report(VideoOutcome(path, store_prediction(database_url, prediction, parameters,
+        report(VideoOutcome(path, store_prediction(services, prediction, parameters,
                                                    version_id)))
     for twin, original in twins.items():
         first = next(o for o in outcomes if o.path == original)
@@ -205,14 +206,13 @@ def label_corpus(paths: list[Path], database_url: str, options: CorpusOptions,
     return CorpusSummary(outcomes, frames_done, time.monotonic() - started)
 
 
-def _plan(videos: list[Path], database_url: str, backend: str, version: str | None):
+def _plan(videos: list[Path], services: Services, backend: str, version: str | None):
     """(videos to process → frames their containers claim, files whose content another file of
     the corpus has → that file, outcomes known already: skipped and unreadable videos)."""
     todo: dict[Path, int] = {}
     twins: dict[Path, Path] = {}
     known: list[VideoOutcome] = []
     first_of: dict[str, Path] = {}
-    sessions = db.open_database(database_url)
     for path in videos:
         try:
             info = open_video(path)
@@ -224,7 +224,7 @@ def _plan(videos: list[Path], database_url: str, backend: str, version: str | No
             twins[path] = first_of[digest]
             continue
         first_of[digest] = path
-        with sessions.begin() as session:  # one short transaction each: coders keep writing
+        with services.store.write() as session:  # one short transaction each: coders keep writing
             before = already_processed(session, path, info, backend, version)
         if before is not None:
             known.append(VideoOutcome(path, before, skipped=True))

@@ -33,6 +33,7 @@ from annotator.processing.extraction import (
 from annotator.processing.landmarks import SubjectLandmarks
 from annotator.processing.proxy import playable_video
 from annotator.processing.video import open_video
+from annotator.services.context import Services
 from model.au_sets import au_names
 from model.baseline import GeometryBaseline
 from model.errors import InputError
@@ -67,12 +68,12 @@ class ProcessedVideo:
 
 
 def active_predictor(
-    database_url: str, model: str | Path | None = None
+    services: Services, model: str | Path | None = None
 ) -> tuple[AUPredictor, int | None]:
     """The predictor that pre-fills: `model` if given, else the active version, else baseline."""
     if model is not None:
         return load_predictor(model), None
-    with db.open_database(database_url).begin() as session:
+    with services.store.write() as session:
         version = db.active_model_version(session)
         if version is None:
             return load_predictor(None), None
@@ -137,13 +138,13 @@ def subjects_found(subjects: SubjectLandmarks) -> tuple[db.SubjectFound, ...]:
 
 
 def store_prediction(
-    database_url: str, prediction: VideoPrediction, parameters: db.PredictionParameters,
+    services: Services, prediction: VideoPrediction, parameters: db.PredictionParameters,
     version_id: int | None,
 ) -> ProcessedVideo:
     """Register the video (by content) and its subjects, and store each pre-filled subject's
     probabilities as a new prediction run of that subject."""
     frames = prediction.frames
-    with db.open_database(database_url).begin() as session:
+    with services.store.write() as session:
         video = db.register_video(
             session, content_hash=prediction.content_hash, path=prediction.path.resolve(),
             fps=prediction.fps, frame_count=frames, width=prediction.width,
@@ -168,16 +169,16 @@ def subject_summaries(subjects: list[db.Subject], frames: int,
 
 
 def process_video(
-    path: str | Path, database_url: str, backend: str = "dlib", device: str = "cpu",
+    path: str | Path, services: Services, backend: str = "dlib", device: str = "cpu",
     model: str | Path | None = None, progress: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> ProcessedVideo:
     """Decode, find landmarks and features, predict AU probabilities and store them: what
     `au-annotator process` does for one video, and the app's "open video"."""
     open_video(path)  # a bad file fails here, before a model is loaded
-    predictor, version_id = active_predictor(database_url, model)
+    predictor, version_id = active_predictor(services, model)
     prediction = predict_video(path, predictor, backend, device, progress, on_progress)
-    return store_prediction(database_url, prediction, prediction_parameters(predictor, backend),
+    return store_prediction(services, prediction, prediction_parameters(predictor, backend),
                             version_id)
 
 
@@ -197,11 +198,11 @@ def prediction_parameters(
     )
 
 
-def prefill_subject(database_url: str, video_id: int, subject: int) -> int:
+def prefill_subject(services: Services, video_id: int, subject: int) -> int:
     """Pre-fill a subject the video was processed without (seen on few frames) from its cached
     features, by the predictor, landmark backend and settings of subject 1's pre-fill; returns
     the new run's id (the existing one's when the subject already has a pre-fill)."""
-    with db.open_database(database_url).begin() as session:
+    with services.store.write() as session:
         video = db.get_video(session, video_id)
         db.subject_row(session, video_id, subject)
         existing = db.latest_prediction_run(session, video_id, subject)
@@ -220,9 +221,9 @@ def prefill_subject(database_url: str, video_id: int, subject: int) -> int:
             raise InputError(video.path, "was pre-filled by a checkpoint given to process "
                                          "--model; process it again with that checkpoint")
         path = Path(video.path)
-    backend = parameters.details.get("landmark_backend", "dlib")
+    backend = parameters.run_details.landmark_backend
     probabilities = predictor.predict(features_for_video(path, backend, subject=subject))
-    with db.open_database(database_url).begin() as session:
+    with services.store.write() as session:
         video = db.get_video(session, video_id)
         return db.store_prediction_run(session, video, probabilities, parameters, version_id,
                                        subject).id

@@ -31,6 +31,7 @@ from annotator.labelfiles.label_io import ExportOptions, export_video
 from annotator.learning.finetune_options import FinetuneError, FinetuneOptions
 from annotator.learning.finetuning import plan_finetune
 from annotator.processing.prediction import FrameExpression, frame_expression, source_labels
+from annotator.services.context import Services
 from model.adapt import stretches
 from model.au_sets import AU_SETS, NOT_CODED, au_names
 from model.metrics import Agreement, agreement_from_counts, confusion_counts
@@ -83,26 +84,26 @@ class ReviewItem:
     score: float  # 0..1, higher first
 
 
-def register_coder(database_url: str, name: str) -> str:
+def register_coder(services: Services, name: str) -> str:
     """Store the coder (created on first use); returns the name as stored."""
-    with db.open_database(database_url).begin() as session:
+    with services.store.write() as session:
         return db.coder_named(session, name).name
 
 
-def accounts_exist(database_url: str) -> bool:
-    with db.open_database(database_url, read_only=True).begin() as session:
+def accounts_exist(services: Services) -> bool:
+    with services.store.read() as session:
         return db.accounts_exist(session)
 
 
-def sign_in(database_url: str, name: str, password: str) -> tuple[str, bool] | None:
+def sign_in(services: Services, name: str, password: str) -> tuple[str, bool] | None:
     """(name, is admin) of the account when the password is right; None otherwise."""
-    with db.open_database(database_url).begin() as session:
+    with services.store.write() as session:
         coder = db.signed_in(session, name, password)
         return None if coder is None else (coder.name, bool(coder.is_admin))
 
 
-def video_summary(database_url: str, video_id: int) -> VideoSummary | None:
-    with db.open_database(database_url, read_only=True).begin() as session:
+def video_summary(services: Services, video_id: int) -> VideoSummary | None:
+    with services.store.read() as session:
         video = db.get_video(session, video_id)
         if video is None:
             return None
@@ -110,16 +111,16 @@ def video_summary(database_url: str, video_id: int) -> VideoSummary | None:
                             video.width, video.height)
 
 
-def processed_videos(database_url: str) -> list[VideoSummary]:
-    with db.open_database(database_url, read_only=True).begin() as session:
+def processed_videos(services: Services) -> list[VideoSummary]:
+    with services.store.read() as session:
         return [
             VideoSummary(v.id, v.name, v.path, v.fps, v.frame_count, v.width, v.height)
             for v in db.processed_videos(session)
         ]
 
 
-def review_state(database_url: str, video_id: int, coder: str, subject: int = 1) -> ReviewState:
-    with db.open_database(database_url, read_only=True).begin() as session:
+def review_state(services: Services, video_id: int, coder: str, subject: int = 1) -> ReviewState:
+    with services.store.read() as session:
         video = db.get_video(session, video_id)
         labels = db.effective_labels(session, video, coder, subject)
         run = db.latest_run_summary(session, video_id, subject)
@@ -129,24 +130,24 @@ def review_state(database_url: str, video_id: int, coder: str, subject: int = 1)
         else:
             parameters = run.parameters
             if parameters.predictor == db.ADAPTED:
-                prior_id = parameters.details.get("prior_run")
+                prior_id = parameters.run_details.prior_run
             thresholds, window = _coder_parameters(session, video_id, coder, parameters)
     return ReviewState(labels.aus, labels.labels, labels.reviewed, labels.prefill, labels.face,
                        labels.run_id, thresholds, window, prior_id)
 
 
-def learnt_reports(database_url: str, run_id: int | None) -> list[dict]:
+def learnt_reports(services: Services, run_id: int | None) -> list[dict]:
     """Per-AU reports (model.adapt.AUReport fields) of a run made by learning; [] otherwise."""
     if run_id is None:
         return []
-    with db.open_database(database_url, read_only=True).begin() as session:
+    with services.store.read() as session:
         run = db.get_prediction_run(session, run_id)
-        return [] if run is None else list(run.parameters.get("details", {}).get("reports", []))
+        return [] if run is None else list(db.run_parameters(run).run_details.reports)
 
 
-def run_prefill(database_url: str, run_id: int) -> np.ndarray | None:
+def run_prefill(services: Services, run_id: int) -> np.ndarray | None:
     """(T, K) int8 pre-fill of a run (None when the run is gone)."""
-    with db.open_database(database_url, read_only=True).begin() as session:
+    with services.store.read() as session:
         run = db.get_prediction_run(session, run_id)
         return None if run is None else db.run_prefill(run)[0]
 
@@ -208,12 +209,12 @@ def _queue_reason(stretch: np.ndarray, smoothed: np.ndarray, state: ReviewState,
             f"{state.thresholds[k]:.2f})")
 
 
-def queue_sources(database_url: str, video_id: int, subject: int,
+def queue_sources(services: Services, video_id: int, subject: int,
                   state: ReviewState) -> dict[str, np.ndarray]:
     """The labels of each source of the video's cold-start evidence
     (annotator.processing.prediction), for the review queue; {} without a pre-fill or cached
     features."""
-    with db.open_database(database_url, read_only=True).begin() as session:
+    with services.store.read() as session:
         video = db.get_video(session, video_id)
         run = db.latest_prediction_run(session, video_id, subject)
         if video is None or run is None:
@@ -221,71 +222,66 @@ def queue_sources(database_url: str, video_id: int, subject: int,
         parameters, path = db.run_parameters(run), video.path
     if parameters.au_set != au_set_of(state.aus):
         return {}
-    return source_labels(path, parameters.details.get("landmark_backend", "dlib"), subject,
+    return source_labels(path, parameters.run_details.landmark_backend, subject,
                          parameters.au_set, state.smoothing_window)
 
 
-def expression_at(database_url: str, video_id: int, subject: int, frame: int,
+def expression_at(services: Services, video_id: int, subject: int, frame: int,
                   aus: tuple[str, ...]) -> FrameExpression | None:
     """The expression network's reading of one frame of a subject (None when unknown)."""
-    with db.open_database(database_url, read_only=True).begin() as session:
+    with services.store.read() as session:
         video = db.get_video(session, video_id)
         run = db.latest_prediction_run(session, video_id, subject)
         if video is None or run is None:
             return None
-        backend = db.run_parameters(run).details.get("landmark_backend", "dlib")
+        backend = db.run_parameters(run).run_details.landmark_backend
         path = video.path
     return frame_expression(path, backend, subject, frame, aus)
 
 
-def video_queue(database_url: str, video_id: int, coder: str, subject: int = 1,
+def video_queue(services: Services, video_id: int, coder: str, subject: int = 1,
                 limit: int = 20) -> list[ReviewItem]:
     """The review queue of a coder on one subject of a video, as the app shows it."""
-    state = review_state(database_url, video_id, coder, subject)
+    state = review_state(services, video_id, coder, subject)
     if state.run_id is None:
         return []
-    smoothed = smoothed_probabilities(database_url, state.run_id, state.smoothing_window)
-    prior = None if state.prior_run_id is None else run_prefill(database_url,
+    smoothed = smoothed_probabilities(services, state.run_id, state.smoothing_window)
+    prior = None if state.prior_run_id is None else run_prefill(services,
                                                                 state.prior_run_id)
-    fps = video_summary(database_url, video_id).fps
+    fps = video_summary(services, video_id).fps
     return review_queue(state, smoothed, prior, fps,
-                        queue_sources(database_url, video_id, subject, state), limit)
+                        queue_sources(services, video_id, subject, state), limit)
 
 
 def _coder_parameters(session, video_id: int, coder: str | None,
                       parameters: db.PredictionParameters) -> tuple[np.ndarray, int]:
     """(K,) thresholds and smoothing window the coder sees: their own settings for the video
     over the run's."""
-    settings = db.prefill_settings(session, video_id, coder)
-    if settings is None:
-        return parameters.threshold_array(), parameters.smoothing_window
-    merged = {**parameters.thresholds, **settings.thresholds}
-    return (np.array([merged[au] for au in au_names(parameters.au_set)], np.float32),
-            settings.smoothing_window)
+    return db.coder_prefill_parameters(parameters, db.prefill_settings(session, video_id, coder))
 
 
-def smoothed_probabilities(database_url: str, run_id: int, window: int) -> np.ndarray:
+def smoothed_probabilities(services: Services, run_id: int, window: int) -> np.ndarray:
     """(T, K) probabilities of a run smoothed over `window` frames (NaN = no face)."""
-    with db.open_database(database_url, read_only=True).begin() as session:
+    with services.store.read() as session:
         run = db.get_prediction_run(session, run_id)
         return smooth_probabilities(db.run_probabilities(run), window)
 
 
-def start_sign_in(database_url: str, name: str, how: str,
+def start_sign_in(services: Services, name: str, how: str,
                   hours: float) -> tuple[str, db.SignIn]:
     """A sign-in token for the coder (checked by the caller), valid for `hours`."""
-    with db.open_database(database_url).begin() as session:
+    with services.store.write() as session:
         return db.start_sign_in(session, name, how, timedelta(hours=hours))
 
 
-def signed_in_by_token(database_url: str, token: str) -> db.SignIn | None:
+def signed_in_by_token(services: Services, token: str) -> db.SignIn | None:
     """Who the token signs in now, with their current role; None when it signs nobody in."""
-    with db.open_database(database_url, read_only=True).begin() as session:
+    with services.store.read() as session:
         return db.signed_in_by_token(session, token)
 
 
-def end_sign_in(database_url: str, token: str) -> None:
-    with db.open_database(database_url).begin() as session:
+def end_sign_in(services: Services, token: str) -> None:
+    with services.store.write() as session:
         db.end_sign_in(session, token)
 
 
@@ -304,15 +300,15 @@ def _check_seen(session, video_id: int, seen_run: int | None, subject: int) -> N
                            "new one; check it and act again.")
 
 
-def set_label(database_url: str, video_id: int, coder: str, aus: tuple[str, ...], first: int,
+def set_label(services: Services, video_id: int, coder: str, aus: tuple[str, ...], first: int,
               last: int, value: int, seen_run: int | None = None, subject: int = 1) -> None:
     """Frames first..last (0-based, inclusive) of each AU become `value` (1, 0 or -1), as one
     edit (one undo takes it back). `seen_run`: the prediction run the coder's page showed;
     NewerPrefill when a newer one exists."""
     intervals = [db.Interval(au, first, last, value) for au in aus]
-    with db.open_database(database_url, read_only=True).begin() as session:
+    with services.store.read() as session:
         key = db.track_key(session, video_id, coder, subject)
-    with db.open_database(database_url).begin() as session:
+    with services.store.write() as session:
         _check_seen(session, video_id, seen_run, subject)
         if key is None:  # a coder not stored yet: the slower path creates them
             db.record_edit(session, db.get_video(session, video_id), coder, intervals, subject)
@@ -320,7 +316,7 @@ def set_label(database_url: str, video_id: int, coder: str, aus: tuple[str, ...]
             db.append_edit(session, key, intervals)
 
 
-def accept_prefill(database_url: str, video_id: int, coder: str, aus: tuple[str, ...],
+def accept_prefill(services: Services, video_id: int, coder: str, aus: tuple[str, ...],
                    first: int, last: int, seen_run: int | None = None,
                    subject: int = 1) -> bool:
     """Mark the pre-fill of first..last reviewed, as the run `seen_run` shows it (NewerPrefill
@@ -328,13 +324,13 @@ def accept_prefill(database_url: str, video_id: int, coder: str, aus: tuple[str,
 
     What to store is worked out in a read transaction, so the write transaction (which other
     coders' edits queue behind) only checks that nothing it depends on changed, and stores."""
-    with db.open_database(database_url, read_only=True).begin() as session:
+    with services.store.read() as session:
         _check_seen(session, video_id, seen_run, subject)
         video = db.get_video(session, video_id)
         key = db.track_key(session, video_id, coder, subject)
         version = db.track_version(session, video_id, coder, subject)
         intervals = db.accept_intervals(session, video, coder, first, last, tuple(aus), subject)
-    with db.open_database(database_url).begin() as session:
+    with services.store.write() as session:
         _check_seen(session, video_id, seen_run, subject)
         if key is None or db.track_version(session, video_id, coder, subject) != version:
             return db.accept_prefill(session, db.get_video(session, video_id), coder, first,
@@ -344,24 +340,24 @@ def accept_prefill(database_url: str, video_id: int, coder: str, aus: tuple[str,
         return bool(intervals)
 
 
-def undo(database_url: str, video_id: int, coder: str, subject: int = 1) -> bool:
-    return _undo_or_redo(database_url, video_id, coder, subject, "undo")
+def undo(services: Services, video_id: int, coder: str, subject: int = 1) -> bool:
+    return _undo_or_redo(services, video_id, coder, subject, "undo")
 
 
-def redo(database_url: str, video_id: int, coder: str, subject: int = 1) -> bool:
-    return _undo_or_redo(database_url, video_id, coder, subject, "redo")
+def redo(services: Services, video_id: int, coder: str, subject: int = 1) -> bool:
+    return _undo_or_redo(services, video_id, coder, subject, "redo")
 
 
-def _undo_or_redo(database_url: str, video_id: int, coder: str, subject: int,
+def _undo_or_redo(services: Services, video_id: int, coder: str, subject: int,
                   kind: str) -> bool:
     """The edit to revert (restore) is found reading; the write transaction only checks that
     the track has no newer edit (another tab of the coder) and stores the marker."""
-    with db.open_database(database_url, read_only=True).begin() as session:
+    with services.store.read() as session:
         key = db.track_key(session, video_id, coder, subject)
         if key is not None:
             newest = db.newest_edit_id(session, key)
             target = db.undo_target(session, key, kind)
-    with db.open_database(database_url).begin() as session:
+    with services.store.write() as session:
         if key is None or db.newest_edit_id(session, key) != newest:
             step = db.undo if kind == "undo" else db.redo
             return step(session, db.get_video(session, video_id), coder, subject) is not None
@@ -370,13 +366,13 @@ def _undo_or_redo(database_url: str, video_id: int, coder: str, subject: int,
         return target is not None
 
 
-def set_prefill_parameters(database_url: str, video_id: int, coder: str, window: int,
+def set_prefill_parameters(services: Services, video_id: int, coder: str, window: int,
                            thresholds: dict[str, float], subject: int = 1) -> bool:
     """The coder's own smoothing window and thresholds for the video (AUs not named keep
     theirs); False when the pre-fill of the subject shown would not change. Only what the
     coder set is stored, so every subject's run keeps its own thresholds elsewhere. Other
     coders' pre-fill is untouched."""
-    with db.open_database(database_url).begin() as session:
+    with services.store.write() as session:
         run = db.latest_prediction_run(session, video_id, subject)
         if run is None:
             return False
@@ -393,10 +389,10 @@ def set_prefill_parameters(database_url: str, video_id: int, coder: str, window:
         return True
 
 
-def history_table(database_url: str, video_id: int, subject: int | None = None) -> pd.DataFrame:
+def history_table(services: Services, video_id: int, subject: int | None = None) -> pd.DataFrame:
     """The video's corrections (of one subject, when given), newest first, as a coder reads
     them."""
-    with db.open_database(database_url, read_only=True).begin() as session:
+    with services.store.read() as session:
         rows = db.history(session, video_id, subject)
     return pd.DataFrame(
         [
@@ -418,29 +414,29 @@ def history_table(database_url: str, video_id: int, subject: int | None = None) 
     )
 
 
-def export_files(database_url: str, video_id: int, coder: str, file_format: str,
+def export_files(services: Services, video_id: int, coder: str, file_format: str,
                  unreviewed: str = "prefill", subject: int | None = None,
                  ) -> list[tuple[str, bytes]]:
     """(file name, content) of the coder's export: one file per subject with a pre-fill or the
     coder's labels (or only `subject`), named as annotator.labelfiles.label_io says; written for a
     download, so an ELAN file links the video by its file name, not the temporary folder."""
     with tempfile.TemporaryDirectory() as folder, \
-            db.open_database(database_url, read_only=True).begin() as session:
+            services.store.read() as session:
         video = db.get_video(session, video_id)
         options = ExportOptions(file_format, coder, unreviewed, subject=subject, download=True)
         return [(p.name, p.read_bytes()) for p in export_video(session, video, folder, options)]
 
 
-def video_coders(database_url: str, video_id: int) -> list[str]:
-    with db.open_database(database_url, read_only=True).begin() as session:
+def video_coders(services: Services, video_id: int) -> list[str]:
+    with services.store.read() as session:
         return sorted({track.coder for track in db.tracks(session, video_id)})
 
 
-def agreement_table(database_url: str, video_id: int, first: str, second: str,
+def agreement_table(services: Services, video_id: int, first: str, second: str,
                     subject: int = 1) -> pd.DataFrame:
     """Per-AU Cohen's kappa and F1 between two coders, or a coder and the model (`MODEL`),
     over the frames of one subject both labelled."""
-    with db.open_database(database_url, read_only=True).begin() as session:
+    with services.store.read() as session:
         video = db.get_video(session, video_id)
         au_set = db.effective_labels(session, video, None, subject).au_set
         agreement = coder_agreement(session, [video], first, None if second == MODEL else second,
@@ -475,13 +471,13 @@ def _labelled(session, video, coder, subject, au_set) -> np.ndarray:
     return np.where(labels.reviewed, labels.labels, NOT_CODED)
 
 
-def finetune_refusal(database_url: str, options: FinetuneOptions) -> str | None:
+def finetune_refusal(services: Services, options: FinetuneOptions) -> str | None:
     """Why a fine-tune with `options` cannot run now (too few reviewed videos...), else None.
 
     The job's own process would find the same and fail; asking first keeps a doomed job out of
     the jobs table and tells the coder at once."""
     try:
-        with db.open_database(database_url).begin() as session:
+        with services.store.write() as session:
             plan_finetune(session, options)
     except FinetuneError as error:
         return str(error)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import db
 from annotator.processing.prediction import prefill_subject
+from annotator.services.context import Services
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ class SubjectView:
         return " · ".join(parts)
 
 
-def video_subjects(database_url: str, video_id: int) -> list[SubjectView]:
-    with db.open_database(database_url, read_only=True).begin() as session:
+def video_subjects(services: Services, video_id: int) -> list[SubjectView]:
+    with services.store.read() as session:
         video = db.get_video(session, video_id)
         listed = db.video_subjects(session, video_id, thumbnails=True)
         pair = db.subject_sides(listed)
@@ -55,9 +56,9 @@ def video_subjects(database_url: str, video_id: int) -> list[SubjectView]:
         ]
 
 
-def choose_subject(database_url: str, video_id: int, subject: int) -> None:
+def choose_subject(services: Services, video_id: int, subject: int) -> None:
     """Make the subject ready to code: pre-filled from its cached features if it was not."""
-    with db.open_database(database_url, read_only=True).begin() as session:
+    with services.store.read() as session:
         ready = subject in db.prefilled_subjects(session, video_id)
     if not ready:
-        prefill_subject(database_url, video_id, subject)
+        prefill_subject(services, video_id, subject)

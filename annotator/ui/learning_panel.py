@@ -16,28 +16,29 @@ import streamlit as st
 from annotator import jobs
 from annotator.learning.adaptation import describe_report
 from annotator.services import actions
+from annotator.services.context import Services
 from model.adapt import AUReport
 
 QUEUE_SHOWN = 20
 
 
-def learn_ui(database_url: str, video_id: int, state: actions.ReviewState,
+def learn_ui(services: Services, video_id: int, state: actions.ReviewState,
              subject: int) -> None:
     button, auto = st.columns([3, 1], vertical_alignment="center")
     button.button("Learn from my corrections", on_click=jobs.start_adaptation,
-                  args=(database_url, video_id), width="stretch",
+                  args=(services, video_id), width="stretch",
                   help="fits the pre-fill of this video to the frames you reviewed (every "
                        "coder's; other videos' reviewed frames help); your labels stay")
     auto.toggle("auto", key="auto_learn",
                 help="learn again in the background after every correction")
-    last = jobs.adaptation_state(database_url, video_id)
+    last = jobs.adaptation_state(services, video_id)
     if last is not None and last.running:
-        learning_progress_ui(database_url, video_id)
+        learning_progress_ui(services, video_id)
     elif last is not None and last.state == "failed":
         st.error(f"Learning failed: {last.message}")
     reports = _job_reports(last, subject)
     if reports is None:  # learnt before the job kept its reports: the newest run has them
-        reports = actions.learnt_reports(database_url, state.run_id) if state.prior_run_id else []
+        reports = actions.learnt_reports(services, state.run_id) if state.prior_run_id else []
     if reports:
         learnt_ui(reports)
 
@@ -49,15 +50,15 @@ def _job_reports(job: jobs.JobStatus | None, subject: int) -> list[dict] | None:
     return job.result["reports"].get(str(subject), [])
 
 
-def learn_after_correction(database_url: str, video_id: int) -> None:
+def learn_after_correction(services: Services, video_id: int) -> None:
     """Called after every stored correction: learn again when the auto switch is on."""
     if st.session_state.get("auto_learn"):
-        jobs.start_adaptation(database_url, video_id)
+        jobs.start_adaptation(services, video_id)
 
 
 @st.fragment(run_every=0.5)
-def learning_progress_ui(database_url: str, video_id: int) -> None:
-    running = jobs.adaptation_state(database_url, video_id)
+def learning_progress_ui(services: Services, video_id: int) -> None:
+    running = jobs.adaptation_state(services, video_id)
     if running is None or not running.running:
         st.rerun()  # the whole page: the timelines show what was learnt
     st.caption("Learning from the reviewed frames… (keep coding)")
@@ -122,11 +123,11 @@ def queue_ui(items: list[actions.ReviewItem]) -> None:
     st.caption("R (Review next) goes to the first; the queue follows every correction.")
 
 
-def expression_ui(database_url: str, video_id: int, subject: int, frame: int,
+def expression_ui(services: Services, video_id: int, subject: int, frame: int,
                   aus: tuple[str, ...]) -> None:
     """One caption: what the expression network sees in the current frame, and the AUs that
     evidence pushes the pre-fill towards (the fusion table, docs/first_guess.md)."""
-    seen = actions.expression_at(database_url, video_id, subject, frame, aus)
+    seen = actions.expression_at(services, video_id, subject, frame, aus)
     if seen is None:
         return
     named = " · ".join(f"{name} {value:.2f}" for name, value in seen.strongest)

@@ -13,7 +13,6 @@ import streamlit as st
 
 from annotator import jobs
 from annotator.jobs.finetune_launch import (
-    FinetuneStatus,
     cancel_finetune,
     finetune_status,
     start_finetune,
@@ -22,29 +21,30 @@ from annotator.learning.finetune_options import FinetuneError, FinetuneOptions
 from annotator.learning.model_versions import VersionComparison, compare_versions, version_history
 from annotator.services import actions
 from annotator.services.actions import METRIC_NAMES
+from annotator.services.context import Services
 from model.errors import InputError
 from model.predictors import BASELINE_LABEL, version_label
 
 
-def models_panel_ui(database_url: str, coder: str, admin: bool) -> None:
-    versions = version_history(database_url)
+def models_panel_ui(services: Services, coder: str, admin: bool) -> None:
+    versions = version_history(services)
     active = next((v for v in versions if v.active), None)
-    activation = jobs.current_activation(database_url)
+    activation = jobs.current_activation(services)
     activating = activation is not None and not activation.finished
-    job = finetune_status(database_url)
+    job = finetune_status(services)
     training = job is not None and not job.finished
     active_ui(active)
-    finetune_ui(database_url, coder, active, disabled=training or activating)
+    finetune_ui(services, coder, active, disabled=training or activating)
     if training:
-        finetune_progress_ui(database_url, job.job_id, admin or job.started_by == coder)
+        finetune_progress_ui(services, job.job_id, admin or job.details.started_by == coder)
     elif job is not None:
         last_finetune_ui(job)
     if activating:
-        activation_progress_ui(database_url)
+        activation_progress_ui(services)
     elif activation is not None:
         activation_result_ui(activation)
     if versions:
-        comparison_ui(database_url, versions, active, disabled=training or activating,
+        comparison_ui(services, versions, active, disabled=training or activating,
                       admin=admin)
         st.markdown("##### Version history")
         st.dataframe(version_history_table(versions), hide_index=True,
@@ -66,7 +66,7 @@ def active_ui(active: VersionComparison | None) -> None:
     st.markdown(text)
 
 
-def finetune_ui(database_url: str, coder: str, active: VersionComparison | None,
+def finetune_ui(services: Services, coder: str, active: VersionComparison | None,
                 disabled: bool) -> None:
     st.markdown("##### Fine-tune on reviewed labels")
     start_from = "a new network" if active is None else version_label(active.version_id)
@@ -78,18 +78,18 @@ def finetune_ui(database_url: str, coder: str, active: VersionComparison | None,
                         key="finetune_epochs")
     mine.checkbox("Only my reviewed labels", key="finetune_mine")
     start.button("Fine-tune", type="primary", disabled=disabled, on_click=_start_finetune,
-                 args=(database_url, coder))
+                 args=(services, coder))
     if "finetune_refused" in st.session_state:
         st.error(st.session_state.pop("finetune_refused"))
 
 
-def _start_finetune(database_url: str, coder: str) -> None:
+def _start_finetune(services: Services, coder: str) -> None:
     try:
         options = FinetuneOptions(coder=coder if st.session_state["finetune_mine"] else None,
                                   epochs=int(st.session_state["finetune_epochs"]))
-        refused = actions.finetune_refusal(database_url, options)
+        refused = actions.finetune_refusal(services, options)
         if refused is None:
-            start_finetune(database_url, options, started_by=coder)
+            start_finetune(services, options, started_by=coder)
     except FinetuneError as error:  # busy, or could not start the process
         refused = str(error)
     if refused is not None:
@@ -97,29 +97,30 @@ def _start_finetune(database_url: str, coder: str) -> None:
 
 
 @st.fragment(run_every=1.0)
-def finetune_progress_ui(database_url: str, job_id: int, may_cancel: bool) -> None:
+def finetune_progress_ui(services: Services, job_id: int, may_cancel: bool) -> None:
     """Polls the fine-tune job; the page reruns as a whole once it ends. Its starter or an
     administrator may cancel it."""
-    job = finetune_status(database_url, job_id)
+    job = finetune_status(services, job_id)
     if job.finished:
         st.session_state.pop("model_version", None)  # so the comparison shows the new version
         st.rerun()
     text = job.message or "waiting to start…"
-    if job.parent_score is not None:
-        text += f" · parent's held-out {job.parent_score:.3f}"
+    if job.details.parent_score is not None:
+        text += f" · parent's held-out {job.details.parent_score:.3f}"
     st.progress(min(max(job.progress, 0.0), 1.0), text=text)
     if job.cancel_requested:
         st.caption("Cancelling… the active model and the labels stay as they are.")
     elif may_cancel:
-        st.button("Cancel the fine-tune", on_click=cancel_finetune, args=(database_url, job_id))
+        st.button("Cancel the fine-tune", on_click=cancel_finetune, args=(services, job_id))
     else:
-        st.caption(f"Started by {job.started_by or 'another coder'}; they or an administrator "
-                   "may cancel it.")
+        starter = job.details.started_by or "another coder"
+        st.caption(f"Started by {starter}; they or an administrator may cancel it.")
 
 
-def last_finetune_ui(job: FinetuneStatus) -> None:
+def last_finetune_ui(job: jobs.JobStatus) -> None:
     if job.state == "done":
-        st.caption(f"Last fine-tune (job {job.job_id}) made {version_label(job.version_id)}.")
+        made = version_label(job.details.version_id)
+        st.caption(f"Last fine-tune (job {job.job_id}) made {made}.")
     elif job.state == "cancelled":
         st.info(f"Last fine-tune (job {job.job_id}): {job.message}")
     else:
@@ -127,8 +128,8 @@ def last_finetune_ui(job: FinetuneStatus) -> None:
 
 
 @st.fragment(run_every=0.5)
-def activation_progress_ui(database_url: str) -> None:
-    activation = jobs.current_activation(database_url)
+def activation_progress_ui(services: Services) -> None:
+    activation = jobs.current_activation(services)
     if activation.finished:
         st.rerun()
     st.progress(min(max(activation.progress, 0.0), 1.0), text=activation.message)
@@ -148,13 +149,13 @@ def activation_result_ui(activation: jobs.JobStatus) -> None:
     st.success(text)
 
 
-def comparison_ui(database_url: str, versions: list[VersionComparison],
+def comparison_ui(services: Services, versions: list[VersionComparison],
                   active: VersionComparison | None, disabled: bool, admin: bool) -> None:
     st.markdown("##### New version against its parent (held-out videos)")
     chosen_id = st.selectbox("Version", [v.version_id for v in versions], key="model_version",
                              format_func=lambda i: version_label(i) + (
                                  " (active)" if active and active.version_id == i else ""))
-    chosen = compare_versions(database_url, chosen_id)
+    chosen = compare_versions(services, chosen_id)
     if chosen.new is None or chosen.parent is None:
         st.caption(f"{version_label(chosen_id)} was not made by fine-tuning: no held-out scores.")
     else:
@@ -183,14 +184,14 @@ def comparison_ui(database_url: str, versions: list[VersionComparison],
     activate, back = st.columns(2)
     activate.button("Activate this version", type="primary",
                     disabled=disabled or chosen.active or (bool(refusal) and not force),
-                    on_click=jobs.start_activation, args=(database_url, chosen_id, False, force),
+                    on_click=jobs.start_activation, args=(services, chosen_id, False, force),
                     help="re-runs the pre-fill where frames are unreviewed; corrections stay")
     back.button("Roll back", disabled=disabled or active is None,
-                on_click=jobs.start_activation, args=(database_url, None, True),
+                on_click=jobs.start_activation, args=(services, None, True),
                 help=None if active is None else f"activate {active.parent_label} again")
 
 
-def export_ui(database_url: str, coder: str, summary: actions.VideoSummary) -> None:
+def export_ui(services: Services, coder: str, summary: actions.VideoSummary) -> None:
     file_format = st.radio("Format", ("affwild2", "openface-csv", "elan", "boris"),
                            horizontal=True,
                            format_func={"affwild2": "Aff-Wild2 txt",
@@ -201,7 +202,7 @@ def export_ui(database_url: str, coder: str, summary: actions.VideoSummary) -> N
                           horizontal=True, format_func={"prefill": "model's pre-fill",
                                                         "not-coded": "-1 (not coded)"}.get)
     try:
-        files = actions.export_files(database_url, summary.id, coder, file_format, unreviewed)
+        files = actions.export_files(services, summary.id, coder, file_format, unreviewed)
     except InputError as error:  # the OpenFace CSV without the video file
         st.error(f"Cannot export: {error}")
         return
@@ -211,13 +212,13 @@ def export_ui(database_url: str, coder: str, summary: actions.VideoSummary) -> N
         st.code("\n".join(lines[:12]) + ("\n…" if len(lines) > 12 else ""), language=None)
 
 
-def agreement_ui(database_url: str, coder: str, summary: actions.VideoSummary,
+def agreement_ui(services: Services, coder: str, summary: actions.VideoSummary,
                  subject: int = 1) -> None:
-    coders = sorted({coder, *actions.video_coders(database_url, summary.id)})
+    coders = sorted({coder, *actions.video_coders(services, summary.id)})
     first, second = st.columns(2)
     one = first.selectbox("Coder", coders, index=coders.index(coder))
     other = second.selectbox("Compared with", [actions.MODEL, *(c for c in coders if c != one)])
-    table = actions.agreement_table(database_url, summary.id, one, other, subject)
+    table = actions.agreement_table(services, summary.id, one, other, subject)
     st.dataframe(table.style.format({"kappa": "{:.2f}", "f1": "{:.2f}"}))
     st.caption(f"Cohen's kappa and F1 of 'present' per AU of subject {subject}, over frames "
                "both sides labelled (a coder's unreviewed frames are left out).")

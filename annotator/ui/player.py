@@ -27,6 +27,7 @@ from annotator.processing.landmarks import SubjectLandmarks
 from annotator.processing.proxy import mime_type, playable_video
 from annotator.processing.video import FrameReader
 from annotator.services import actions
+from annotator.services.context import Services
 from annotator.ui import frames, video_route
 from annotator.ui.project_pages import video_access
 from model.errors import InputError
@@ -63,7 +64,7 @@ def playable(path: str) -> tuple[Path, str]:
     return file, mime_type(file)
 
 
-def player_ui(summary: actions.VideoSummary, subject: int = 1) -> bool:
+def player_ui(services: Services, summary: actions.VideoSummary, subject: int = 1) -> bool:
     """The player and, beside it, the network's input of the subject being coded at the
     page's frame; False when the video cannot be shown (the page then marks its frame on the
     timelines itself)."""
@@ -74,7 +75,7 @@ def player_ui(summary: actions.VideoSummary, subject: int = 1) -> bool:
         st.warning(f"The video file cannot be shown ({error}); its labels can still be "
                    "reviewed on the timelines.")
         return False
-    folder = video_route.serve(file, mime, table, video_access(summary.id))
+    folder = video_route.serve(file, mime, table, video_access(services, summary.id))
     screen, aside = st.columns([4, 1])
     go_to, keys = st.columns([1, 3], vertical_alignment="bottom")
     # the Frame field is sent before the player: when the player hears that the page learnt

@@ -11,6 +11,7 @@ import streamlit as st
 
 import db
 from annotator.services import lab_projects
+from annotator.services.context import Services
 from annotator.ui import sign_in
 from annotator.ui.subject_picker import forget_subject
 from annotator.ui.video_route import Access
@@ -22,33 +23,29 @@ def _identity() -> sign_in.Identity | None:
     return sign_in.current_identity()
 
 
-def _read(database_url: str):
-    return db.open_database(database_url, read_only=True).begin()
-
-
-def video_access(video_id: int) -> Access | None:
+def video_access(services: Services, video_id: int) -> Access | None:
     """What the player's file routes check at every request, in the app's database (None:
     nobody signed in)."""
     identity = _identity()
     if identity is None:
         return None
-    return Access(db.database_url(), video_id, identity.name, identity.admin)
+    return Access(services, video_id, identity.name, identity.admin)
 
 
-def visible_only(database_url: str, videos: list) -> list:
+def visible_only(services: Services, videos: list) -> list:
     """The videos (anything with an `id`) the signed-in coder may open."""
     identity = _identity()
     if identity is None:
         return []
-    with _read(database_url) as session:
+    with services.store.read() as session:
         visible = lab_projects.visible_video_ids(session, identity.name, identity.admin)
     return videos if visible is None else [v for v in videos if v.id in visible]
 
 
-def page_allows(database_url: str, video_id: int) -> bool:
+def page_allows(services: Services, video_id: int) -> bool:
     """Whether the signed-in coder may open the video; says why not on the page."""
     identity = _identity()
-    with _read(database_url) as session:
+    with services.store.read() as session:
         allowed = identity is not None and lab_projects.may_open(session, video_id, identity.name,
                                                              identity.admin)
     if not allowed:
@@ -57,11 +54,11 @@ def page_allows(database_url: str, video_id: int) -> bool:
     return allowed
 
 
-def home_ui(database_url: str) -> bool:
+def home_ui(services: Services) -> bool:
     """My videos (and, for a project's admin, its progress); False when the coder has
     neither, so the page shows its welcome instead."""
     identity = _identity()
-    with _read(database_url) as session:
+    with services.store.read() as session:
         mine = db.projects.assignments(session, coder=identity.name)
         administered = _administered(session, identity)
     if not mine and not administered:
@@ -69,9 +66,9 @@ def home_ui(database_url: str) -> bool:
     if "notice" in st.session_state:
         st.caption(st.session_state.pop("notice"))
     if mine:
-        my_videos_ui(database_url, identity.name)
+        my_videos_ui(services, identity.name)
     for name in administered:
-        admin_panel_ui(database_url, name, identity)
+        admin_panel_ui(services, name, identity)
     return True
 
 
@@ -85,9 +82,9 @@ def _administered(session, identity: sign_in.Identity) -> list[str]:
     return names
 
 
-def my_videos_ui(database_url: str, coder: str) -> None:
+def my_videos_ui(services: Services, coder: str) -> None:
     st.title("My videos")
-    with _read(database_url) as session:
+    with services.store.read() as session:
         rows = []
         for project in db.projects.list_projects(session):
             for state in lab_projects.progress(session, project.name, coder):
@@ -103,17 +100,17 @@ def my_videos_ui(database_url: str, coder: str) -> None:
                       f"{100 * state.share:.1f} % reviewed · not started")
         go.button("Next unreviewed" if not state.complete else "Open",
                   key=f"next_{row.assignment_id}", on_click=_go_next,
-                  args=(database_url, project.name, project.au_set, row))
+                  args=(services, project.name, project.au_set, row))
         if row.done:
             done.markdown("✅ done")
         elif state.complete:
             done.button("Mark done", key=f"done_{row.assignment_id}", on_click=_mark_done,
-                        args=(database_url, project.name, row))
+                        args=(services, project.name, row))
 
 
-def _go_next(database_url: str, name: str, au_set: str, row) -> None:
+def _go_next(services: Services, name: str, au_set: str, row) -> None:
     """Open the video at its first unreviewed stretch (range, AU and subject chosen)."""
-    with _read(database_url) as session:
+    with services.store.read() as session:
         fps = db.get_video(session, row.video_id).fps or 25.0
         stretch = lab_projects.next_unreviewed(session, row, au_set, max(1, round(STRETCH_S * fps)))
     forget_subject()
@@ -128,18 +125,18 @@ def _go_next(database_url: str, name: str, au_set: str, row) -> None:
                             f"{stretch.first_frame}–{stretch.last_frame}.")
 
 
-def _mark_done(database_url: str, name: str, row) -> None:
+def _mark_done(services: Services, name: str, row) -> None:
     try:
-        with db.open_database(database_url).begin() as session:
+        with services.store.write() as session:
             lab_projects.mark_done(session, name, str(row.video_id), row.coder)
     except db.ProjectError as error:
         st.session_state["notice"] = str(error)
 
 
-def admin_panel_ui(database_url: str, name: str, identity: sign_in.Identity) -> None:
+def admin_panel_ui(services: Services, name: str, identity: sign_in.Identity) -> None:
     """Progress of every assignment of a project, and reopening a video marked done."""
     st.subheader(f"Project {name}: progress")
-    with _read(database_url) as session:
+    with services.store.read() as session:
         states = lab_projects.progress(session, name)
     st.dataframe([{"video": s.assignment.video_name, "coder": s.assignment.coder,
                    "role": s.assignment.role, "reviewed": f"{100 * s.share:.1f} %",
@@ -149,12 +146,12 @@ def admin_panel_ui(database_url: str, name: str, identity: sign_in.Identity) -> 
         chosen = st.selectbox("Reopen", done, key=f"reopen_{name}",
                               format_func=lambda r: f"{r.video_name} ({r.coder})")
         st.button("Reopen", key=f"reopen_button_{name}", on_click=_reopen,
-                  args=(database_url, name, chosen, identity))
+                  args=(services, name, chosen, identity))
 
 
-def _reopen(database_url: str, name: str, row, identity: sign_in.Identity) -> None:
+def _reopen(services: Services, name: str, row, identity: sign_in.Identity) -> None:
     try:
-        with db.open_database(database_url).begin() as session:
+        with services.store.write() as session:
             lab_projects.reopen(session, name, str(row.video_id), row.coder, identity.name,
                             identity.admin)
     except db.ProjectError as error:

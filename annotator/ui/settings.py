@@ -19,6 +19,7 @@ from pathlib import Path
 import platformdirs
 
 from annotator import DEMO_VIDEO
+from annotator.services.context import Services
 from db import database_url
 from model.files import VIDEO_EXTENSIONS
 
@@ -28,7 +29,7 @@ DEFAULT_SIGN_IN_HOURS = 9.0
 
 @dataclass(frozen=True)
 class AppSettings:
-    database_url: str
+    services: Services  # the store of the app's database, opened once per server
     max_upload_mb: int
     video_folder: Path | None
     upload_folder: Path
@@ -40,7 +41,7 @@ def app_settings() -> AppSettings:
     folder = os.environ.get("AU_ANNOTATOR_VIDEO_DIR")
     uploads = os.environ.get("AU_ANNOTATOR_UPLOADS")
     return AppSettings(
-        database_url=database_url(),
+        services=Services.open(database_url()),
         max_upload_mb=int(os.environ.get("AU_ANNOTATOR_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)),
         video_folder=Path(folder).expanduser() if folder else None,
         upload_folder=Path(uploads).expanduser()

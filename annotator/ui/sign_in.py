@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from annotator.services import actions
+from annotator.services.context import Services
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 SESSION_KEY = "identity"  # OIDC: the identity itself (Streamlit's own cookie keeps the login)
@@ -52,12 +53,12 @@ def current_identity() -> Identity | None:
     return st.session_state.get(CURRENT_KEY)
 
 
-def identity_ui(database_url: str, oidc: bool, hours: float) -> Identity | None:
+def identity_ui(services: Services, oidc: bool, hours: float) -> Identity | None:
     """The signed-in coder (asking them to sign in first); None until someone has."""
     if oidc:
-        identity = _oidc_session(database_url)
+        identity = _oidc_session(services)
     else:
-        identity = _token_session(database_url, hours)
+        identity = _token_session(services, hours)
     st.session_state[CURRENT_KEY] = identity
     if identity is None:
         return None
@@ -65,14 +66,14 @@ def identity_ui(database_url: str, oidc: bool, hours: float) -> Identity | None:
     if identity.how == "name only":
         st.sidebar.caption("One-person mode on this computer: add accounts "
                            "(au-annotator coder add) to share the app.")
-    st.sidebar.button("Sign out", on_click=_sign_out, args=(database_url, identity.how == "OIDC"))
+    st.sidebar.button("Sign out", on_click=_sign_out, args=(services, identity.how == "OIDC"))
     return identity
 
 
-def _oidc_session(database_url: str) -> Identity | None:
+def _oidc_session(services: Services) -> Identity | None:
     identity = st.session_state.get(SESSION_KEY)
     if identity is None:
-        identity = _oidc_identity(database_url)
+        identity = _oidc_identity(services)
         if identity is None:
             return None
         st.session_state[SESSION_KEY] = identity
@@ -80,21 +81,21 @@ def _oidc_session(database_url: str) -> Identity | None:
     return identity
 
 
-def _token_session(database_url: str, hours: float) -> Identity | None:
+def _token_session(services: Services, hours: float) -> Identity | None:
     """The coder of this page's sign-in token (the session's, else the browser's cookie), as
     the database has them now: a role changed since is the role of this run."""
     token = st.session_state.get(TOKEN_KEY) or _browser_token()
-    found = actions.signed_in_by_token(database_url, token) if token else None
+    found = actions.signed_in_by_token(services, token) if token else None
     if found is not None and found.how == "name only" and not _page_is_local():
         found = None
     if found is None:
         st.session_state.pop(TOKEN_KEY, None)
         _write_cookie("", datetime.fromtimestamp(0, UTC))  # the browser forgets what it kept
-        accounts = actions.accounts_exist(database_url)
-        signed = _account_form(database_url) if accounts else _name_form(database_url)
+        accounts = actions.accounts_exist(services)
+        signed = _account_form(services) if accounts else _name_form(services)
         if signed is None:
             return None
-        st.session_state[TOKEN_KEY], _ = actions.start_sign_in(database_url, *signed, hours)
+        st.session_state[TOKEN_KEY], _ = actions.start_sign_in(services, *signed, hours)
         st.rerun()  # draw the coder's page afresh, without the sign-in form's elements
     st.session_state[TOKEN_KEY] = token
     _write_cookie(token, found.expires_at)
@@ -115,16 +116,16 @@ def _write_cookie(value: str, expires: datetime) -> None:
     st.sidebar.html(script, unsafe_allow_javascript=True)  # the sidebar: no gap in the page
 
 
-def _sign_out(database_url: str, oidc: bool) -> None:
+def _sign_out(services: Services, oidc: bool) -> None:
     st.session_state.pop(SESSION_KEY, None)
     token = st.session_state.pop(TOKEN_KEY, None) or _browser_token()
     if token:
-        actions.end_sign_in(database_url, token)
+        actions.end_sign_in(services, token)
     if oidc:
         st.logout()
 
 
-def _oidc_identity(database_url: str) -> Identity | None:
+def _oidc_identity(services: Services) -> Identity | None:
     if not st.user.is_logged_in:
         st.title("AU annotator")
         st.button("Log in", on_click=st.login, type="primary")
@@ -138,7 +139,7 @@ def _oidc_identity(database_url: str) -> Identity | None:
     if not _listed(email, rules.get("allowed", [])):
         st.error(f"{email} is not on this lab's list of coders; ask its administrator.")
         return None
-    name = actions.register_coder(database_url, email)
+    name = actions.register_coder(services, email)
     return Identity(name, _listed(email, rules.get("admins", [])), "OIDC")
 
 
@@ -148,21 +149,21 @@ def _listed(email: str, entries: list[str]) -> bool:
                                           email.endswith(entry.lower())) for entry in entries)
 
 
-def _account_form(database_url: str) -> tuple[str, str] | None:
+def _account_form(services: Services) -> tuple[str, str] | None:
     """(name, "account") once a right password is given."""
     st.title("AU annotator")
     with st.form("sign_in"):
         name = st.text_input("Coder name")
         password = st.text_input("Password", type="password")
         if st.form_submit_button("Sign in", type="primary"):
-            account = actions.sign_in(database_url, name, password)
+            account = actions.sign_in(services, name, password)
             if account is not None:
                 return account[0], "account"
             st.error("Name or password is wrong (or the account is disabled).")
     return None
 
 
-def _name_form(database_url: str) -> tuple[str, str] | None:
+def _name_form(services: Services) -> tuple[str, str] | None:
     """(name, "name only") once a name is typed on this computer."""
     st.title("AU annotator")
     if not _page_is_local():
@@ -172,7 +173,7 @@ def _name_form(database_url: str) -> tuple[str, str] | None:
     with st.form("coder"):
         typed = st.text_input("Your name (stored as the coder of your labels)")
         if st.form_submit_button("Start coding", type="primary") and typed.strip():
-            return actions.register_coder(database_url, typed), "name only"
+            return actions.register_coder(services, typed), "name only"
     st.caption("One-person mode on this computer. A lab sharing the app gives each coder an "
                "account (au-annotator coder add).")
     return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from annotator.services import subject_choice
+from annotator.services.context import Services
 from annotator.services.subject_choice import SubjectView
 
 THUMBNAIL_WIDTH = 72  # pixels
@@ -35,9 +36,9 @@ def forget_subject() -> None:
         del st.query_params["subject"]
 
 
-def subject_ui(database_url: str, video_id: int) -> int:
+def subject_ui(services: Services, video_id: int) -> int:
     """The picker (when the video has several subjects); returns the chosen subject's number."""
-    listed = subject_choice.video_subjects(database_url, video_id)
+    listed = subject_choice.video_subjects(services, video_id)
     chosen = chosen_subject(listed)
     if len(listed) < 2:
         return chosen
@@ -48,11 +49,11 @@ def subject_ui(database_url: str, video_id: int) -> int:
                 st.image(subject.thumbnail, width=THUMBNAIL_WIDTH)
             st.button(subject.label, key=f"subject_{subject.number}",
                       type="primary" if subject.number == chosen else "secondary",
-                      on_click=_choose, args=(database_url, video_id, subject.number))
+                      on_click=_choose, args=(services, video_id, subject.number))
     return chosen
 
 
-def _choose(database_url: str, video_id: int, number: int) -> None:
-    subject_choice.choose_subject(database_url, video_id, number)
+def _choose(services: Services, video_id: int, number: int) -> None:
+    subject_choice.choose_subject(services, video_id, number)
     st.query_params["subject"] = str(number)
     st.session_state["notice"] = f"Coding subject {number}."

@@ -30,8 +30,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-import db
 from annotator.processing.landmarks import SubjectLandmarks
+from annotator.services.context import Services
 from annotator.services.lab_projects import may_open
 from model.au_sets import NUM_LANDMARKS
 
@@ -45,13 +45,13 @@ MOST_SERVED = 32  # videos open at once across all pages; the oldest is forgotte
 class Access:
     """The coder a token was made for, and the video it opens."""
 
-    database_url: str
+    services: Services
     video_id: int
     coder: str
     admin: bool  # an administrator of the app
 
     def allowed(self) -> bool:
-        with db.open_database(self.database_url, read_only=True).begin() as session:
+        with self.services.store.read() as session:
             return may_open(session, self.video_id, self.coder, self.admin)
 
 
