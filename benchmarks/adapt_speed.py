@@ -65,6 +65,7 @@ def main() -> int:
     parser.add_argument("--stretches", type=int, default=20)
     args = parser.parse_args()
     from annotator.learning.adaptation import adapt_video
+    from annotator.services import Services
 
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault("AU_ANNOTATOR_CACHE", str(Path(folder) / "cache"))
@@ -72,7 +73,7 @@ def main() -> int:
         timings, result = [], None
         for _ in range(args.repeat):
             started = time.perf_counter()
-            result = adapt_video(url, video_id)
+            result = adapt_video(Services.open(url), video_id)
             timings.append(time.perf_counter() - started)
     reviewed = max(r.reviewed_frames for r in result.reports)
     print(f"frames={FRAMES} reviewed_frames={reviewed} adapted={','.join(result.adapted_aus)}")

@@ -22,6 +22,7 @@ import av
 
 from annotator.processing.corpus import CorpusOptions, available_cores, label_corpus
 from annotator.processing.video import iter_frames
+from annotator.services import Services
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = (ROOT / "tests" / "data" / "single_face.mp4", ROOT / "tests" / "data" / "no_face.mp4",
@@ -59,7 +60,7 @@ def frames_per_second(corpus: Path, scratch: Path, workers: int, frames: int) ->
     os.environ["AU_ANNOTATOR_CACHE"] = str(scratch / "cache")  # worker processes inherit it
     url = f"sqlite:///{scratch / 'annotations.sqlite3'}"
     started = time.perf_counter()
-    summary = label_corpus([corpus], url, CorpusOptions(workers=workers))
+    summary = label_corpus([corpus], Services.open(url), CorpusOptions(workers=workers))
     seconds = time.perf_counter() - started
     if summary.failed() or summary.skipped():
         raise SystemExit(f"{len(summary.failed())} failed, {len(summary.skipped())} skipped: "

@@ -37,6 +37,7 @@ from playwright.sync_api import sync_playwright
 from annotator import DEMO_VIDEO
 from annotator.processing import extraction, prediction
 from annotator.processing.landmarks import SubjectLandmarks
+from annotator.services import Services
 from db import PredictionParameters
 from model.au_sets import au_names
 from model.files import content_hash
@@ -93,7 +94,8 @@ def register_long_video(url: str, path: Path, times: np.ndarray) -> int:
                                                 {1: probabilities})
     parameters = PredictionParameters("abaw2020", dict.fromkeys(aus, 0.5), 15,
                                       details={"version": "baseline"})
-    return prediction.store_prediction(url, video_prediction, parameters, None).video_id
+    return prediction.store_prediction(Services.open(url), video_prediction, parameters,
+                                       None).video_id
 
 
 def open_player(browser, url: str, video_id: int, read: list[int] | None = None):
@@ -161,7 +163,7 @@ def main() -> None:
         folder = Path(folder)
         os.environ["AU_ANNOTATOR_CACHE"] = str(folder / "cache")  # the app server's too
         url = f"sqlite:///{folder / 'bench.sqlite3'}"
-        demo_id = prediction.process_video(DEMO_VIDEO, url).video_id
+        demo_id = prediction.process_video(DEMO_VIDEO, Services.open(url)).video_id
         started = time.perf_counter()
         times = long_video(folder / "long.mp4", args.minutes)
         written = time.perf_counter() - started

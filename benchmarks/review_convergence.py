@@ -23,7 +23,7 @@ import numpy as np
 from eye_labels import AUS, DEMO, agreement, eye_labels
 
 from annotator.cli import main as cli
-from annotator.services import actions
+from annotator.services import Services, actions
 from model.au_sets import NOT_CODED
 
 CODER = "simulated"
@@ -43,7 +43,7 @@ def queue(url: str, limit: int = 50) -> list[tuple[str, int, int, str]]:
 
 
 def whole_clip_agreement(url: str, video_id: int, truth: np.ndarray) -> float:
-    state = actions.review_state(url, video_id, CODER)
+    state = actions.review_state(Services.open(url), video_id, CODER)
     judged = tuple(au for k, au in enumerate(AUS) if (truth[:, k] != NOT_CODED).any())
     return agreement(state.labels, truth, np.ones(len(truth), bool), judged)["pooled"][0]
 
@@ -62,7 +62,8 @@ def label_stretch(url: str, video_id: int, truth: np.ndarray, au: str, first: in
         # consecutive runs, each one edit
         breaks = np.flatnonzero(np.diff(chosen) != 1) + 1
         for run in np.split(chosen, breaks):
-            actions.set_label(url, video_id, CODER, (au,), int(run[0]), int(run[-1]), value)
+            actions.set_label(Services.open(url), video_id, CODER, (au,), int(run[0]),
+                              int(run[-1]), value)
             touched += len(run)
     return touched
 
@@ -77,7 +78,7 @@ def main() -> int:
     url = f"sqlite:///{workdir / 'annotations.sqlite3'}"
     with contextlib.redirect_stdout(io.StringIO()):
         assert cli(["process", str(DEMO), "--db", url]) == 0
-    video_id = actions.processed_videos(url)[0].id
+    video_id = actions.processed_videos(Services.open(url))[0].id
     truth = eye_labels(DEMO)
     cells = truth.size
     touched, seen, step = 0, set(), 0

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import db
-from annotator.services import actions
+from annotator.services import Services, actions
 from annotator.ui import timeline
 from model.au_sets import au_names
 
@@ -51,8 +51,8 @@ def one_correction(url: str, video_id: int, smoothed: np.ndarray, rng) -> float:
     first = int(rng.integers(0, frames - 500))
     au = str(rng.choice(au_names("abaw2020")))
     start = time.perf_counter()
-    actions.set_label(url, video_id, CODER, (au,), first, first + 400, 1)
-    state = actions.review_state(url, video_id, CODER)
+    actions.set_label(Services.open(url), video_id, CODER, (au,), first, first + 400, 1)
+    state = actions.review_state(Services.open(url), video_id, CODER)
     codes = timeline.band_codes(state.labels, state.reviewed, state.prefill)
     figure = timeline.timeline_figure(state.aus, smoothed, codes, state.thresholds, first, (au,),
                                       (first, first + 400))
@@ -70,8 +70,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
         video_id = build(url, args.frames, args.corrections)
-        state = actions.review_state(url, video_id, CODER)
-        smoothed = actions.smoothed_probabilities(url, state.run_id, state.smoothing_window)
+        state = actions.review_state(Services.open(url), video_id, CODER)
+        smoothed = actions.smoothed_probabilities(Services.open(url), state.run_id,
+                                                  state.smoothing_window)
         timings = [one_correction(url, video_id, smoothed, rng) for _ in range(args.repeat)]
     columns = timeline.downsample(np.zeros((args.frames, 1), np.uint8), smoothed[:, :1])[1]
     print(f"frames={args.frames} aus={smoothed.shape[1]} corrections={args.corrections} "

@@ -13,10 +13,12 @@ import numpy as np
 
 import db
 from annotator.devtools.synthetic import SyntheticConfig, make_synthetic_dataset
-from annotator.jobs.finetune_launch import FinetuneStatus, finetune_status
+from annotator.jobs import JobStatus
+from annotator.jobs.finetune_launch import finetune_status
 from annotator.labelfiles.label_io import import_label_folder
 from annotator.processing.extraction import cache_root
 from annotator.processing.prediction import process_video
+from annotator.services import Services
 from model.affwild2_files import read_label_file, write_label_file
 from model.au_sets import NOT_CODED
 from model.checkpoint import save_checkpoint
@@ -54,7 +56,7 @@ def database_with_corrections(folder: Path, dataset: Path, corrected: list[str],
     coded); returns its URL."""
     url = f"sqlite:///{folder / 'annotations.sqlite3'}"
     for video in sorted((dataset / "videos").glob("*.mp4")):
-        process_video(video, url)
+        process_video(video, Services.open(url))
     labels = folder / "imported-labels"
     labels.mkdir()
     for name, path in label_files(dataset).items():
@@ -93,11 +95,11 @@ def register_network(url: str, folder: Path, thresholds: float = 0.5,
         return version.id
 
 
-def wait_for(url: str, job_id: int, done, timeout_s: float = 180.0) -> FinetuneStatus:
+def wait_for(url: str, job_id: int, done, timeout_s: float = 180.0) -> JobStatus:
     """Poll the job until `done(status)`; fails with the last status after timeout_s."""
     deadline = time.monotonic() + timeout_s
     while True:
-        status = finetune_status(url, job_id)
+        status = finetune_status(Services.open(url), job_id)
         if done(status):
             return status
         if time.monotonic() > deadline:

@@ -12,6 +12,7 @@ from annotator.cli import main
 from annotator.labelfiles.label_io import import_label_folder
 from annotator.learning.adaptation import AdaptationError, adapt_video
 from annotator.processing.prediction import process_video
+from annotator.services import Services
 from db.videos import KEEP_ADAPTED_RUNS
 from model.affwild2_files import read_label_file, write_label_file
 from model.au_sets import NOT_CODED, au_names
@@ -24,7 +25,7 @@ def demo_db(tmp_path, demo_video, eye_labels):
     """The demo clip processed, with the eye labels of its even 2-second stretches imported as
     coder "eye"; returns (url, video id, the imported labels)."""
     url = f"sqlite:///{tmp_path / 'annotations.sqlite3'}"
-    video_id = process_video(demo_video, url).video_id
+    video_id = process_video(demo_video, Services.open(url)).video_id
     truth = read_label_file(eye_labels / "WolfgangLanger_Pexels.txt").labels
     even = (np.arange(len(truth)) // 50) % 2 == 0
     coded = np.where(even[:, None], truth, NOT_CODED).astype(np.int8)
@@ -72,12 +73,12 @@ def test_adapt_prints_each_au_and_stores_a_run_that_keeps_the_labels(demo_db, ca
 def test_adapting_after_every_correction_is_undone_returns_to_the_prior(demo_db):
     url, video_id, _ = demo_db
     prior_id, prior = _latest(url, video_id)
-    adapt_video(url, video_id)
+    adapt_video(Services.open(url), video_id)
     assert _latest(url, video_id)[1].predictor == "adapted"
     with db.open_database(url).begin() as session:
         assert db.undo(session, db.get_video(session, video_id), "eye") is not None
 
-    result = adapt_video(url, video_id)
+    result = adapt_video(Services.open(url), video_id)
 
     assert not result.adapted_aus and result.subjects[0].prior_run_id == prior_id
     run_id, parameters = _latest(url, video_id)
@@ -92,7 +93,7 @@ def test_old_adapted_runs_are_pruned_and_the_prior_is_kept(demo_db):
     url, video_id, _ = demo_db
     prior_id, _ = _latest(url, video_id)
     for _ in range(5):
-        adapt_video(url, video_id)
+        adapt_video(Services.open(url), video_id)
     with db.open_database(url).begin() as session:
         kinds = [db.run_parameters(db.get_prediction_run(session, run_id)).predictor
                  for run_id in _run_ids(session, video_id)]
@@ -110,4 +111,4 @@ def test_adapt_names_what_is_missing(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         "au-annotator adapt: error: no registered videos match 'nothing'")
     with pytest.raises(AdaptationError, match="no video 7"):
-        adapt_video(url, 7)
+        adapt_video(Services.open(url), 7)

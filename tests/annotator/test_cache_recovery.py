@@ -17,6 +17,7 @@ from annotator.processing.extraction import (
 )
 from annotator.processing.landmarks import LandmarkTable
 from annotator.processing.prediction import process_video
+from annotator.services import Services
 from model.features import FeatureConfig
 
 
@@ -24,7 +25,7 @@ def test_truncated_and_corrupt_cache_files_are_rebuilt(tmp_path, single_face, mo
                                                       caplog):
     monkeypatch.setenv("AU_ANNOTATOR_CACHE", str(tmp_path / "cache"))
     url = f"sqlite:///{tmp_path / 'annotations.sqlite3'}"
-    first = process_video(single_face, url)
+    first = process_video(single_face, Services.open(url))
     landmarks = landmark_cache_path(single_face, "dlib")
     expected = landmarks_for_video(single_face).landmarks.copy()
     landmarks.write_bytes(landmarks.read_bytes()[: landmarks.stat().st_size // 2])  # truncated
@@ -32,7 +33,7 @@ def test_truncated_and_corrupt_cache_files_are_rebuilt(tmp_path, single_face, mo
     descriptors_path(single_face, "dlib", FeatureConfig()).write_bytes(b"")
 
     with caplog.at_level(logging.WARNING):
-        again = process_video(single_face, url)
+        again = process_video(single_face, Services.open(url))
 
     assert (again.frames, again.frames_with_face) == (first.frames, first.frames_with_face)
     assert sum("recomputing" in record.message for record in caplog.records) >= 1

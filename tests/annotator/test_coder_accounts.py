@@ -10,6 +10,7 @@ import pytest
 import db
 from annotator.cli import main
 from annotator.commands.app import sign_in_refusal
+from annotator.services import Services
 
 
 @pytest.fixture
@@ -70,9 +71,9 @@ def test_a_refused_account_is_one_line_and_exit_2(url, monkeypatch, capsys, pass
 
 def test_serving_beyond_localhost_needs_an_account(url, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))  # no user-wide Streamlit secrets (OIDC)
-    assert sign_in_refusal("localhost", url) is None
+    assert sign_in_refusal("localhost", Services.open(url)) is None
     assert main(["app", "--address", "0.0.0.0", "--db", url]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "au-annotator coder add NAME --admin" in error
     add(url, "alice", "correct horse", monkeypatch, "--admin")
-    assert sign_in_refusal("0.0.0.0", url) is None
+    assert sign_in_refusal("0.0.0.0", Services.open(url)) is None

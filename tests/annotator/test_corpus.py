@@ -30,6 +30,7 @@ import db
 from annotator.processing.corpus import CorpusOptions, find_videos, label_corpus
 from annotator.processing.prediction import process_video
 from annotator.processing.video import iter_frames
+from annotator.services import Services
 
 CLIPS = ("single_face.mp4", "no_face.mp4", "interviews/WolfgangLanger_Pexels.mp4")
 
@@ -78,7 +79,7 @@ def alone(tmp_path_factory, corpus) -> dict:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AU_ANNOTATOR_CACHE", str(folder / "cache"))
         for clip in CLIPS:
-            process_video(corpus / clip, url)
+            process_video(corpus / clip, Services.open(url))
     return stored_labels(url)
 
 
@@ -168,7 +169,7 @@ def test_a_copy_under_another_name_is_processed_once(single_face, tmp_path):
     copy = tmp_path / "same_face_again.mp4"
     shutil.copy(single_face, copy)
     url = f"sqlite:///{tmp_path / 'annotations.sqlite3'}"
-    summary = label_corpus([single_face, copy], url, CorpusOptions(workers=1))
+    summary = label_corpus([single_face, copy], Services.open(url), CorpusOptions(workers=1))
     assert [o.path for o in summary.stored()] == [single_face]
     (twin,) = summary.skipped()
     assert twin.path == copy and twin.result == summary.stored()[0].result
@@ -179,10 +180,10 @@ def test_a_moved_video_is_skipped_and_found_at_its_new_path(single_face, tmp_pat
     first.parent.mkdir()
     shutil.copy(single_face, first)
     url = f"sqlite:///{tmp_path / 'annotations.sqlite3'}"
-    label_corpus([first], url, CorpusOptions(workers=1))
+    label_corpus([first], Services.open(url), CorpusOptions(workers=1))
     moved.parent.mkdir()
     first.rename(moved)
-    summary = label_corpus([moved.parent], url, CorpusOptions(workers=1))
+    summary = label_corpus([moved.parent], Services.open(url), CorpusOptions(workers=1))
     assert [o.path for o in summary.skipped()] == [moved]
     with db.open_database(url).begin() as session:
         (video,) = db.list_videos(session)

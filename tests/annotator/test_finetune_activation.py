@@ -18,6 +18,7 @@ from sqlalchemy import select
 import db
 from annotator.learning.finetune_options import FinetuneError
 from annotator.learning.model_versions import ActivationRefused, activate_version, rollback
+from annotator.services import Services
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def test_activation_refreshes_unreviewed_frames_only_and_keeps_every_correction(
     counts = store_snapshot(url, tmp_path / "models")
     version = register_network(url, tmp_path, thresholds=0.0, activate=False)  # "all present"
 
-    result = activate_version(url, version)
+    result = activate_version(Services.open(url), version)
 
     assert result.refreshed_videos == sorted(set(video_ids(url).values()) - {full})
     assert result.kept_videos == [full]  # every frame reviewed: its run is left alone
@@ -66,9 +67,10 @@ def test_activation_refreshes_unreviewed_frames_only_and_keeps_every_correction(
 def test_rollback_to_the_baseline_restores_the_original_prefill(store, tmp_path):
     url, _, partial = store
     before = _view(url, partial)
-    activate_version(url, register_network(url, tmp_path, thresholds=0.0, activate=False))
+    activate_version(Services.open(url), register_network(url, tmp_path, thresholds=0.0,
+                                                          activate=False))
 
-    result = rollback(url)
+    result = rollback(Services.open(url))
 
     assert result.version_id is None
     with db.open_database(url).begin() as session:
@@ -77,7 +79,7 @@ def test_rollback_to_the_baseline_restores_the_original_prefill(store, tmp_path)
         assert (run.model_version_id, run.parameters["predictor"]) == (None, "geometry-baseline")
     assert np.array_equal(_view(url, partial).labels, before.labels)
     with pytest.raises(FinetuneError, match="nothing to roll back"):
-        rollback(url)
+        rollback(Services.open(url))
 
 
 def test_rollback_goes_to_the_parent_version(store, tmp_path):
@@ -86,9 +88,9 @@ def test_rollback_goes_to_the_parent_version(store, tmp_path):
     with db.open_database(url).begin() as session:
         path = db.active_model_version(session).path
         child = db.add_model_version(session, path, "abaw2020", {}, parent_id=parent).id
-    activate_version(url, child)
+    activate_version(Services.open(url), child)
 
-    assert rollback(url).version_id == parent
+    assert rollback(Services.open(url)).version_id == parent
     with db.open_database(url).begin() as session:
         assert db.active_model_version(session).id == parent
         runs = session.scalars(select(db.PredictionRun.model_version_id)
@@ -112,10 +114,10 @@ def test_a_version_scoring_below_its_parent_is_refused_unless_forced(store, tmp_
     weaker = _scored_version(url, tmp_path, new=0.41, parent=0.52)
     counts = store_snapshot(url, tmp_path / "models")
     with pytest.raises(ActivationRefused, match=r"scores 0.410 .* below its parent .* 0.520"):
-        activate_version(url, weaker)
+        activate_version(Services.open(url), weaker)
     assert store_snapshot(url, tmp_path / "models") == counts  # nothing changed
 
-    assert activate_version(url, weaker, force=True).version_id == weaker
+    assert activate_version(Services.open(url), weaker, force=True).version_id == weaker
     with db.open_database(url).begin() as session:
         assert db.active_model_version(session).id == weaker
 
@@ -123,4 +125,4 @@ def test_a_version_scoring_below_its_parent_is_refused_unless_forced(store, tmp_
 def test_a_version_as_good_as_its_parent_activates(store, tmp_path):
     url, _, _ = store
     equal = _scored_version(url, tmp_path, new=0.52, parent=0.52)
-    assert activate_version(url, equal).version_id == equal
+    assert activate_version(Services.open(url), equal).version_id == equal

@@ -9,6 +9,7 @@ from finetune_setup import database_with_corrections, synthetic_dataset
 import db
 from annotator.cli import main
 from annotator.learning.model_versions import compare_versions
+from annotator.services import Services
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,7 @@ def test_finetune_activate_follows_the_held_out_comparison(tmp_path, demo_video,
     with db.open_database(url).begin() as session:
         [version] = db.list_model_versions(session)
         active = db.active_model_version(session)
-    comparison = compare_versions(url, version.id)
+    comparison = compare_versions(Services.open(url), version.id)
     assert f"held-out ABAW 2020 score: new {comparison.new['score']:.4f}" in out
     if comparison.at_least_parent:
         assert f"active: version {version.id};" in out and active.id == version.id

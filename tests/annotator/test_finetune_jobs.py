@@ -25,7 +25,7 @@ from annotator.jobs.finetune_launch import (
     work_folder,
 )
 from annotator.learning.finetune_options import FinetuneBusy, FinetuneOptions
-from annotator.learning.model_versions import models_folder
+from annotator.services import Services
 
 # far more epochs than a test waits for: the job is stopped while it trains
 LONG = FinetuneOptions(epochs=500, batch_size=8)
@@ -48,27 +48,27 @@ def _training(status) -> bool:
 def test_a_second_finetune_is_refused_while_one_runs_and_cancel_changes_nothing(
     store, tmp_path, capsys
 ):
-    before = store_snapshot(store, models_folder(store))
-    job = start_finetune(store, LONG)
+    before = store_snapshot(store, Services.open(store).models_folder)
+    job = start_finetune(Services.open(store), LONG)
     assert wait_for(store, job, _training).state == "running"
 
     with pytest.raises(FinetuneBusy, match=f"already running \\(job {job}"):
-        start_finetune(store, LONG)
+        start_finetune(Services.open(store), LONG)
     assert main(["finetune", "--db", store, "--epochs", "1"]) == 2
     assert "error: a fine-tune is already running" in capsys.readouterr().err
 
-    cancel_finetune(store, job)
+    cancel_finetune(Services.open(store), job)
     ended = wait_for(store, job, lambda s: s.finished)
     assert ended.state == "cancelled" and "as they were" in ended.message
-    assert store_snapshot(store, models_folder(store)) == before
-    assert not work_folder(store, job).exists()
+    assert store_snapshot(store, Services.open(store).models_folder) == before
+    assert not work_folder(Services.open(store), job).exists()
 
 
 def test_a_killed_worker_leaves_everything_as_it_was_and_a_new_finetune_may_start(
     store, capsys
 ):
-    before = store_snapshot(store, models_folder(store))
-    job = start_finetune(store, LONG)
+    before = store_snapshot(store, Services.open(store).models_folder)
+    job = start_finetune(Services.open(store), LONG)
     wait_for(store, job, _training)
     with db.open_database(store).begin() as session:
         pid = session.get(db.Job, job).pid
@@ -77,12 +77,12 @@ def test_a_killed_worker_leaves_everything_as_it_was_and_a_new_finetune_may_star
 
     ended = wait_for(store, job, lambda s: s.finished, timeout_s=30)
     assert ended.state == "failed" and "stopped unexpectedly" in ended.message
-    assert store_snapshot(store, models_folder(store)) == before
-    assert not work_folder(store, job).exists()
+    assert store_snapshot(store, Services.open(store).models_folder) == before
+    assert not work_folder(Services.open(store), job).exists()
     # the dead job no longer blocks: a foreground fine-tune runs to the end and activates
     assert main(["finetune", "--db", store, "--epochs", "1", "--activate"]) == 0
     printed = capsys.readouterr().out
     assert re.search(r"held-out ABAW 2020 score: new [0-9.]+, version 1 [0-9.]+", printed)
     assert "active: version 2" in printed
-    later = finetune_status(store)
-    assert (later.job_id, later.state, later.version_id) == (job + 1, "done", 2)
+    later = finetune_status(Services.open(store))
+    assert (later.job_id, later.state, later.details.version_id) == (job + 1, "done", 2)

@@ -28,6 +28,7 @@ from annotator.jobs.finetune_process import run_job
 from annotator.learning.finetune_options import FinetuneOptions
 from annotator.learning.model_versions import compare_versions
 from annotator.processing.extraction import features_for_video
+from annotator.services import Services
 from model.au_sets import au_names
 from model.baseline import load_baseline
 from model.predictors import load_predictor
@@ -47,10 +48,11 @@ def test_finetuning_on_corrected_videos_beats_the_baseline_on_held_out_videos(
     options = FinetuneOptions(epochs=12, batch_size=16, held_out=validation_clips,
                               network=TINY_NETWORK)
 
-    status = run_job(url, create_finetune_job(url, options))
+    services = Services.open(url)
+    status = run_job(services, create_finetune_job(services, options))
 
     assert status.state == "done", status.message
-    comparison = compare_versions(url, status.version_id)
+    comparison = compare_versions(services, status.details.version_id)
     new, baseline = comparison.new["score"], comparison.parent["score"]
     print(f"held-out ABAW 2020 over {CORRECTED_AUS}: new {new:.4f}, fused baseline "
           f"{baseline:.4f}")
@@ -61,10 +63,10 @@ def test_finetuning_on_corrected_videos_beats_the_baseline_on_held_out_videos(
     assert scored == set(CORRECTED_AUS)
     assert comparison.held_out_videos == names[8:]
     assert comparison.training_videos == names[:8]
-    assert [h["epoch"] for h in status.history] == list(range(1, 13))
+    assert [h["epoch"] for h in status.details.history] == list(range(1, 13))
     with db.open_database(url).begin() as session:
         assert db.active_model_version(session) is None  # the new version waits to be activated
-        version = db.get_model_version(session, status.version_id)
+        version = db.get_model_version(session, status.details.version_id)
         path, metrics = version.path, version.metrics
     assert metrics["training"]["history"][0]["epoch"] == 0  # the start competes with the epochs
     assert metrics["training"]["learned_aus"] == list(CORRECTED_AUS)

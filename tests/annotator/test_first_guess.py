@@ -10,7 +10,7 @@ import db
 from annotator.cli import main
 from annotator.processing.extraction import expression_path, features_for_video
 from annotator.processing.prediction import process_video
-from annotator.services import actions
+from annotator.services import Services, actions
 from model.affwild2_files import read_label_file
 from model.au_sets import NOT_CODED, au_names
 from model.expression import EXPRESSIONS
@@ -31,7 +31,7 @@ def test_processing_caches_each_frames_expression_beside_the_features(single_fac
 
 def test_a_run_records_the_fusion_table_it_used(tmp_path, single_face):
     url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
-    video_id = process_video(single_face, url).video_id
+    video_id = process_video(single_face, Services.open(url)).video_id
     with db.open_database(url).begin() as session:
         details = db.run_parameters(db.latest_prediction_run(session, video_id)).details
     assert details["fusion"]["prototypes"]["happy"]["AU12"] == 1.0
@@ -40,13 +40,13 @@ def test_a_run_records_the_fusion_table_it_used(tmp_path, single_face):
 @pytest.fixture(scope="module")
 def demo_processed(tmp_path_factory, demo_video):
     url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'a.sqlite3'}"
-    return url, process_video(demo_video, url).video_id
+    return url, process_video(demo_video, Services.open(url)).video_id
 
 
 def test_the_demo_pre_fill_sees_the_frown_and_the_laugh(demo_processed, eye_labels):
     url, video_id = demo_processed
     truth = read_label_file(eye_labels / "WolfgangLanger_Pexels.txt").labels
-    state = actions.review_state(url, video_id, "nobody")
+    state = actions.review_state(Services.open(url), video_id, "nobody")
     for au in ("AU4", "AU6", "AU12", "AU25"):
         k = AUS.index(au)
         judged = truth[:, k] != NOT_CODED
@@ -64,7 +64,7 @@ def test_queue_prints_one_stretch_a_line_best_first(demo_processed, capsys):
         assert au in AUS and 0 <= int(first) <= int(last) < 472 and reason
         scores.append(float(score))
     assert scores == sorted(scores, reverse=True)
-    items = actions.video_queue(url, video_id, None, limit=5)
+    items = actions.video_queue(Services.open(url), video_id, None, limit=5)
     assert [f"{i.au} {i.first_frame} {i.last_frame}" for i in items] == \
         [" ".join(line.split(" ")[:3]) for line in lines]  # the app's queue, the same
 
@@ -82,10 +82,11 @@ def test_queue_names_a_missing_video_or_subject_in_one_line(demo_processed, caps
 
 def test_a_reviewed_stretch_leaves_the_queue(tmp_path, demo_video, capsys):
     url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
-    video_id = process_video(demo_video, url).video_id
-    first = actions.video_queue(url, video_id, "ann", limit=1)[0]
-    actions.set_label(url, video_id, "ann", (first.au,), first.first_frame, first.last_frame, 0)
-    after = actions.video_queue(url, video_id, "ann", limit=50)
+    video_id = process_video(demo_video, Services.open(url)).video_id
+    first = actions.video_queue(Services.open(url), video_id, "ann", limit=1)[0]
+    actions.set_label(Services.open(url), video_id, "ann", (first.au,), first.first_frame,
+                      first.last_frame, 0)
+    after = actions.video_queue(Services.open(url), video_id, "ann", limit=50)
     assert all(not (i.au == first.au and first.first_frame <= i.first_frame <= first.last_frame)
                for i in after)
 

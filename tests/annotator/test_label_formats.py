@@ -17,7 +17,7 @@ import db
 from annotator.labelfiles.label_io import ExportOptions, export_video, import_label_folder
 from annotator.processing.prediction import process_video
 from annotator.processing.video import iter_frames, open_video
-from annotator.services import actions
+from annotator.services import Services, actions
 from model.au_sets import NUM_LANDMARKS, au_names
 from model.errors import InputError
 
@@ -40,7 +40,7 @@ def clips(single_face, no_face, vfr_clip):
 def _processed(tmp_path, clip):
     """A fresh database holding the processed clip (landmarks come from the test cache)."""
     url = f"sqlite:///{tmp_path / 'annotations.sqlite3'}"
-    return url, process_video(clip, url).video_id
+    return url, process_video(clip, Services.open(url)).video_id
 
 
 def _code(session, video, coder):
@@ -116,7 +116,7 @@ def test_a_downloaded_elan_file_links_the_video_by_its_file_name(tmp_path):
     with db.open_database(url).begin() as session:
         video = _registered(session, tmp_path / "videos" / "clip.mp4")
         db.correct(session, video, "alice", "AU12", 10, 19, 1)
-    [(name, content)] = actions.export_files(url, video.id, "alice", "elan")
+    [(name, content)] = actions.export_files(Services.open(url), video.id, "alice", "elan")
     (tmp_path / "videos" / name).parent.mkdir()
     (tmp_path / "videos" / name).write_bytes(content)  # saved beside the video
     [media] = Eaf(str(tmp_path / "videos" / name)).media_descriptors

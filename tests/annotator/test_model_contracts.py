@@ -18,6 +18,7 @@ from annotator.learning.finetuning import Finetuning, plan_finetune
 from annotator.processing.extraction import make_backend
 from annotator.processing.landmarks.registry import LANDMARK_BACKENDS, UnknownBackend
 from annotator.processing.prediction import process_video
+from annotator.services import Services
 from model.au_sets import au_names
 from model.checkpoint import CheckpointInfo, save_checkpoint
 from model.features import FeatureConfig
@@ -34,7 +35,8 @@ def reviewed_db(tmp_path, demo_video, single_face, eye_labels):
     """The demo clip and single_face processed by the baseline, with their eye labels imported
     as coder "eye"; returns (url, {video name: id})."""
     url = f"sqlite:///{tmp_path / 'annotations.sqlite3'}"
-    ids = {path.stem: process_video(path, url).video_id for path in (demo_video, single_face)}
+    ids = {path.stem: process_video(path, Services.open(url)).video_id for path in (demo_video,
+                                                                                    single_face)}
     with db.open_database(url).begin() as session:
         import_label_folder(session, eye_labels, "eye")
     return url, ids
@@ -52,7 +54,7 @@ def test_each_stored_prefill_names_its_predictor_kind_and_hold(reviewed_db, tmp_
     assert (baseline.predictor, baseline.hold_frames) == ("geometry-baseline", 0)
     assert baseline.details["fusion"] is not None  # the fused baseline says so
 
-    adapt_video(url, ids["WolfgangLanger_Pexels"])
+    adapt_video(Services.open(url), ids["WolfgangLanger_Pexels"])
     _, adapted = _latest(url, ids["WolfgangLanger_Pexels"])
     assert (adapted.predictor, adapted.hold_frames) == ("adapted", 0)
 
@@ -61,7 +63,7 @@ def test_each_stored_prefill_names_its_predictor_kind_and_hold(reviewed_db, tmp_
     info = CheckpointInfo(config, np.full(config.num_aus, 0.5, np.float32), 3, "dlib",
                           feature_key=FeatureConfig().key(), hold_frames=4)
     checkpoint = save_checkpoint(tmp_path / "model.safetensors", AUNetwork(config).eval(), info)
-    run_id = process_video(single_face, url, model=checkpoint).run_id
+    run_id = process_video(single_face, Services.open(url), model=checkpoint).run_id
     _, network = _latest(url, ids["single_face"])
     assert _latest(url, ids["single_face"])[0] == run_id
     assert (network.predictor, network.hold_frames, network.smoothing_window) == ("network", 4, 3)

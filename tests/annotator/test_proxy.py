@@ -19,6 +19,7 @@ from annotator.processing.proxy import (
     playable_video,
 )
 from annotator.processing.video import iter_frames
+from annotator.services import Services
 
 COMPRESSION_TOLERANCE = 4  # mean absolute difference of 0–255 pixel values
 
@@ -79,9 +80,9 @@ def test_a_rotated_variable_rate_odd_sized_mpeg4_keeps_orientation_and_times(tmp
 
 def test_processing_makes_the_proxy_once_beside_the_features(hevc_mov, tmp_path):
     url = f"sqlite:///{tmp_path / 'annotations.sqlite3'}"
-    prediction.process_video(hevc_mov, url)
+    prediction.process_video(hevc_mov, Services.open(url))
     proxy = extraction.video_cache_dir(hevc_mov, "dlib") / PROXY_NAME
     made = os.stat(proxy).st_mtime_ns
-    prediction.process_video(hevc_mov, url)  # processing again finds it made
+    prediction.process_video(hevc_mov, Services.open(url))  # processing again finds it made
     assert playable_video(hevc_mov, proxy.parent) == proxy
     assert os.stat(proxy).st_mtime_ns == made

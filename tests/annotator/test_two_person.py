@@ -20,6 +20,7 @@ from annotator.cli import main
 from annotator.labelfiles.label_io import ExportOptions, export_video, import_label_folder
 from annotator.processing.extraction import subjects_for_video
 from annotator.processing.prediction import process_video
+from annotator.services import Services
 from model.affwild2_files import read_label_file
 from model.au_sets import au_names
 from model.errors import InputError
@@ -37,7 +38,7 @@ def two_person(tmp_path_factory, single_face, demo_video):
 def processed(two_person, tmp_path):
     """A fresh database holding the processed clip: (url, video id)."""
     url = f"sqlite:///{tmp_path / 'annotations.sqlite3'}"
-    return url, process_video(two_person, url).video_id
+    return url, process_video(two_person, Services.open(url)).video_id
 
 
 def test_two_subjects_are_found_numbered_by_frames_seen(two_person):

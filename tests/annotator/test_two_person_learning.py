@@ -13,6 +13,7 @@ from annotator.learning.adaptation import adapt_video
 from annotator.learning.finetune_data import MemoryLoader, reviewed_videos
 from annotator.processing.extraction import subjects_for_video
 from annotator.processing.prediction import process_video
+from annotator.services import Services
 from model.affwild2 import FeatureSource, read_split
 from model.affwild2_files import write_label_file
 from model.au_sets import NOT_CODED, au_names
@@ -32,7 +33,7 @@ def coded(two_person, tmp_path):
     """The clip processed, alice's AU12 on the right person (subject 2): absent before they
     leave, present after they come back. Returns (url, video id)."""
     url = f"sqlite:///{tmp_path / 'annotations.sqlite3'}"
-    video_id = process_video(two_person, url).video_id
+    video_id = process_video(two_person, Services.open(url)).video_id
     with db.open_database(url).begin() as session:
         video = db.get_video(session, video_id)
         db.correct(session, video, "alice", "AU12", 0, RIGHT_AWAY.start - 1, 0, subject=2)
@@ -44,7 +45,7 @@ def test_adaptation_learns_for_the_subject_that_was_corrected_only(coded):
     url, video_id = coded
     with db.open_database(url).begin() as session:
         first_before = db.latest_prediction_run(session, video_id, 1).id
-    result = adapt_video(url, video_id)
+    result = adapt_video(Services.open(url), video_id)
     [done] = result.subjects
     report = done.reports[AUS.index("AU12")]
     right = subjects_for_video(db_video_path(url, video_id)).subject(2)

@@ -38,19 +38,21 @@ from annotator.learning.finetune_options import FinetuneOptions
 from annotator.learning.model_versions import activate_version
 from annotator.jobs.finetune_process import run_job
 from annotator.jobs.finetune_launch import create_finetune_job
+from annotator.services import Services
 from annotator.labelfiles.label_io import import_label_folder
 
 url, labels, network, *videos = sys.argv[1:]
-label_corpus([Path(v) for v in videos], url, CorpusOptions(workers=1))
+services = Services.open(url)
+label_corpus([Path(v) for v in videos], services, CorpusOptions(workers=1))
 with db.open_database(url).begin() as session:
     import_label_folder(session, Path(labels), "alice")
     held_out = tuple(v.id for v in db.videos_named(session, "single_face"))
 options = FinetuneOptions(held_out=held_out, epochs=1, distil_epochs=1,
                           network=json.loads(network))
-status = run_job(url, create_finetune_job(url, options))
-activate_version(url, status.version_id, force=True)
+status = run_job(services, create_finetune_job(services, options))
+activate_version(services, status.details.version_id, force=True)
 with db.open_database(url).begin() as session:
-    version = db.get_model_version(session, status.version_id)
+    version = db.get_model_version(session, status.details.version_id)
     print(json.dumps({"version": version.id, "file": version.path}))
 """
 
@@ -62,9 +64,10 @@ import numpy as np
 import db
 from annotator.processing.extraction import features_for_video
 from annotator.processing.prediction import active_predictor, version_file
+from annotator.services import Services
 
 url, video = sys.argv[1:]
-predictor, version_id = active_predictor(url)
+predictor, version_id = active_predictor(Services.open(url))
 with db.open_database(url).begin() as session:
     file = version_file(session, db.active_model_version(session))
     (clip,) = db.videos_named(session, "single_face")

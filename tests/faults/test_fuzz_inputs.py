@@ -25,6 +25,7 @@ import db
 from annotator.cli import main
 from annotator.processing.prediction import process_video
 from annotator.processing.video import count_frames, open_video
+from annotator.services import Services
 from model.errors import InputError
 
 SEED = 20261130
@@ -54,7 +55,7 @@ def store(tmp_path_factory, single_face) -> dict:
     """The clip processed, Alice's corrections, and her labels exported in every format."""
     folder = tmp_path_factory.mktemp("fuzz")
     url = f"sqlite:///{folder / 'annotations.sqlite3'}"
-    process_video(single_face, url)
+    process_video(single_face, Services.open(url))
     with db.open_database(url).begin() as session:
         video = db.list_videos(session)[0]
         db.correct(session, video, CODER, "AU12", 10, 30, 1)

@@ -30,9 +30,8 @@ import db
 from annotator.jobs import PROCESS, job_status, processed_video_id, start_processing
 from annotator.jobs.finetune_launch import cancel_finetune, start_finetune, work_folder
 from annotator.learning.finetune_options import FinetuneOptions
-from annotator.learning.model_versions import models_folder
 from annotator.processing.prediction import process_video
-from annotator.services import actions
+from annotator.services import Services, actions
 
 REPO = Path(__file__).resolve().parents[2]
 WRITER = REPO / "tests" / "db" / "correction_writer.py"
@@ -42,7 +41,8 @@ LONG = FinetuneOptions(epochs=500, batch_size=8)  # far longer than the test wai
 JOB_RUNNER = """
 import sys, time
 from annotator.jobs import start_processing
-print(start_processing(sys.argv[1], sys.argv[2]), flush=True)
+from annotator.services import Services
+print(start_processing(Services.open(sys.argv[1]), sys.argv[2]), flush=True)
 time.sleep(600)
 """
 TIMEOUT_S = 120
@@ -50,17 +50,17 @@ TIMEOUT_S = 120
 
 def stored_labels(url: str, video_id: int, coder: str) -> tuple:
     """A coder's effective labels and the video's history: what must survive a crash."""
-    state = actions.review_state(url, video_id, coder)
-    history = actions.history_table(url, video_id)
+    state = actions.review_state(Services.open(url), video_id, coder)
+    history = actions.history_table(Services.open(url), video_id)
     return state.labels.tobytes(), state.reviewed.tobytes(), history.to_csv()
 
 
 def coded_video(url: str, clip: Path) -> int:
     """`clip` processed, with two corrections of Alice committed; its id."""
-    process_video(clip, url)
-    video_id = processed_video_id(url, clip)
-    actions.set_label(url, video_id, "alice", ("AU12",), 0, 20, 1)
-    actions.set_label(url, video_id, "alice", ("AU4", "AU6"), 30, 40, 0)
+    process_video(clip, Services.open(url))
+    video_id = processed_video_id(Services.open(url), clip)
+    actions.set_label(Services.open(url), video_id, "alice", ("AU12",), 0, 20, 1)
+    actions.set_label(Services.open(url), video_id, "alice", ("AU4", "AU6"), 30, 40, 0)
     return video_id
 
 
@@ -85,7 +85,7 @@ def wait_until_working(url: str, job_id: int | None = None) -> db.Job:
 
 def wait_until_finished(url: str, job_id: int):
     deadline = time.monotonic() + TIMEOUT_S
-    while not (status := job_status(url, job_id)).finished:
+    while not (status := job_status(Services.open(url), job_id)).finished:
         assert time.monotonic() < deadline, status
         time.sleep(0.2)
     return status
@@ -119,13 +119,13 @@ def test_a_job_whose_process_was_killed_is_failed_and_the_next_request_starts_af
     assert job_row(url, killed_job).state == "running"  # nobody has looked yet
     assert integrity(url) == "ok"
     assert stored_labels(url, video_id, "alice") == committed
-    assert processed_video_id(url, demo_video) is None  # nothing half-stored
+    assert processed_video_id(Services.open(url), demo_video) is None  # nothing half-stored
     # asking again for the same video starts a new job, which finishes
-    new_job = start_processing(url, demo_video)
+    new_job = start_processing(Services.open(url), demo_video)
     assert new_job != killed_job
     assert wait_until_finished(url, new_job).state == "done"
-    assert processed_video_id(url, demo_video) is not None
-    old = job_status(url, killed_job)
+    assert processed_video_id(Services.open(url), demo_video) is not None
+    old = job_status(Services.open(url), killed_job)
     assert old.state == "failed" and old.message.startswith("interrupted")
 
 
@@ -174,14 +174,14 @@ def test_killing_the_app_server_mid_job_loses_nothing_and_a_restarted_app_proces
 
     assert integrity(url) == "ok"
     assert stored_labels(url, video_id, "alice") == committed
-    assert processed_video_id(url, demo_video) is None
+    assert processed_video_id(Services.open(url), demo_video) is None
     with running_app(database, "--address", "127.0.0.1") as (address, _), \
             playwright_api.sync_playwright() as driver:
         browser, page = open_demo_in_browser(driver, address)
         page.locator(TIMELINE).wait_for()  # processed this time: the review page is drawn
         browser.close()
-    assert processed_video_id(url, demo_video) is not None
-    old = job_status(url, job.id)
+    assert processed_video_id(Services.open(url), demo_video) is not None
+    old = job_status(Services.open(url), job.id)
     assert old.state == "failed" and old.message.startswith("interrupted")
     assert stored_labels(url, video_id, "alice") == committed
 
@@ -212,9 +212,9 @@ def test_a_finetune_killed_mid_way_while_a_coder_corrects_loses_no_correction(
     names = sorted(p.stem for p in (dataset / "videos").glob("*.mp4"))
     url = database_with_corrections(tmp_path, dataset, corrected=names[:3])
     register_network(url, tmp_path)
-    models = models_folder(url)
+    models = Services.open(url).models_folder
     before = store_snapshot(url, models)
-    job = start_finetune(url, LONG)
+    job = start_finetune(Services.open(url), LONG)
     wait_for(url, job, _training)
     writer, lines = _writer(url, video_ids(url)[names[-1]]), []
     _committed_until(writer, lines, 20)
@@ -239,9 +239,9 @@ def test_a_finetune_killed_mid_way_while_a_coder_corrects_loses_no_correction(
     assert {k: after[k] for k in ("ModelVersion", "PredictionRun", "active", "model_files")} == \
         {k: before[k] for k in ("ModelVersion", "PredictionRun", "active", "model_files")}
     assert after["Edit"] == before["Edit"] + len(stored)  # nothing else came or went
-    assert not work_folder(url, job).exists()
+    assert not work_folder(Services.open(url), job).exists()
     # the next fine-tune starts (and is cancelled: finishing it is another test's business)
-    again = start_finetune(url, LONG)
+    again = start_finetune(Services.open(url), LONG)
     assert again != job and wait_for(url, again, _training).state == "running"
-    cancel_finetune(url, again)
+    cancel_finetune(Services.open(url), again)
     assert wait_for(url, again, lambda s: s.finished).state == "cancelled"

@@ -16,7 +16,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import db
-from annotator.services import actions
+from annotator.services import Services, actions
 from annotator.ui import sign_in
 
 APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"
@@ -38,7 +38,7 @@ def page(coder: str | None = None, **query) -> AppTest:
     app = AppTest.from_file(str(APP), default_timeout=60)
     if coder is not None:
         app.session_state[sign_in.TOKEN_KEY] = actions.start_sign_in(
-            os.environ["AU_ANNOTATOR_DB"], coder, "name only", 1)[0]
+            Services.open(os.environ["AU_ANNOTATOR_DB"]), coder, "name only", 1)[0]
     for name, value in query.items():
         app.query_params[name] = str(value)
     return app.run()
@@ -216,7 +216,7 @@ def _wait_for_learning(app: AppTest, database: str, video: str) -> AppTest:
 
     started = time.monotonic()
     while time.monotonic() - started < PROCESSING_LIMIT_S:
-        state = jobs.adaptation_state(database, int(video))
+        state = jobs.adaptation_state(Services.open(database), int(video))
         if state is not None and not state.running:
             return app.run()
         time.sleep(0.2)

@@ -19,7 +19,7 @@ from app_server import running_app
 from test_browser_correction import flat_drag, selected_range
 
 from annotator.processing.prediction import process_video
-from annotator.services import actions
+from annotator.services import Services, actions
 from annotator.ui.sign_in import COOKIE
 
 playwright_api = pytest.importorskip("playwright.sync_api",
@@ -41,7 +41,7 @@ def served(tmp_path_factory, demo_video):
     """The app serving a database with the demo clip processed: (url, database url, video)."""
     database = tmp_path_factory.mktemp("session") / "annotations.sqlite3"
     url = f"sqlite:///{database}"
-    video_id = process_video(demo_video, url).video_id
+    video_id = process_video(demo_video, Services.open(url)).video_id
     with running_app(database) as (address, _):
         yield address, url, video_id
 
@@ -79,11 +79,12 @@ def wait_until_idle(page) -> None:
 
 
 def reviewed(database: str, video_id: int, frame: int, column: int) -> bool:
-    return bool(actions.review_state(database, video_id, CODER).reviewed[frame, column])
+    return bool(actions.review_state(Services.open(database), video_id, CODER).reviewed[frame,
+                                                                                        column])
 
 
 def edits_made(database: str, video_id: int) -> int:
-    return len(actions.history_table(database, video_id))
+    return len(actions.history_table(Services.open(database), video_id))
 
 
 def outside_fields(page) -> None:

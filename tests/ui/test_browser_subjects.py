@@ -14,6 +14,7 @@ from test_browser_correction import flat_drag, selected_range
 
 import db
 from annotator.processing.prediction import process_video
+from annotator.services import Services
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "annotator"))
 from videos import two_person_video  # noqa: E402
@@ -41,7 +42,7 @@ def test_the_second_person_is_coded_and_the_correction_stored_for_them_only(
         tmp_path, single_face, demo_video):
     clip = two_person_video(tmp_path / "interview.mp4", single_face, demo_video)
     database = tmp_path / "annotations.sqlite3"
-    video_id = process_video(clip, f"sqlite:///{database}").video_id
+    video_id = process_video(clip, Services.open(f"sqlite:///{database}")).video_id
     with running_app(database) as (url, _), playwright_api.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1200})

@@ -21,7 +21,7 @@ from annotator.jobs.finetune_launch import create_finetune_job, finetune_status
 from annotator.jobs.finetune_process import run_job
 from annotator.learning.finetune_options import FinetuneOptions
 from annotator.learning.model_versions import compare_versions
-from annotator.services import actions
+from annotator.services import Services, actions
 from annotator.ui import sign_in
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def account_token(url: str, admin: bool) -> str:
         if db.coder_named(session, CODER).password_hash is None:
             db.add_account(session, CODER, "a long password")
         db.set_admin(session, CODER, admin)
-    return actions.start_sign_in(url, CODER, "account", 1)[0]
+    return actions.start_sign_in(Services.open(url), CODER, "account", 1)[0]
 
 
 def model_panel(url: str, admin: bool = True) -> AppTest:
@@ -119,7 +119,7 @@ def test_a_finetune_with_one_reviewed_video_is_refused_without_a_job(tmp_path, c
     assert [e.value for e in app.error] == [
         "Fine-tune not started: reviewed frames were found in 1 video(s); fine-tuning needs at "
         "least two: one to train on and one held out to measure the new model"]
-    assert finetune_status(url) is None
+    assert finetune_status(Services.open(url)) is None
 
 
 def test_a_running_finetune_shows_progress_and_can_be_cancelled(tmp_path, clips, monkeypatch):
@@ -146,7 +146,8 @@ def finished_version(tmp_path, clips, monkeypatch, new_minus_parent: float) -> t
     away from its parent's (what decides whether it may be activated unforced)."""
     url = store(tmp_path, clips, 4, monkeypatch)
     options = FinetuneOptions(epochs=1, batch_size=16, network=TINY_NETWORK, distil_epochs=1)
-    version = run_job(url, create_finetune_job(url, options)).version_id
+    services = Services.open(url)
+    version = run_job(services, create_finetune_job(services, options)).details.version_id
     with db.open_database(url).begin() as session:
         row = db.get_model_version(session, version)
         metrics = dict(row.metrics)
@@ -159,7 +160,7 @@ def finished_version(tmp_path, clips, monkeypatch, new_minus_parent: float) -> t
 def test_a_finished_version_is_compared_activated_and_rolled_back(tmp_path, clips,
                                                                    monkeypatch):
     url, version = finished_version(tmp_path, clips, monkeypatch, 0.0)  # as good as its parent
-    comparison = compare_versions(url, version)
+    comparison = compare_versions(Services.open(url), version)
 
     app = model_panel(url)
     table = app.dataframe[0].value  # the comparison: new version against its parent

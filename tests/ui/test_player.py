@@ -21,6 +21,7 @@ from app_server import running_app
 from annotator.processing import extraction, prediction
 from annotator.processing.proxy import PROXY_NAME
 from annotator.processing.video import iter_frames
+from annotator.services import Services
 
 playwright_api = pytest.importorskip("playwright.sync_api",
                                      reason="playwright (pip package) not installed")
@@ -67,7 +68,7 @@ def videos(tmp_path_factory, demo_video, single_face) -> dict:
     database = folder / "annotations.sqlite3"
     paths = {"demo": demo_video, "hevc": single_face.with_name("single_face_hevc.mov"),
              "coded": coded}
-    ids = {name: prediction.process_video(path, f"sqlite:///{database}").video_id
+    ids = {name: prediction.process_video(path, Services.open(f"sqlite:///{database}")).video_id
            for name, path in paths.items()}
     return {"database": database, "ids": ids, "paths": paths}
 

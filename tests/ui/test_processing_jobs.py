@@ -18,6 +18,7 @@ from annotator.jobs import (
     progress_message,
     start_processing,
 )
+from annotator.services import Services
 from db.tables import Job, utc_now
 
 
@@ -29,7 +30,7 @@ def url(tmp_path) -> str:
 def wait(url: str, job_id: int, limit_s: float = 120):
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        status = job_status(url, job_id)
+        status = job_status(Services.open(url), job_id)
         if status.finished:
             return status
         time.sleep(0.2)
@@ -42,10 +43,10 @@ def test_progress_says_frames_speed_and_time_left():
 
 
 def test_a_processed_video_is_stored_and_reopens_without_processing(url, single_face):
-    status = wait(url, start_processing(url, single_face))
+    status = wait(url, start_processing(Services.open(url), single_face))
     assert status.state == "done" and status.progress == 1.0
-    assert processed_video_id(url, single_face) == status.video_id
-    again = wait(url, start_processing(url, single_face), limit_s=10)
+    assert processed_video_id(Services.open(url), single_face) == status.video_id
+    again = wait(url, start_processing(Services.open(url), single_face), limit_s=10)
     assert again.video_id == status.video_id
     assert again.message == "single_face.mp4: already processed"
 
@@ -53,7 +54,7 @@ def test_a_processed_video_is_stored_and_reopens_without_processing(url, single_
 def test_a_file_that_is_not_a_video_fails_the_job_with_its_name(url, tmp_path):
     fake = tmp_path / "notes.mp4"
     fake.write_text("not a video")
-    status = wait(url, start_processing(url, fake))
+    status = wait(url, start_processing(Services.open(url), fake))
     assert status.state == "failed"
     assert str(fake) in status.message and "\n" not in status.message
 
@@ -62,7 +63,7 @@ def test_an_upload_the_job_cannot_read_is_named_as_uploaded_and_deleted(url, tmp
     upload = tmp_path / "uploads" / "0123456789abcdef" / "notes.mp4"
     upload.parent.mkdir(parents=True)
     upload.write_text("not a video")
-    status = wait(url, start_processing(url, upload, upload_name="my notes.mp4"))
+    status = wait(url, start_processing(Services.open(url), upload, upload_name="my notes.mp4"))
     assert status.state == "failed"
     assert status.message.startswith("my notes.mp4: not a readable video")
     assert str(tmp_path) not in status.message
@@ -75,7 +76,7 @@ def test_a_job_whose_server_stopped_is_reported_interrupted(url):
         db.start_job(session, job.id, "frame 10 of 100")
         job.heartbeat_at = utc_now() - timedelta(minutes=5)
         job_id = job.id
-    status = job_status(url, job_id)
+    status = job_status(Services.open(url), job_id)
     assert status.state == "failed" and status.message.startswith("interrupted")
     with db.open_database(url).begin() as session:
         assert session.get(Job, job_id).state == "failed"
@@ -88,7 +89,7 @@ def test_a_job_whose_process_was_killed_fails_at_once(url):
         job = db.create_job(session, "process")
         db.start_job(session, job.id, "frame 10 of 100", host=socket.gethostname(), pid=gone.pid)
         job_id = job.id
-    status = job_status(url, job_id)
+    status = job_status(Services.open(url), job_id)
     assert status.state == "failed" and status.message.startswith("interrupted")
 
 
@@ -98,4 +99,4 @@ def test_a_job_with_a_fresh_heartbeat_keeps_running(url):
         db.start_job(session, job.id, "frame 10 of 100", host=socket.gethostname(),
                      pid=os.getpid())
         job_id = job.id
-    assert job_status(url, job_id).state == "running"
+    assert job_status(Services.open(url), job_id).state == "running"

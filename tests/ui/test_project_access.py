@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 import db
 from annotator.processing.corpus import CorpusOptions, label_corpus
 from annotator.processing.extraction import subjects_for_video
-from annotator.services import actions
+from annotator.services import Services, actions
 from annotator.services.lab_projects import visible_video_ids
 from annotator.ui import sign_in, video_route
 
@@ -32,7 +32,7 @@ CLIPS = {"A": "single_face.mp4", "B": "single_face_hevc.mov", None: "no_face.mp4
 def lab(tmp_path_factory) -> dict:
     """Video ids by project (None: in no project), with the database in the environment."""
     url = f"sqlite:///{tmp_path_factory.mktemp('access') / 'annotations.sqlite3'}"
-    summary = label_corpus([DATA / clip for clip in CLIPS.values()], url,
+    summary = label_corpus([DATA / clip for clip in CLIPS.values()], Services.open(url),
                            CorpusOptions(workers=1))
     ids = {Path(o.path).name: o.result.video_id for o in summary.outcomes}
     with db.open_database(url).begin() as session:
@@ -53,7 +53,8 @@ def page(coder: str, admin: bool = False, **query) -> AppTest:
     """A tab of `coder`'s account, signed in (root is the app's administrator; `admin` says
     which the test expects)."""
     app = AppTest.from_file(str(APP), default_timeout=60)
-    token, who = actions.start_sign_in(os.environ["AU_ANNOTATOR_DB"], coder, "account", 1)
+    token, who = actions.start_sign_in(Services.open(os.environ["AU_ANNOTATOR_DB"]), coder,
+                                       "account", 1)
     assert who.admin == admin
     app.session_state[sign_in.TOKEN_KEY] = token
     for name, value in query.items():
@@ -111,7 +112,7 @@ def fetch(folder: str, part: str = "times") -> tuple[int, bytes]:
 
 def served(lab, coder: str, video: str) -> str:
     path = DATA / CLIPS[video]
-    access = video_route.Access(lab["url"], lab[video], coder, False)
+    access = video_route.Access(Services.open(lab["url"]), lab[video], coder, False)
     return video_route.serve(path, "video/mp4", subjects_for_video(path, "dlib"), access)
 
 

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import db
-from annotator.services import actions
+from annotator.services import Services, actions
 from annotator.ui import sign_in
 from model.au_sets import au_names
 
@@ -64,7 +64,7 @@ def test_with_accounts_a_coder_signs_in_with_a_password(database):
 
 
 def db_sign_in(url: str, token: str):
-    return actions.signed_in_by_token(url, token)
+    return actions.signed_in_by_token(Services.open(url), token)
 
 
 def test_a_name_in_the_address_signs_nobody_in(database):
@@ -89,7 +89,7 @@ def test_sign_out_ends_the_token(database):
 
 
 def test_an_expired_token_signs_nobody_in(database):
-    token, _ = actions.start_sign_in(database, "bob", "account", -0.01)
+    token, _ = actions.start_sign_in(Services.open(database), "bob", "account", -0.01)
     assert db_sign_in(database, token) is None
 
 
@@ -132,7 +132,8 @@ def test_a_one_person_session_ends_once_accounts_exist(tmp_path, monkeypatch):
 
 def test_a_bad_video_number_in_the_address_is_a_message(database):
     app = page()
-    app.session_state[sign_in.TOKEN_KEY] = actions.start_sign_in(database, "bob", "account",
+    app.session_state[sign_in.TOKEN_KEY] = actions.start_sign_in(Services.open(database), "bob",
+                                                                 "account",
                                                                  1)[0]
     app.query_params["video"] = "abc"
     app.run()
@@ -151,7 +152,7 @@ def test_a_correction_made_on_a_stale_page_is_refused(database):
         db.store_prediction_run(session, video, np.full((4, 8), 0.9, np.float32), parameters)
         video_id = video.id
     with pytest.raises(actions.NewerPrefill, match="the pre-fill changed"):
-        actions.accept_prefill(database, video_id, "bob", ("AU1",), 0, 3, seen)
+        actions.accept_prefill(Services.open(database), video_id, "bob", ("AU1",), 0, 3, seen)
     with pytest.raises(actions.NewerPrefill):
-        actions.set_label(database, video_id, "bob", ("AU1",), 0, 3, 1, seen)
-    assert actions.review_state(database, video_id, "bob").reviewed.sum() == 0
+        actions.set_label(Services.open(database), video_id, "bob", ("AU1",), 0, 3, 1, seen)
+    assert actions.review_state(Services.open(database), video_id, "bob").reviewed.sum() == 0

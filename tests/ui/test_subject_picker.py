@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 import db
 from annotator.processing.prediction import process_video
-from annotator.services import actions
+from annotator.services import Services, actions
 from annotator.ui import sign_in
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "annotator"))
@@ -28,7 +28,7 @@ def database(tmp_path_factory, single_face, demo_video):
     folder = tmp_path_factory.mktemp("subjects")
     clip = two_person_video(folder / "interview.mp4", single_face, demo_video)
     url = f"sqlite:///{folder / 'annotations.sqlite3'}"
-    video_id = process_video(clip, url).video_id
+    video_id = process_video(clip, Services.open(url)).video_id
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AU_ANNOTATOR_DB", url)
         st.cache_resource.clear()  # the app's settings (its database) are a cached resource
@@ -38,7 +38,7 @@ def database(tmp_path_factory, single_face, demo_video):
 def page(video_id: int, **query) -> AppTest:
     app = AppTest.from_file(str(APP), default_timeout=60)
     app.session_state[sign_in.TOKEN_KEY] = actions.start_sign_in(
-        os.environ["AU_ANNOTATOR_DB"], "alice", "name only", 1)[0]
+        Services.open(os.environ["AU_ANNOTATOR_DB"]), "alice", "name only", 1)[0]
     app.query_params["video"] = str(video_id)
     for name, value in query.items():
         app.query_params[name] = str(value)
