@@ -132,3 +132,11 @@ def postgresql_url():
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def services(tmp_path):
+    """The services object of a fresh SQLite database (what the page and the CLI build once)."""
+    from annotator.services import Services
+
+    return Services.open(f"sqlite:///{tmp_path / 'annotations.sqlite3'}")

@@ -247,14 +247,14 @@ def run_finetune(args: argparse.Namespace) -> int:
     if status.state != "done":
         print(f"au-annotator finetune: error: {status.message}", file=sys.stderr)
         return 2
-    refusal = _print_comparison(services, status.version_id)
+    refusal = _print_comparison(services, status.details.version_id)
     if args.activate and refusal and not args.force:
         print(f"not activated: {refusal}; the parent stays active (--force activates it "
               "anyway)")
     elif args.activate:
-        result = activate_version(services, status.version_id, force=args.force)
+        result = activate_version(services, status.details.version_id, force=args.force)
         forced = f" (forced: {refusal})" if refusal else ""
-        print(f"active: version {status.version_id}{forced}; pre-fill re-run on "
+        print(f"active: version {status.details.version_id}{forced}; pre-fill re-run on "
               f"{len(result.refreshed_videos)} videos ({len(result.kept_videos)} fully reviewed "
               f"kept, {len(result.missing_videos)} not found)")
     elif refusal:
