@@ -1,8 +1,9 @@
 """The annotation store: videos, prediction runs, coders' corrections, model versions, jobs.
 
-Open a database with `open_database(database_url(cli_value))` (see db.engine for where the
-default file lives); functions here take a session and never commit: the caller owns the
-transaction (`with open_database(url).begin() as session: ...`; `Session` is its type).
+Open a database once with `Store(database_url(cli_value))` (db.store; see db.engine for where
+the default file lives); functions here take a session and never commit: the caller owns the
+transaction (`with store.write() as session: ...`, or `store.read()` to only read; `Session`
+is its type). JSON columns are read through the typed classes of db.details.
 Everything the application asks of the store is a function named here; SQL stays inside this
 package.
 """
