@@ -80,7 +80,7 @@ def test_adaptation_stopped_by_its_progress_stores_no_run(reviewed_db):
         return step.stage == "learning AU12"
 
     with pytest.raises(LearningCancelled):
-        adapt_subjects(db.open_database(url), video_id, progress=stop_at_au12)
+        adapt_subjects(db.Store(url), video_id, progress=stop_at_au12)
 
     assert stages == [f"learning {au}" for au in AUS[: AUS.index("AU12") + 1]]
     assert _latest(url, video_id)[0] == before
