@@ -1,5 +1,7 @@
-"""Shared test setup: real clips, a private cache folder for the whole run, and (when the
-`postgresql` Debian package is installed) a throwaway PostgreSQL server for the whole session.
+"""Shared test setup: real clips, the two-person clip built once, a real browser, a private
+cache folder for the whole run, and (when the `postgresql` Debian package is installed) a
+throwaway PostgreSQL server for the whole session. The helpers behind them are in
+tests/helpers/ (importable as `helpers` from every test folder).
 
 The cache folder (and a default database inside it) is set in the environment, so CLI
 subprocesses share it too: a clip's landmarks are found once per test run, never in the user's
@@ -17,6 +19,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from helpers.browser import launched_chromium
+from helpers.videos import two_person_video
 
 ROOT = Path(__file__).resolve().parent.parent
 SINGLE_FACE = ROOT / "tests" / "data" / "single_face.mp4"
@@ -56,6 +60,22 @@ def demo_video() -> Path:
 def eye_labels() -> Path:
     """Folder of label files judged by eye for the real clips (see its README.md)."""
     return ROOT / "tests" / "data" / "eye_labels"
+
+
+@pytest.fixture(scope="session")
+def two_person_clip(tmp_path_factory, single_face, demo_video) -> Path:
+    """The two-person clip (helpers.videos.two_person_video), written once per test session;
+    copy it to put it in a folder of your own."""
+    folder = tmp_path_factory.mktemp("two-person")
+    return two_person_video(folder / "interview.mp4", single_face, demo_video)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium under Playwright for one test file; open tabs with
+    helpers.browser.new_page (each in a fresh profile). Skips where either is missing."""
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 def _postgres_bin() -> Path | None:

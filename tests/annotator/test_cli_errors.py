@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from videos import faststart_copy, truncated_copy
+from helpers.videos import faststart_copy, truncated_copy
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

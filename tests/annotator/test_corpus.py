@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from videos import TWO_PERSON_FRAMES, truncated_copy, two_person_video
+from helpers.videos import TWO_PERSON_FRAMES, truncated_copy
 
 import db
 from annotator.processing.corpus import CorpusOptions, find_videos, label_corpus
@@ -223,11 +223,11 @@ def _read_until_closed(terminal: int, shown: list[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def one_and_two_people(tmp_path_factory, single_face, demo_video) -> tuple[Path, int]:
+def one_and_two_people(tmp_path_factory, single_face, two_person_clip) -> tuple[Path, int]:
     """A folder with the one-face clip and the two-person clip, and their decoded frames."""
     folder = tmp_path_factory.mktemp("one-and-two-people")
     shutil.copy(single_face, folder / "single_face.mp4")
-    two_person_video(folder / "interview.mp4", single_face, demo_video)
+    shutil.copy(two_person_clip, folder / "interview.mp4")
     decoded = sum(1 for clip in folder.iterdir() for _ in iter_frames(clip))
     assert decoded == 72 + TWO_PERSON_FRAMES
     return folder, decoded

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from finetune_setup import (
+from helpers.finetuning import (
     CODER,
     database_with_corrections,
     register_network,

@@ -8,7 +8,7 @@ import re
 import signal
 
 import pytest
-from finetune_setup import (
+from helpers.finetuning import (
     database_with_corrections,
     register_network,
     store_snapshot,

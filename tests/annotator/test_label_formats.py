@@ -10,8 +10,8 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.videos import marker_frame, write_video
 from pympi.Elan import Eaf
-from videos import marker_frame, write_video
 
 import db
 from annotator.labelfiles.label_io import ExportOptions, export_video, import_label_folder

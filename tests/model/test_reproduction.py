@@ -29,7 +29,7 @@ from model.predictors import load_predictor
 from model.smoothing import prefill_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "annotator"))
-from finetune_setup import label_files, synthetic_dataset  # noqa: E402
+from helpers.finetuning import label_files, synthetic_dataset  # noqa: E402
 
 # release → (AU set, training label folder, validation label folder)
 RELEASES = {

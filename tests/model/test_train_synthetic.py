@@ -17,7 +17,7 @@ from model.network import NetworkConfig
 from model.training import TrainingConfig, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "annotator"))
-from finetune_setup import synthetic_dataset  # noqa: E402  (one synthetic set per test run)
+from helpers.finetuning import synthetic_dataset  # noqa: E402  (one synthetic set per test run)
 
 pytestmark = pytest.mark.slow
 
