@@ -70,6 +70,46 @@ def two_person_clip(tmp_path_factory, single_face, demo_video) -> Path:
     return two_person_video(folder / "interview.mp4", single_face, demo_video)
 
 
+@pytest.fixture(scope="session")
+def single_face_features(single_face):
+    """single_face.mp4's features (model.features.VideoFeatures): 72 frames, one face."""
+    from helpers.clip_data import clip_features
+
+    return clip_features(single_face)
+
+
+@pytest.fixture(scope="session")
+def no_face_features(no_face):
+    """no_face.mp4's features: 95 frames without a face."""
+    from helpers.clip_data import clip_features
+
+    return clip_features(no_face)
+
+
+@pytest.fixture(scope="session")
+def demo_features(demo_video):
+    """The demo clip's features: 471 frames, crying then laughing."""
+    from helpers.clip_data import clip_features
+
+    return clip_features(demo_video)
+
+
+@pytest.fixture(scope="session")
+def single_face_landmarks(single_face):
+    """(RGB frames, (T, 68, 2) dlib landmarks, (T,) face found) of single_face.mp4."""
+    from helpers.clip_data import clip_landmarks
+
+    return clip_landmarks(single_face)
+
+
+@pytest.fixture(scope="session")
+def dlib_shape_model():
+    """dlib's 68-point shape model file."""
+    from helpers.clip_data import dlib_shape_model
+
+    return dlib_shape_model()
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Debian's chromium under Playwright for one test file; open tabs with

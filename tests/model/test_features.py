@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from annotator.processing.extraction import features_for_video, features_path, landmarks_for_video
-from annotator.processing.landmarks.dlib_backend import predictor_path
-from annotator.processing.video import iter_frames
 from model.au_sets import CROP_SIZE
 from model.features import (
     EYE_LEFT,
@@ -25,26 +21,20 @@ from model.features import (
     template_landmarks,
 )
 
-DATA = Path(__file__).parents[1] / "data"
-SINGLE_FACE = DATA / "single_face.mp4"
-NO_FACE = DATA / "no_face.mp4"
+
+@pytest.fixture(scope="module")
+def single_face(single_face_features):
+    return single_face_features
 
 
 @pytest.fixture(scope="module")
-def single_face():
-    return features_for_video(SINGLE_FACE)
+def single_face_inputs(single_face_landmarks):
+    return single_face_landmarks
 
 
-@pytest.fixture(scope="module")
-def single_face_inputs():
-    table = landmarks_for_video(SINGLE_FACE)
-    frames = [frame.rgb for frame in iter_frames(SINGLE_FACE)]
-    return frames, table.landmarks, table.face
-
-
-def _dlib_mean_shape() -> np.ndarray:
+def _dlib_mean_shape(model_file: Path) -> np.ndarray:
     """The initial shape at the start of dlib's 68-point model file (dlib serialisation)."""
-    data = predictor_path().read_bytes()[:4096]
+    data = model_file.read_bytes()[:4096]
     position = 0
 
     def integer() -> int:
@@ -61,8 +51,8 @@ def _dlib_mean_shape() -> np.ndarray:
     return np.array(values).reshape(-1, 2)
 
 
-def test_template_is_dlibs_mean_face():
-    assert np.allclose(MEAN_SHAPE, _dlib_mean_shape(), atol=6e-5)
+def test_template_is_dlibs_mean_face(dlib_shape_model):
+    assert np.allclose(MEAN_SHAPE, _dlib_mean_shape(dlib_shape_model), atol=6e-5)
 
 
 def test_background_outside_the_face_is_black(single_face):
@@ -108,8 +98,8 @@ def test_edge_channel_outlines_the_face_parts(single_face):
         assert edges[y0:y1, x0:x1].any()
 
 
-def test_video_without_a_face_gives_zero_images_and_no_motion():
-    features = features_for_video(NO_FACE)
+def test_video_without_a_face_gives_zero_images_and_no_motion(no_face_features):
+    features = no_face_features
     assert len(features) == 95
     assert not features.face.any() and not features.has_motion.any()
     assert not np.asarray(features.images).any() and not features.motion.any()
@@ -134,20 +124,6 @@ def test_frames_beside_a_faceless_frame_have_no_motion(single_face_inputs):
     missing = np.flatnonzero(~features.has_motion)
     assert missing.tolist() == [0, 1, 28, 30, 32, 70, 71]
     assert not features.motion[missing].any()
-
-
-def test_features_are_cached_per_video_and_config(tmp_path, monkeypatch):
-    # This test plants a doctored features file, so it uses a cache of its own.
-    monkeypatch.setenv("AU_ANNOTATOR_CACHE", str(tmp_path))
-    single_face = features_for_video(SINGLE_FACE)
-    cached = features_path(SINGLE_FACE, "dlib", FeatureConfig())
-    assert cached.is_file()
-    # A cache file that differs from what a recomputation would give:
-    replace(single_face, images=np.full_like(single_face.images, 7)).save(cached)
-    assert (np.asarray(features_for_video(SINGLE_FACE).images) == 7).all()
-    other = FeatureConfig(canny_low=20)
-    assert features_path(SINGLE_FACE, "dlib", other) != cached
-    assert np.asarray(features_for_video(SINGLE_FACE, config=other).images).max() == 255
 
 
 def test_images_written_to_disk_as_made_equal_those_held_in_memory(single_face_inputs, tmp_path):
