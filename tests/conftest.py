@@ -16,11 +16,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
+from helpers import clip_data
 from helpers.browser import launched_chromium
 from helpers.videos import two_person_video
+from sqlalchemy import create_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 SINGLE_FACE = ROOT / "tests" / "data" / "single_face.mp4"
@@ -73,41 +76,31 @@ def two_person_clip(tmp_path_factory, single_face, demo_video) -> Path:
 @pytest.fixture(scope="session")
 def single_face_features(single_face):
     """single_face.mp4's features (model.features.VideoFeatures): 72 frames, one face."""
-    from helpers.clip_data import clip_features
-
-    return clip_features(single_face)
+    return clip_data.clip_features(single_face)
 
 
 @pytest.fixture(scope="session")
 def no_face_features(no_face):
     """no_face.mp4's features: 95 frames without a face."""
-    from helpers.clip_data import clip_features
-
-    return clip_features(no_face)
+    return clip_data.clip_features(no_face)
 
 
 @pytest.fixture(scope="session")
 def demo_features(demo_video):
     """The demo clip's features: 471 frames, crying then laughing."""
-    from helpers.clip_data import clip_features
-
-    return clip_features(demo_video)
+    return clip_data.clip_features(demo_video)
 
 
 @pytest.fixture(scope="session")
 def single_face_landmarks(single_face):
     """(RGB frames, (T, 68, 2) dlib landmarks, (T,) face found) of single_face.mp4."""
-    from helpers.clip_data import clip_landmarks
-
-    return clip_landmarks(single_face)
+    return clip_data.clip_landmarks(single_face)
 
 
 @pytest.fixture(scope="session")
 def dlib_shape_model():
     """dlib's 68-point shape model file."""
-    from helpers.clip_data import dlib_shape_model
-
-    return dlib_shape_model()
+    return clip_data.dlib_shape_model()
 
 
 @pytest.fixture(scope="module")
@@ -192,3 +185,14 @@ def postgresql_url():
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgresql_database(postgresql_url) -> str:
+    """URL of a fresh, empty database on the session's PostgreSQL server."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    server = create_engine(postgresql_url, isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    server.dispose()
+    return postgresql_url.rsplit("/", 1)[0] + f"/{name}"
