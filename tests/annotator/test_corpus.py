@@ -31,6 +31,8 @@ from annotator.processing.corpus import CorpusOptions, find_videos, label_corpus
 from annotator.processing.prediction import process_video
 from annotator.processing.video import iter_frames
 
+pytestmark = pytest.mark.slow  # processes whole folders with worker processes
+
 CLIPS = ("single_face.mp4", "no_face.mp4", "interviews/WolfgangLanger_Pexels.mp4")
 
 
@@ -123,7 +125,6 @@ def test_a_rerun_processes_nothing(two_workers, corpus, tmp_path):
                 for v in db.list_videos(session)] == runs_before
 
 
-@pytest.mark.slow
 def test_a_local_ray_instance_stores_the_same_labels(corpus, alone, tmp_path):
     pytest.importorskip("ray", reason="Ray is the optional `cluster` extra")
     url = f"sqlite:///{tmp_path / 'annotations.sqlite3'}"

@@ -19,6 +19,8 @@ import db
 from annotator.learning.finetune_options import FinetuneError
 from annotator.learning.model_versions import ActivationRefused, activate_version, rollback
 
+pytestmark = pytest.mark.slow  # fine-tunes on the synthetic set
+
 
 @pytest.fixture
 def store(tmp_path, demo_video):

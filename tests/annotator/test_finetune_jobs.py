@@ -27,6 +27,8 @@ from annotator.jobs.finetune_launch import (
 from annotator.learning.finetune_options import FinetuneBusy, FinetuneOptions
 from annotator.learning.model_versions import models_folder
 
+pytestmark = pytest.mark.slow  # fine-tunes on the synthetic set
+
 # far more epochs than a test waits for: the job is stopped while it trains
 LONG = FinetuneOptions(epochs=500, batch_size=8)
 

@@ -28,6 +28,8 @@ from model.config import read_setup, setup_toml
 from model.predictors import load_predictor
 from model.smoothing import prefill_labels
 
+pytestmark = pytest.mark.slow  # trains on mock Aff-Wild2 releases
+
 # release → (AU set, training label folder, validation label folder)
 RELEASES = {
     "abaw2020": ("abaw2020", "AU_Set/Training_Set", "AU_Set/Validation_Set"),

@@ -145,6 +145,7 @@ def test_export_command_picks_one_subject(processed, tmp_path, subject, name):
     assert [p.name for p in out.iterdir()] == [name]
 
 
+@pytest.mark.slow
 def test_bench_times_the_pipeline_with_both_subjects(two_person, capsys):
     assert main(["bench", str(two_person)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()

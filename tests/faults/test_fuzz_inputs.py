@@ -27,6 +27,8 @@ from annotator.processing.prediction import process_video
 from annotator.processing.video import count_frames, open_video
 from model.errors import InputError
 
+pytestmark = pytest.mark.slow  # fault tests: many mangled files
+
 SEED = 20261130
 CODER = "alice"
 LABEL_CASES = 600

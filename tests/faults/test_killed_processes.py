@@ -34,6 +34,8 @@ from annotator.learning.model_versions import models_folder
 from annotator.processing.prediction import process_video
 from annotator.services import actions
 
+pytestmark = pytest.mark.slow  # fault tests: processes killed mid-way
+
 REPO = Path(__file__).resolve().parents[2]
 WRITER = REPO / "tests" / "db" / "correction_writer.py"
 LONG = FinetuneOptions(epochs=500, batch_size=8)  # far longer than the test waits
@@ -140,7 +142,6 @@ def open_demo_in_browser(browser, address: str):
     return page
 
 
-@pytest.mark.slow
 def test_killing_the_app_server_mid_job_loses_nothing_and_a_restarted_app_processes_the_video(
     tmp_path, single_face, demo_video, monkeypatch, browser
 ):
@@ -190,7 +191,6 @@ def _training(status) -> bool:
     return status.finished or status.progress > 0
 
 
-@pytest.mark.slow
 def test_a_finetune_killed_mid_way_while_a_coder_corrects_loses_no_correction(
     tmp_path, demo_video
 ):

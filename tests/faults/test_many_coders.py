@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # load tests: eight coders at once
+
 LOAD = Path(__file__).resolve().parents[2] / "benchmarks" / "load.py"
 
 

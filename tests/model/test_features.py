@@ -1,4 +1,4 @@
-"""Input features: masking, alignment, edges, motion, no-face handling and the per-video cache."""
+"""Input features: masking, alignment, edges, motion and no-face handling."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from model.au_sets import CROP_SIZE
 from model.features import (
@@ -20,16 +19,6 @@ from model.features import (
     features_from_frames,
     template_landmarks,
 )
-
-
-@pytest.fixture(scope="module")
-def single_face(single_face_features):
-    return single_face_features
-
-
-@pytest.fixture(scope="module")
-def single_face_inputs(single_face_landmarks):
-    return single_face_landmarks
 
 
 def _dlib_mean_shape(model_file: Path) -> np.ndarray:
@@ -55,26 +44,26 @@ def test_template_is_dlibs_mean_face(dlib_shape_model):
     assert np.allclose(MEAN_SHAPE, _dlib_mean_shape(dlib_shape_model), atol=6e-5)
 
 
-def test_background_outside_the_face_is_black(single_face):
-    image = single_face.images[0]  # (2, S, S); the frame's corners show a bright door
+def test_background_outside_the_face_is_black(single_face_features):
+    image = single_face_features.images[0]  # (2, S, S); the frame's corners show a bright door
     for channel in image:
         assert not channel[:8, :8].any() and not channel[:8, -8:].any()
-    mask = face_mask(single_face.aligned_landmarks[0], FeatureConfig())
+    mask = face_mask(single_face_features.aligned_landmarks[0], FeatureConfig())
     assert not image[:, mask == 0].any()
     inside = cv2.erode(mask, np.ones((5, 5), np.uint8)) == 1
     assert (image[0][inside] > 0).mean() > 0.99  # the face itself is kept
 
 
-def test_alignment_puts_the_eyes_at_the_template_positions(single_face):
+def test_alignment_puts_the_eyes_at_the_template_positions(single_face_features):
     template = template_landmarks(CROP_SIZE)
-    aligned = single_face.aligned_landmarks[single_face.face]
+    aligned = single_face_features.aligned_landmarks[single_face_features.face]
     for eye in (EYE_LEFT, EYE_RIGHT):
         error = np.linalg.norm(aligned[:, eye].mean(axis=1) - template[eye].mean(axis=0), axis=1)
         assert error.max() < 2.5  # pixels of the 112-px crop
 
 
-def test_a_rotated_smaller_face_gives_the_same_crop(single_face_inputs):
-    frames, landmarks, _ = single_face_inputs
+def test_a_rotated_smaller_face_gives_the_same_crop(single_face_landmarks):
+    frames, landmarks, _ = single_face_landmarks
     height, width = frames[0].shape[:2]
     turn = cv2.getRotationMatrix2D((width / 2, height / 2), 20, 0.8)  # 20° roll, 80 % size
     turned = cv2.warpAffine(frames[0], turn, (width, height))
@@ -86,9 +75,9 @@ def test_a_rotated_smaller_face_gives_the_same_crop(single_face_inputs):
     assert np.abs(upright[0].astype(int) - rotated[0]).mean() < 6  # gray levels of 255
 
 
-def test_edge_channel_outlines_the_face_parts(single_face):
-    edges = single_face.images[0, 1]
-    mask = face_mask(single_face.aligned_landmarks[0], FeatureConfig())
+def test_edge_channel_outlines_the_face_parts(single_face_features):
+    edges = single_face_features.images[0, 1]
+    mask = face_mask(single_face_features.aligned_landmarks[0], FeatureConfig())
     assert set(np.unique(edges)) <= {0, 255}
     assert 0.03 < (edges[mask == 1] > 0).mean() < 0.3
     template = np.round(template_landmarks(CROP_SIZE)).astype(int)
@@ -106,17 +95,17 @@ def test_video_without_a_face_gives_zero_images_and_no_motion(no_face_features):
     assert np.isnan(features.aligned_landmarks).all()
 
 
-def test_motion_is_the_aligned_difference_of_the_neighbours(single_face):
-    aligned, motion = single_face.aligned_landmarks, single_face.motion
+def test_motion_is_the_aligned_difference_of_the_neighbours(single_face_features):
+    aligned, motion = single_face_features.aligned_landmarks, single_face_features.motion
     expected = (aligned[11] - aligned[9]).reshape(-1) / CROP_SIZE
     assert np.allclose(motion[10], expected, atol=1e-6)
-    assert not single_face.has_motion[0] and not single_face.has_motion[-1]
-    assert single_face.has_motion[1:-1].all()
+    assert not single_face_features.has_motion[0] and not single_face_features.has_motion[-1]
+    assert single_face_features.has_motion[1:-1].all()
     assert not motion[0].any() and not motion[-1].any()
 
 
-def test_frames_beside_a_faceless_frame_have_no_motion(single_face_inputs):
-    frames, landmarks, face = single_face_inputs
+def test_frames_beside_a_faceless_frame_have_no_motion(single_face_landmarks):
+    frames, landmarks, face = single_face_landmarks
     face = face.copy()
     face[30] = False  # as if the detector had missed the face in frame 30
     features = features_from_frames(frames, landmarks, face, FeatureConfig(motion_offset=2))
@@ -126,8 +115,8 @@ def test_frames_beside_a_faceless_frame_have_no_motion(single_face_inputs):
     assert not features.motion[missing].any()
 
 
-def test_images_written_to_disk_as_made_equal_those_held_in_memory(single_face_inputs, tmp_path):
-    frames, landmarks, face = single_face_inputs
+def test_images_written_to_disk_as_made_equal_those_held_in_memory(single_face_landmarks, tmp_path):
+    frames, landmarks, face = single_face_landmarks
     face = face.copy()
     face[[3, 40]] = False
     held = features_from_frames(frames, landmarks, face)

@@ -30,6 +30,8 @@ from annotator.learning.model_versions import compare_versions
 from annotator.services import actions
 from annotator.ui import sign_in
 
+pytestmark = pytest.mark.slow  # fine-tunes on the synthetic set
+
 APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"
 WAIT_S = 90
 
