@@ -42,8 +42,8 @@ from db import PredictionParameters
 from model.au_sets import au_names
 from model.files import content_hash
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ui"))
-from app_server import running_app  # noqa: E402  (the tests' way to start the real app)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers.app_server import running_app  # noqa: E402  (the tests' way to start the real app)
 
 PLAYER = ".player"
 SIZE, FPS = (320, 180), 25

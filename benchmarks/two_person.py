@@ -3,7 +3,7 @@ person, in one run.
 
 Both go through `bench`'s end-to-end path (decode → every face's landmarks → subjects →
 features → descriptors → AU network for each subject; annotator.devtools.bench) with the dlib
-backend: the two-person test clip (tests/annotator/videos.py: two faces side by side, the right one
+backend: the two-person test clip (tests/helpers/videos.py: two faces side by side, the right one
 away for 1.3 s) and that clip with its right half blanked (one face, the same pictures
 otherwise). Runs alternate, so both meet the same machine. The last line is
 `one_face_fps=… two_person_fps=… ratio=…`; the goal on CPU is a ratio of at least 0.6.
@@ -25,8 +25,8 @@ from annotator.processing.extraction import make_backend
 from annotator.processing.video import iter_frames, open_video
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "annotator"))
-from videos import two_person_video, write_video  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))
+from helpers.videos import two_person_video, write_video  # noqa: E402
 
 
 def one_face_copy(source: Path, target: Path) -> Path:

@@ -1,5 +1,7 @@
-"""Shared test setup: real clips, a private cache folder for the whole run, and (when the
-`postgresql` Debian package is installed) a throwaway PostgreSQL server for the whole session.
+"""Shared test setup: real clips, the two-person clip built once, a real browser, a private
+cache folder for the whole run, and (when the `postgresql` Debian package is installed) a
+throwaway PostgreSQL server for the whole session. The helpers behind them are in
+tests/helpers/ (importable as `helpers` from every test folder).
 
 The cache folder (and a default database inside it) is set in the environment, so CLI
 subprocesses share it too: a clip's landmarks are found once per test run, never in the user's
@@ -14,9 +16,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
+from helpers import clip_data
+from helpers.browser import launched_chromium
+from helpers.videos import two_person_video
+from sqlalchemy import create_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 SINGLE_FACE = ROOT / "tests" / "data" / "single_face.mp4"
@@ -56,6 +63,52 @@ def demo_video() -> Path:
 def eye_labels() -> Path:
     """Folder of label files judged by eye for the real clips (see its README.md)."""
     return ROOT / "tests" / "data" / "eye_labels"
+
+
+@pytest.fixture(scope="session")
+def two_person_clip(tmp_path_factory, single_face, demo_video) -> Path:
+    """The two-person clip (helpers.videos.two_person_video), written once per test session;
+    copy it to put it in a folder of your own."""
+    folder = tmp_path_factory.mktemp("two-person")
+    return two_person_video(folder / "interview.mp4", single_face, demo_video)
+
+
+@pytest.fixture(scope="session")
+def single_face_features(single_face):
+    """single_face.mp4's features (model.features.VideoFeatures): 72 frames, one face."""
+    return clip_data.clip_features(single_face)
+
+
+@pytest.fixture(scope="session")
+def no_face_features(no_face):
+    """no_face.mp4's features: 95 frames without a face."""
+    return clip_data.clip_features(no_face)
+
+
+@pytest.fixture(scope="session")
+def demo_features(demo_video):
+    """The demo clip's features: 471 frames, crying then laughing."""
+    return clip_data.clip_features(demo_video)
+
+
+@pytest.fixture(scope="session")
+def single_face_landmarks(single_face):
+    """(RGB frames, (T, 68, 2) dlib landmarks, (T,) face found) of single_face.mp4."""
+    return clip_data.clip_landmarks(single_face)
+
+
+@pytest.fixture(scope="session")
+def dlib_shape_model():
+    """dlib's 68-point shape model file."""
+    return clip_data.dlib_shape_model()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium under Playwright for one test file; open tabs with
+    helpers.browser.new_page (each in a fresh profile). Skips where either is missing."""
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 def _postgres_bin() -> Path | None:
@@ -140,3 +193,14 @@ def services(tmp_path):
     from annotator.services import Services
 
     return Services.open(f"sqlite:///{tmp_path / 'annotations.sqlite3'}")
+
+
+@pytest.fixture
+def postgresql_database(postgresql_url) -> str:
+    """URL of a fresh, empty database on the session's PostgreSQL server."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    server = create_engine(postgresql_url, isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    server.dispose()
+    return postgresql_url.rsplit("/", 1)[0] + f"/{name}"

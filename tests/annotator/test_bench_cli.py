@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # times the whole pipeline
+
 
 def test_bench_prints_stage_times_and_the_summary_line(single_face):
     result = subprocess.run(

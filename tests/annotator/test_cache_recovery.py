@@ -1,14 +1,17 @@
-"""A damaged cache file (truncated by a crash, overwritten, from an older version) is
-recomputed, never fatal, and the video processes as before."""
+"""The per-video cache: features are kept per video and config, and a damaged cache file
+(truncated by a crash, overwritten, from an older version) is recomputed, never fatal, and
+the video processes as before."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 
 from annotator.processing.extraction import (
     descriptors_path,
+    features_for_video,
     features_path,
     landmark_cache_path,
     landmarks_for_video,
@@ -52,3 +55,17 @@ def test_landmarks_cached_before_subjects_were_tracked_are_subject_one(tmp_path,
     subjects = subjects_for_video(single_face)
     assert subjects.count == 1  # read, not tracked again
     assert np.allclose(subjects.subject(1).landmarks, marked.landmarks, equal_nan=True)
+
+
+def test_features_are_cached_per_video_and_config(tmp_path, monkeypatch, single_face):
+    # This test plants a doctored features file, so it uses a cache of its own.
+    monkeypatch.setenv("AU_ANNOTATOR_CACHE", str(tmp_path))
+    features = features_for_video(single_face)
+    cached = features_path(single_face, "dlib", FeatureConfig())
+    assert cached.is_file()
+    # A cache file that differs from what a recomputation would give:
+    replace(features, images=np.full_like(features.images, 7)).save(cached)
+    assert (np.asarray(features_for_video(single_face).images) == 7).all()
+    other = FeatureConfig(canny_low=20)
+    assert features_path(single_face, "dlib", other) != cached
+    assert np.asarray(features_for_video(single_face, config=other).images).max() == 255

@@ -6,7 +6,10 @@ import subprocess
 import sys
 
 import pytest
-from videos import faststart_copy, truncated_copy
+import torch
+from helpers.videos import faststart_copy, truncated_copy
+
+from annotator.cli import main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -39,3 +42,24 @@ def test_process_rejects_bad_input_in_one_line(tmp_path, single_face, kind):
     assert len(lines) == 1, result.stderr
     assert str(path) in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_train_command_reports_a_folder_without_usable_label_files_in_one_line(tmp_path, capsys):
+    label = tmp_path / "AU_Set/Training_Set/v.txt"
+    label.parent.mkdir(parents=True)
+    label.write_text("AU1,AU2\n1,0\n")
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "v.mp4").write_bytes(b"")  # only its name is read before the error
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "no usable label files (AU_Set/Training_Set/v.txt: line 1: header 'AU1,AU2'" in error
+
+
+def test_evaluate_command_refuses_a_pickle_in_one_line(tmp_path, capsys):
+    path = tmp_path / "model.pt"
+    torch.save({"weight": torch.zeros(2)}, path)
+    assert main(["evaluate", "--data", str(tmp_path), "--model", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert str(path) in error and "refused" in error

@@ -24,13 +24,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from videos import TWO_PERSON_FRAMES, truncated_copy, two_person_video
+from helpers.videos import TWO_PERSON_FRAMES, truncated_copy
 
 import db
 from annotator.processing.corpus import CorpusOptions, find_videos, label_corpus
 from annotator.processing.prediction import process_video
 from annotator.processing.video import iter_frames
 from annotator.services import Services
+
+pytestmark = pytest.mark.slow  # processes whole folders with worker processes
 
 CLIPS = ("single_face.mp4", "no_face.mp4", "interviews/WolfgangLanger_Pexels.mp4")
 
@@ -124,7 +126,6 @@ def test_a_rerun_processes_nothing(two_workers, corpus, tmp_path):
                 for v in db.list_videos(session)] == runs_before
 
 
-@pytest.mark.slow
 def test_a_local_ray_instance_stores_the_same_labels(corpus, alone, tmp_path):
     pytest.importorskip("ray", reason="Ray is the optional `cluster` extra")
     url = f"sqlite:///{tmp_path / 'annotations.sqlite3'}"
@@ -224,11 +225,11 @@ def _read_until_closed(terminal: int, shown: list[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def one_and_two_people(tmp_path_factory, single_face, demo_video) -> tuple[Path, int]:
+def one_and_two_people(tmp_path_factory, single_face, two_person_clip) -> tuple[Path, int]:
     """A folder with the one-face clip and the two-person clip, and their decoded frames."""
     folder = tmp_path_factory.mktemp("one-and-two-people")
     shutil.copy(single_face, folder / "single_face.mp4")
-    two_person_video(folder / "interview.mp4", single_face, demo_video)
+    shutil.copy(two_person_clip, folder / "interview.mp4")
     decoded = sum(1 for clip in folder.iterdir() for _ in iter_frames(clip))
     assert decoded == 72 + TWO_PERSON_FRAMES
     return folder, decoded

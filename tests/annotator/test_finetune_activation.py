@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from finetune_setup import (
+from helpers.finetuning import (
     CODER,
     database_with_corrections,
     register_network,
@@ -19,6 +19,8 @@ import db
 from annotator.learning.finetune_options import FinetuneError
 from annotator.learning.model_versions import ActivationRefused, activate_version, rollback
 from annotator.services import Services
+
+pytestmark = pytest.mark.slow  # fine-tunes on the synthetic set
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ parent on the held-out frames, and says which it did."""
 from __future__ import annotations
 
 import pytest
-from finetune_setup import database_with_corrections, synthetic_dataset
+from helpers.finetuning import database_with_corrections, synthetic_dataset
 
 import db
 from annotator.cli import main

@@ -8,7 +8,7 @@ import re
 import signal
 
 import pytest
-from finetune_setup import (
+from helpers.finetuning import (
     database_with_corrections,
     register_network,
     store_snapshot,
@@ -26,6 +26,8 @@ from annotator.jobs.finetune_launch import (
 )
 from annotator.learning.finetune_options import FinetuneBusy, FinetuneOptions
 from annotator.services import Services
+
+pytestmark = pytest.mark.slow  # fine-tunes on the synthetic set
 
 # far more epochs than a test waits for: the job is stopped while it trains
 LONG = FinetuneOptions(epochs=500, batch_size=8)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from finetune_setup import (
+from helpers.finetuning import (
     TINY_NETWORK,
     database_with_corrections,
     synthetic_dataset,

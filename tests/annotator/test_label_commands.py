@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from helpers.label_files import lab_elan
 from pympi.Elan import Eaf
 
 import db
@@ -121,23 +122,12 @@ def test_an_elan_file_links_the_video_relative_to_the_out_folder(tmp_path, capsy
     assert (out / media["RELATIVE_MEDIA_URL"]).resolve() == tmp_path / "media" / "clip.mp4"
 
 
-def _lab_elan(path, tiers):
-    """An ELAN file as a lab codes it, with its own tier names."""
-    document = Eaf(author="lab")
-    for tier, spans in tiers.items():
-        document.add_tier(tier)
-        for start, end in spans:
-            document.add_annotation(tier, start, end, value="x")
-    document.remove_tier("default")
-    document.to_file(str(path))
-
-
 @pytest.mark.parametrize("tier_map", ["Smile=AU12,Brows up=AU1", "@map.txt"])
 def test_import_labels_reads_elan_tiers_through_the_tier_map(tmp_path, capsys, tier_map):
     url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
     _register(url, "clip", 30)  # no video file: 30 fps timing, frame k at k/30 s
     (tmp_path / "labels").mkdir()
-    _lab_elan(tmp_path / "labels" / "clip.eaf",
+    lab_elan(tmp_path / "labels" / "clip.eaf",
               {"Smile": [(0, 500)], "Brows up": [], "Notes": [(0, 900)]})
     (tmp_path / "map.txt").write_text("# our lab's tier names\nSmile = AU 12\nbrows up=AU01\n")
     tier_map = tier_map.replace("@", f"@{tmp_path}/")

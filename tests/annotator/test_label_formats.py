@@ -10,8 +10,9 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.label_files import lab_elan
+from helpers.videos import marker_frame, write_video
 from pympi.Elan import Eaf
-from videos import marker_frame, write_video
 
 import db
 from annotator.labelfiles.label_io import ExportOptions, export_video, import_label_folder
@@ -124,25 +125,13 @@ def test_a_downloaded_elan_file_links_the_video_by_its_file_name(tmp_path):
     assert media["MEDIA_URL"] == (tmp_path / "videos" / "clip.mp4").as_uri()
 
 
-def _hand_coded_elan(path, media, tiers):
-    """An ELAN file as a lab codes it: its own tier names, boundaries near (not on) frames."""
-    document = Eaf(author="lab")
-    document.add_linked_file(media.absolute().as_uri(), mimetype="video/mp4")
-    for tier, spans in tiers.items():
-        document.add_tier(tier)
-        for start, end in spans:
-            document.add_annotation(tier, start, end, value="x")
-    document.remove_tier("default")
-    document.to_file(str(path))
-
-
 def test_an_elan_file_with_other_tier_names_imports_through_the_tier_map(clips, tmp_path):
     url, video_id = _processed(tmp_path, clips["single_face"])  # 30 fps: frame k at k/30 s
     folder = tmp_path / "lab"
     folder.mkdir()
-    _hand_coded_elan(folder / "session 3 coder B.eaf", clips["single_face"], {
+    lab_elan(folder / "session 3 coder B.eaf", {
         "Smile": [(1010, 2010)], "Brows up": [], "AU 4": [(0, 500)], "Comments": [(0, 900)],
-    })
+    }, clips["single_face"])
     tier_map = {"smile": "AU12", "brows up": "AU1"}
     with db.open_database(url).begin() as session:
         [imported] = import_label_folder(session, folder, "bob", tier_map=tier_map)
@@ -162,7 +151,7 @@ def test_an_elan_file_with_other_tier_names_imports_through_the_tier_map(clips, 
 def test_an_elan_file_without_au_tiers_is_refused_with_a_hint(clips, tmp_path):
     url, _ = _processed(tmp_path, clips["single_face"])
     (tmp_path / "lab").mkdir()
-    _hand_coded_elan(tmp_path / "lab/single_face.eaf", clips["single_face"], {"Smile": []})
+    lab_elan(tmp_path / "lab/single_face.eaf", {"Smile": []}, clips["single_face"])
     with pytest.raises(InputError, match="no AU tiers \\(tiers: Smile\\).*--tier-map"):
         with db.open_database(url).begin() as session:
             import_label_folder(session, tmp_path / "lab", "bob")

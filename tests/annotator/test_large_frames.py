@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from videos import write_video
+from helpers.videos import write_video
 
 from annotator.processing.extraction import (
     ANALYSIS_SIDE,

@@ -8,7 +8,7 @@ import os
 import av
 import numpy as np
 import pytest
-from videos import marker_frame, write_video
+from helpers.videos import marker_frame, write_video
 
 from annotator.processing import extraction, prediction
 from annotator.processing.proxy import (

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from videos import RIGHT_AWAY, two_person_video
+from helpers.videos import RIGHT_AWAY
 
 from annotator.processing.extraction import analyse_video, face_identity, subjects_for_video
 from annotator.processing.landmarks.dlib_backend import DlibBackend
@@ -18,9 +18,8 @@ from annotator.processing.video import iter_frames, open_video
 
 
 @pytest.fixture(scope="module")
-def two_person(tmp_path_factory, single_face, demo_video):
-    path = tmp_path_factory.mktemp("two-person") / "interview.mp4"
-    return two_person_video(path, single_face, demo_video)
+def two_person(two_person_clip):
+    return two_person_clip
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +94,7 @@ def test_the_fan_backend_finds_the_same_two_subjects(two_person, tmp_path, monke
 
 
 def _first_frames(source, target, count: int) -> None:
-    from videos import write_video
+    from helpers.videos import write_video
 
     frames = [frame.rgb for frame in iter_frames(source)][:count]
     write_video(target, frames)

@@ -1,9 +1,9 @@
 """A video with two people: every face tracked into subjects, each subject coded, pre-filled,
 exported and imported on its own (`NAME_left.txt` / `NAME_right.txt`), the CLI naming them.
 
-The clip (videos.two_person_video) puts the single-face clip on the left (neutral, then a broad
-smile from frame 21) beside the demo clip's crying start on the right (no smile), and the right
-person leaves the picture for 1.3 s and comes back.
+The clip (helpers.videos.two_person_video) puts the single-face clip on the left (neutral,
+then a broad smile from frame 21) beside the demo clip's crying start on the right (no smile),
+and the right person leaves the picture for 1.3 s and comes back.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from videos import LEFT_SMILE_FROM, RIGHT_AWAY, TWO_PERSON_FRAMES, two_person_video
+from helpers.videos import LEFT_SMILE_FROM, RIGHT_AWAY, TWO_PERSON_FRAMES
 
 import db
 from annotator.cli import main
@@ -29,9 +29,8 @@ AU12 = au_names("abaw2020").index("AU12")
 
 
 @pytest.fixture(scope="module")
-def two_person(tmp_path_factory, single_face, demo_video):
-    path = tmp_path_factory.mktemp("two-person") / "interview.mp4"
-    return two_person_video(path, single_face, demo_video)
+def two_person(two_person_clip):
+    return two_person_clip
 
 
 @pytest.fixture
@@ -147,6 +146,7 @@ def test_export_command_picks_one_subject(processed, tmp_path, subject, name):
     assert [p.name for p in out.iterdir()] == [name]
 
 
+@pytest.mark.slow
 def test_bench_times_the_pipeline_with_both_subjects(two_person, capsys):
     assert main(["bench", str(two_person)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from videos import RIGHT_AWAY, two_person_video
+from helpers.videos import RIGHT_AWAY
 
 import db
 from annotator.commands.models import feature_loader_for
@@ -23,9 +23,8 @@ AUS = au_names("abaw2020")
 
 
 @pytest.fixture(scope="module")
-def two_person(tmp_path_factory, single_face, demo_video):
-    path = tmp_path_factory.mktemp("two-person") / "interview.mp4"
-    return two_person_video(path, single_face, demo_video)
+def two_person(two_person_clip):
+    return two_person_clip
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from videos import faststart_copy, marker_frame, truncated_copy, write_video
+from helpers.videos import faststart_copy, marker_frame, truncated_copy, write_video
 
 from annotator.processing.video import count_frames, iter_frames, open_video, prefetch_frames
 from model.errors import InputError

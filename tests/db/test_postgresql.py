@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine
 from sqlalchemy.exc import IntegrityError
 
 import db
@@ -17,14 +14,9 @@ from db.tables import Base
 
 
 @pytest.fixture
-def pg_url(postgresql_url):
+def pg_url(postgresql_database):
     """A fresh, empty database on the session's server."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    server = create_engine(postgresql_url, isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    server.dispose()
-    return postgresql_url.rsplit("/", 1)[0] + f"/{name}"
+    return postgresql_database
 
 
 def test_opening_a_postgresql_database_creates_the_newest_schema(pg_url):

@@ -112,6 +112,7 @@ def team_database(postgresql_url, tmp_path_factory, single_face, demo_video, eye
     return url, home, published
 
 
+@pytest.mark.slow
 def test_a_version_fine_tuned_on_one_host_loads_on_another(team_database, single_face,
                                                            tmp_path):
     url, first_home, published = team_database
@@ -127,6 +128,7 @@ def test_a_version_fine_tuned_on_one_host_loads_on_another(team_database, single
     np.testing.assert_allclose(loaded["ours"], loaded["stored"], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_processing_on_another_host_predicts_with_the_shared_version(team_database, no_face,
                                                                      tmp_path):
     url, _, published = team_database

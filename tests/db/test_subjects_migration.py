@@ -4,12 +4,10 @@ coder stored reads back the same."""
 
 from __future__ import annotations
 
-import uuid
-
 import numpy as np
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 import db
 from db.engine import alembic_config, get_engine
@@ -22,13 +20,7 @@ def url(request, sqlite_url):
     """A fresh database file, or a fresh database on the session's PostgreSQL server."""
     if request.param == "sqlite":
         return sqlite_url
-    server_url = request.getfixturevalue("postgresql_url")
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    server = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    server.dispose()
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
+    return request.getfixturevalue("postgresql_database")
 
 
 def _insert(connection, table: str, **values) -> int:

@@ -25,6 +25,8 @@ import db
 from model.au_sets import au_names
 from model.checkpoint import read_checkpoint
 
+pytestmark = pytest.mark.slow  # fault tests: processes on a full disk
+
 WRITER = Path(__file__).with_name("full_disk_writer.py")
 REPO = Path(__file__).resolve().parents[2]
 FRAMES = 20_000  # an Aff-Wild2 export of about 320 KB

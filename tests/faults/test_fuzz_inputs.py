@@ -28,6 +28,8 @@ from annotator.processing.video import count_frames, open_video
 from annotator.services import Services
 from model.errors import InputError
 
+pytestmark = pytest.mark.slow  # fault tests: many mangled files
+
 SEED = 20261130
 CODER = "alice"
 LABEL_CASES = 600

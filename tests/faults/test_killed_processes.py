@@ -7,16 +7,15 @@ finishes: a dead job never stands in for a new one.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from app_server import running_app
-from finetune_setup import (
+from helpers.app_server import running_app
+from helpers.browser import new_page, start_coding
+from helpers.finetuning import (
     database_with_corrections,
     register_network,
     store_snapshot,
@@ -24,6 +23,7 @@ from finetune_setup import (
     video_ids,
     wait_for,
 )
+from helpers.polling import poll_until
 from sqlalchemy import create_engine, func, select
 
 import db
@@ -32,6 +32,8 @@ from annotator.jobs.finetune_launch import cancel_finetune, start_finetune, work
 from annotator.learning.finetune_options import FinetuneOptions
 from annotator.processing.prediction import process_video
 from annotator.services import Services, actions
+
+pytestmark = pytest.mark.slow  # fault tests: processes killed mid-way
 
 REPO = Path(__file__).resolve().parents[2]
 WRITER = REPO / "tests" / "db" / "correction_writer.py"
@@ -72,23 +74,22 @@ def job_row(url: str, job_id: int) -> db.Job:
 
 def wait_until_working(url: str, job_id: int | None = None) -> db.Job:
     """The processing job (the newest, when no id is given) once it has reported progress."""
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
+    def stored_job() -> db.Job | None:
         with db.open_database(url, read_only=True).begin() as session:
             job = db.get_job(session, job_id) if job_id else db.latest_job(session, PROCESS)
-        if job is not None and job.state == "running" and 0 < job.progress < 1:
-            return job
         assert job is None or job.state in ("queued", "running"), (job.state, job.message)
-        time.sleep(0.05)
-    raise AssertionError("the processing job never got under way")
+        return job
+
+    def working(job: db.Job | None) -> bool:
+        return job is not None and job.state == "running" and 0 < job.progress < 1
+
+    return poll_until(stored_job, working, TIMEOUT_S, 0.05, "the processing job getting under way")
 
 
 def wait_until_finished(url: str, job_id: int):
-    deadline = time.monotonic() + TIMEOUT_S
-    while not (status := job_status(Services.open(url), job_id)).finished:
-        assert time.monotonic() < deadline, status
-        time.sleep(0.2)
-    return status
+    services = Services.open(url)
+    return poll_until(lambda: job_status(services, job_id), lambda status: status.finished,
+                      TIMEOUT_S, 0.2, f"job {job_id} finishing")
 
 
 def integrity(url: str) -> str:
@@ -129,32 +130,21 @@ def test_a_job_whose_process_was_killed_is_failed_and_the_next_request_starts_af
     assert old.state == "failed" and old.message.startswith("interrupted")
 
 
-try:
-    from playwright import sync_api as playwright_api
-except ImportError:  # the browser test is skipped
-    playwright_api = None
-CHROMIUM = shutil.which("chromium")
 TIMELINE = ".st-key-timeline .nsewdrag"  # drawn once a video is processed and open
 
 
-def open_demo_in_browser(driver, address: str):
-    """A coder's page: named, the demo clip asked for; returns (browser, page)."""
-    browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-    page = browser.new_page(viewport={"width": 1400, "height": 1150})
+def open_demo_in_browser(browser, address: str):
+    """A coder's page (in a fresh profile): named, the demo clip asked for."""
+    page = new_page(browser)
     page.set_default_timeout(TIMEOUT_S * 1000)
     page.goto(address)
-    page.get_by_label("Your name").fill("bob")
-    page.get_by_role("button", name="Start coding").click()
+    start_coding(page, "bob")
     page.get_by_role("button", name="Open the demo clip").click()
-    return browser, page
+    return page
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(playwright_api is None, reason="playwright (pip package) not installed")
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium not installed "
-                                             "(apt-get install chromium; scripts/test does it)")
 def test_killing_the_app_server_mid_job_loses_nothing_and_a_restarted_app_processes_the_video(
-    tmp_path, single_face, demo_video, monkeypatch
+    tmp_path, single_face, demo_video, monkeypatch, browser
 ):
     database = tmp_path / "annotations.sqlite3"
     url = f"sqlite:///{database}"
@@ -163,23 +153,21 @@ def test_killing_the_app_server_mid_job_loses_nothing_and_a_restarted_app_proces
     # the server finds the demo's landmarks afresh, so its job is at work when it is killed
     monkeypatch.setenv("AU_ANNOTATOR_CACHE", str(tmp_path / "server-cache"))
 
-    with running_app(database, "--address", "127.0.0.1") as (address, server), \
-            playwright_api.sync_playwright() as driver:
-        browser, _ = open_demo_in_browser(driver, address)
+    with running_app(database, "--address", "127.0.0.1") as (address, server):
+        page = open_demo_in_browser(browser, address)
         job = wait_until_working(url)
         assert job.pid == server.pid  # the job runs inside the server
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
-        browser.close()
+        page.context.close()
 
     assert integrity(url) == "ok"
     assert stored_labels(url, video_id, "alice") == committed
     assert processed_video_id(Services.open(url), demo_video) is None
-    with running_app(database, "--address", "127.0.0.1") as (address, _), \
-            playwright_api.sync_playwright() as driver:
-        browser, page = open_demo_in_browser(driver, address)
+    with running_app(database, "--address", "127.0.0.1") as (address, _):
+        page = open_demo_in_browser(browser, address)
         page.locator(TIMELINE).wait_for()  # processed this time: the review page is drawn
-        browser.close()
+        page.context.close()
     assert processed_video_id(Services.open(url), demo_video) is not None
     old = job_status(Services.open(url), job.id)
     assert old.state == "failed" and old.message.startswith("interrupted")
@@ -204,7 +192,6 @@ def _training(status) -> bool:
     return status.finished or status.progress > 0
 
 
-@pytest.mark.slow
 def test_a_finetune_killed_mid_way_while_a_coder_corrects_loses_no_correction(
     tmp_path, demo_video
 ):

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine
+import pytest
+
+pytestmark = pytest.mark.slow  # load tests: eight coders at once
 
 LOAD = Path(__file__).resolve().parents[2] / "benchmarks" / "load.py"
 
@@ -36,10 +37,5 @@ def test_eight_coders_at_once_on_sqlite_keep_every_edit():
     assert_nothing_lost(*run_load())
 
 
-def test_eight_coders_at_once_on_postgresql_keep_every_edit(postgresql_url):
-    name = f"load_{uuid.uuid4().hex[:12]}"
-    server = create_engine(postgresql_url, isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    server.dispose()
-    assert_nothing_lost(*run_load("--db", postgresql_url.rsplit("/", 1)[0] + f"/{name}"))
+def test_eight_coders_at_once_on_postgresql_keep_every_edit(postgresql_database):
+    assert_nothing_lost(*run_load("--db", postgresql_database))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annotator.processing.extraction import features_for_video
 from model.adapt import MAX_ONE_SIDED_SHIFT, AdaptationInputs, adapt
 from model.affwild2_files import read_label_file
 from model.au_sets import NOT_CODED, au_names
@@ -19,8 +18,8 @@ FPS = 25.0
 
 
 @pytest.fixture(scope="module")
-def demo(demo_video, eye_labels):
-    features = features_for_video(demo_video)
+def demo(demo_features, eye_labels):
+    features = demo_features
     baseline = GeometryBaseline()
     truth = read_label_file(eye_labels / "WolfgangLanger_Pexels.txt").labels
     return descriptors_from_features(features), baseline.predict(features), baseline, truth
@@ -122,8 +121,8 @@ def test_hog_bins_a_vertical_edge_by_its_horizontal_gradient():
     assert cells[:, :6].sum() == 0 and cells[:, 9:].sum() == 0  # flat areas have no gradient
 
 
-def test_descriptors_are_zero_without_a_face_and_geometry_is_nan_there(no_face):
-    descriptors = descriptors_from_features(features_for_video(no_face))
+def test_descriptors_are_zero_without_a_face_and_geometry_is_nan_there(no_face_features):
+    descriptors = descriptors_from_features(no_face_features)
     assert not descriptors.face.any()
     assert not descriptors.appearance.any()
     assert np.isnan(descriptors.geometry).all()

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from annotator.processing.extraction import features_for_video
 from model.au_sets import au_names
 from model.baseline import GeometryBaseline
 from model.features import template_landmarks
 from model.predictors import AUPredictor, load_predictor
-
-DATA = Path(__file__).parents[1] / "data"
-DEMO = Path(__file__).parents[2] / "annotator" / "demo" / "WolfgangLanger_Pexels.mp4"
 
 
 def _column(predictor: GeometryBaseline, probabilities: np.ndarray, au: str) -> np.ndarray:
@@ -27,9 +21,9 @@ def test_without_a_checkpoint_the_baseline_predicts():
     assert predictor.au_set == "abaw2020" and predictor.thresholds.shape == (8,)
 
 
-def test_broad_smile_raises_au12_and_au25_in_single_face():
+def test_broad_smile_raises_au12_and_au25_in_single_face(single_face_features):
     predictor = GeometryBaseline()
-    probabilities = predictor.predict(features_for_video(DATA / "single_face.mp4"))
+    probabilities = predictor.predict(single_face_features)
     neutral, smiling = slice(0, 12), slice(30, 66)  # neutral start; teeth showing later
     for au in ("AU12", "AU25"):
         values = _column(predictor, probabilities, au)
@@ -38,9 +32,9 @@ def test_broad_smile_raises_au12_and_au25_in_single_face():
 
 
 @pytest.mark.slow
-def test_laughing_part_of_the_demo_raises_au12_and_au25():
+def test_laughing_part_of_the_demo_raises_au12_and_au25(demo_features):
     predictor = GeometryBaseline()
-    probabilities = predictor.predict(features_for_video(DEMO))
+    probabilities = predictor.predict(demo_features)
     crying, laughing = slice(0, 300), slice(330, None)
     au12 = _column(predictor, probabilities, "AU12")
     assert au12[laughing].mean() > au12[crying].mean() + 0.2
@@ -48,9 +42,9 @@ def test_laughing_part_of_the_demo_raises_au12_and_au25():
     assert au25[laughing].mean() > 0.9 > au25[crying].mean() + 0.2
 
 
-def test_no_face_frames_get_nan_rows():
+def test_no_face_frames_get_nan_rows(no_face_features):
     predictor = GeometryBaseline()
-    probabilities = predictor.predict(features_for_video(DATA / "no_face.mp4"))
+    probabilities = predictor.predict(no_face_features)
     assert probabilities.shape == (95, 8) and np.isnan(probabilities).all()
 
 
@@ -87,9 +81,9 @@ def test_raising_the_brows_of_the_mean_face_gives_au1_and_au2():
     assert _column(predictor, probabilities, "AU4")[15:].max() < 0.1
 
 
-def test_abaw12_estimates_every_au_from_geometry():
+def test_abaw12_estimates_every_au_from_geometry(single_face_features):
     predictor = GeometryBaseline("abaw12")
-    probabilities = predictor.predict(features_for_video(DATA / "single_face.mp4"))
+    probabilities = predictor.predict(single_face_features)
     assert probabilities.shape == (72, len(au_names("abaw12")))
     assert np.isfinite(probabilities).all()
     assert (probabilities >= 0).all() and (probabilities <= 1).all()

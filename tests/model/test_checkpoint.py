@@ -132,17 +132,6 @@ def test_truncated_checkpoint_is_refused(tmp_path):
         load_predictor(path)
 
 
-def test_evaluate_command_refuses_a_pickle_in_one_line(tmp_path, capsys):
-    from annotator.cli import main
-
-    path = tmp_path / "model.pt"
-    torch.save({"weight": torch.zeros(2)}, path)
-    assert main(["evaluate", "--data", str(tmp_path), "--model", str(path)]) == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1
-    assert str(path) in error and "refused" in error
-
-
 def test_checkpoint_trained_on_other_features_warns(tmp_path, caplog):
     caplog.set_level(logging.WARNING)
     config = NetworkConfig(**SMALL)

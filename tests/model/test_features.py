@@ -1,17 +1,12 @@
-"""Input features: masking, alignment, edges, motion, no-face handling and the per-video cache."""
+"""Input features: masking, alignment, edges, motion and no-face handling."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
-from annotator.processing.extraction import features_for_video, features_path, landmarks_for_video
-from annotator.processing.landmarks.dlib_backend import predictor_path
-from annotator.processing.video import iter_frames
 from model.au_sets import CROP_SIZE
 from model.features import (
     EYE_LEFT,
@@ -25,26 +20,10 @@ from model.features import (
     template_landmarks,
 )
 
-DATA = Path(__file__).parents[1] / "data"
-SINGLE_FACE = DATA / "single_face.mp4"
-NO_FACE = DATA / "no_face.mp4"
 
-
-@pytest.fixture(scope="module")
-def single_face():
-    return features_for_video(SINGLE_FACE)
-
-
-@pytest.fixture(scope="module")
-def single_face_inputs():
-    table = landmarks_for_video(SINGLE_FACE)
-    frames = [frame.rgb for frame in iter_frames(SINGLE_FACE)]
-    return frames, table.landmarks, table.face
-
-
-def _dlib_mean_shape() -> np.ndarray:
+def _dlib_mean_shape(model_file: Path) -> np.ndarray:
     """The initial shape at the start of dlib's 68-point model file (dlib serialisation)."""
-    data = predictor_path().read_bytes()[:4096]
+    data = model_file.read_bytes()[:4096]
     position = 0
 
     def integer() -> int:
@@ -61,30 +40,30 @@ def _dlib_mean_shape() -> np.ndarray:
     return np.array(values).reshape(-1, 2)
 
 
-def test_template_is_dlibs_mean_face():
-    assert np.allclose(MEAN_SHAPE, _dlib_mean_shape(), atol=6e-5)
+def test_template_is_dlibs_mean_face(dlib_shape_model):
+    assert np.allclose(MEAN_SHAPE, _dlib_mean_shape(dlib_shape_model), atol=6e-5)
 
 
-def test_background_outside_the_face_is_black(single_face):
-    image = single_face.images[0]  # (2, S, S); the frame's corners show a bright door
+def test_background_outside_the_face_is_black(single_face_features):
+    image = single_face_features.images[0]  # (2, S, S); the frame's corners show a bright door
     for channel in image:
         assert not channel[:8, :8].any() and not channel[:8, -8:].any()
-    mask = face_mask(single_face.aligned_landmarks[0], FeatureConfig())
+    mask = face_mask(single_face_features.aligned_landmarks[0], FeatureConfig())
     assert not image[:, mask == 0].any()
     inside = cv2.erode(mask, np.ones((5, 5), np.uint8)) == 1
     assert (image[0][inside] > 0).mean() > 0.99  # the face itself is kept
 
 
-def test_alignment_puts_the_eyes_at_the_template_positions(single_face):
+def test_alignment_puts_the_eyes_at_the_template_positions(single_face_features):
     template = template_landmarks(CROP_SIZE)
-    aligned = single_face.aligned_landmarks[single_face.face]
+    aligned = single_face_features.aligned_landmarks[single_face_features.face]
     for eye in (EYE_LEFT, EYE_RIGHT):
         error = np.linalg.norm(aligned[:, eye].mean(axis=1) - template[eye].mean(axis=0), axis=1)
         assert error.max() < 2.5  # pixels of the 112-px crop
 
 
-def test_a_rotated_smaller_face_gives_the_same_crop(single_face_inputs):
-    frames, landmarks, _ = single_face_inputs
+def test_a_rotated_smaller_face_gives_the_same_crop(single_face_landmarks):
+    frames, landmarks, _ = single_face_landmarks
     height, width = frames[0].shape[:2]
     turn = cv2.getRotationMatrix2D((width / 2, height / 2), 20, 0.8)  # 20° roll, 80 % size
     turned = cv2.warpAffine(frames[0], turn, (width, height))
@@ -96,9 +75,9 @@ def test_a_rotated_smaller_face_gives_the_same_crop(single_face_inputs):
     assert np.abs(upright[0].astype(int) - rotated[0]).mean() < 6  # gray levels of 255
 
 
-def test_edge_channel_outlines_the_face_parts(single_face):
-    edges = single_face.images[0, 1]
-    mask = face_mask(single_face.aligned_landmarks[0], FeatureConfig())
+def test_edge_channel_outlines_the_face_parts(single_face_features):
+    edges = single_face_features.images[0, 1]
+    mask = face_mask(single_face_features.aligned_landmarks[0], FeatureConfig())
     assert set(np.unique(edges)) <= {0, 255}
     assert 0.03 < (edges[mask == 1] > 0).mean() < 0.3
     template = np.round(template_landmarks(CROP_SIZE)).astype(int)
@@ -108,25 +87,25 @@ def test_edge_channel_outlines_the_face_parts(single_face):
         assert edges[y0:y1, x0:x1].any()
 
 
-def test_video_without_a_face_gives_zero_images_and_no_motion():
-    features = features_for_video(NO_FACE)
+def test_video_without_a_face_gives_zero_images_and_no_motion(no_face_features):
+    features = no_face_features
     assert len(features) == 95
     assert not features.face.any() and not features.has_motion.any()
     assert not np.asarray(features.images).any() and not features.motion.any()
     assert np.isnan(features.aligned_landmarks).all()
 
 
-def test_motion_is_the_aligned_difference_of_the_neighbours(single_face):
-    aligned, motion = single_face.aligned_landmarks, single_face.motion
+def test_motion_is_the_aligned_difference_of_the_neighbours(single_face_features):
+    aligned, motion = single_face_features.aligned_landmarks, single_face_features.motion
     expected = (aligned[11] - aligned[9]).reshape(-1) / CROP_SIZE
     assert np.allclose(motion[10], expected, atol=1e-6)
-    assert not single_face.has_motion[0] and not single_face.has_motion[-1]
-    assert single_face.has_motion[1:-1].all()
+    assert not single_face_features.has_motion[0] and not single_face_features.has_motion[-1]
+    assert single_face_features.has_motion[1:-1].all()
     assert not motion[0].any() and not motion[-1].any()
 
 
-def test_frames_beside_a_faceless_frame_have_no_motion(single_face_inputs):
-    frames, landmarks, face = single_face_inputs
+def test_frames_beside_a_faceless_frame_have_no_motion(single_face_landmarks):
+    frames, landmarks, face = single_face_landmarks
     face = face.copy()
     face[30] = False  # as if the detector had missed the face in frame 30
     features = features_from_frames(frames, landmarks, face, FeatureConfig(motion_offset=2))
@@ -136,22 +115,8 @@ def test_frames_beside_a_faceless_frame_have_no_motion(single_face_inputs):
     assert not features.motion[missing].any()
 
 
-def test_features_are_cached_per_video_and_config(tmp_path, monkeypatch):
-    # This test plants a doctored features file, so it uses a cache of its own.
-    monkeypatch.setenv("AU_ANNOTATOR_CACHE", str(tmp_path))
-    single_face = features_for_video(SINGLE_FACE)
-    cached = features_path(SINGLE_FACE, "dlib", FeatureConfig())
-    assert cached.is_file()
-    # A cache file that differs from what a recomputation would give:
-    replace(single_face, images=np.full_like(single_face.images, 7)).save(cached)
-    assert (np.asarray(features_for_video(SINGLE_FACE).images) == 7).all()
-    other = FeatureConfig(canny_low=20)
-    assert features_path(SINGLE_FACE, "dlib", other) != cached
-    assert np.asarray(features_for_video(SINGLE_FACE, config=other).images).max() == 255
-
-
-def test_images_written_to_disk_as_made_equal_those_held_in_memory(single_face_inputs, tmp_path):
-    frames, landmarks, face = single_face_inputs
+def test_images_written_to_disk_as_made_equal_those_held_in_memory(single_face_landmarks, tmp_path):
+    frames, landmarks, face = single_face_landmarks
     face = face.copy()
     face[[3, 40]] = False
     held = features_from_frames(frames, landmarks, face)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annotator.processing.extraction import features_for_video
 from model.baseline import load_baseline
 from model.checkpoint import CHECKPOINT_NAME, load_network
 from model.dataset import VideoLabels, VideoSet
@@ -18,9 +17,9 @@ TINY = NetworkConfig(conv_channels=(8, 8, 16, 16), hidden_size=32, embedding_siz
 
 
 @pytest.fixture(scope="module")
-def clip(single_face):
+def clip(single_face, single_face_features):
     """single_face.mp4's features, labelled with the geometry baseline's pre-fill."""
-    features = features_for_video(single_face, "dlib")
+    features = single_face_features
     probabilities = load_baseline().predict(features)
     labels = np.where(np.isnan(probabilities), -1, probabilities >= 0.5).astype(np.int8)
     return single_face, features, labels

@@ -7,7 +7,7 @@ import socket
 import urllib.request
 
 import pytest
-from app_server import running_app
+from helpers.app_server import running_app
 
 from annotator.cli import main
 from annotator.commands.app import SERVER_FILE, streamlit_command

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from helpers.polling import poll_until, rerun_until
 from streamlit.testing.v1 import AppTest
 
 import db
@@ -50,10 +51,7 @@ def button(app: AppTest, label: str):
 
 def open_demo(app: AppTest) -> AppTest:
     button(app, "Open the demo clip").click().run()
-    started = time.monotonic()
-    while "job" in app.query_params and time.monotonic() - started < PROCESSING_LIMIT_S:
-        time.sleep(0.5)
-        app.run()
+    rerun_until(app, lambda page: "job" not in page.query_params, PROCESSING_LIMIT_S, 0.5)
     assert not app.exception
     assert "video" in app.query_params, [e.value for e in app.sidebar.error]
     return app
@@ -214,13 +212,10 @@ def _latest_run(database: str, video: str):
 def _wait_for_learning(app: AppTest, database: str, video: str) -> AppTest:
     from annotator import jobs
 
-    started = time.monotonic()
-    while time.monotonic() - started < PROCESSING_LIMIT_S:
-        state = jobs.adaptation_state(Services.open(database), int(video))
-        if state is not None and not state.running:
-            return app.run()
-        time.sleep(0.2)
-    raise AssertionError("learning never finished")
+    poll_until(lambda: jobs.adaptation_state(Services.open(database), int(video)),
+               lambda state: state is not None and not state.running, PROCESSING_LIMIT_S, 0.2,
+               "learning finishing")
+    return app.run()
 
 
 def _mark(app: AppTest, au: str, first: int, last: int, value: str) -> AppTest:

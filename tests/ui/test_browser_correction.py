@@ -11,30 +11,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 
 import pytest
-from app_server import running_app
+from helpers.app_server import running_app
+from helpers.browser import (
+    TIMELINE,
+    TIMEOUT_MS,
+    drag_across_row,
+    flat_drag,
+    new_page,
+    page_wait,
+    selected_range,
+    start_coding,
+    wait_until_idle,
+)
+from helpers.polling import poll_until
 
-playwright_api = pytest.importorskip("playwright.sync_api",
-                                     reason="playwright (pip package) not installed")
-CHROMIUM = shutil.which("chromium")
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium not installed "
-                                                "(apt-get install chromium; scripts/test does it)"),
-    pytest.mark.slow,
-]
-TIMEOUT_MS = 60_000
-TIMELINE = ".st-key-timeline .nsewdrag"  # the plot area of the AU timelines chart
+pytestmark = pytest.mark.slow
 SEEK_BAR = ".st-key-seek_bar .nsewdrag"
-AUS = ("AU1", "AU2", "AU4", "AU6", "AU12", "AU15", "AU20", "AU25")
-
-
-def wait_until_idle(page) -> None:
-    """Until the app's script run has ended (elements of a run in progress may be stale)."""
-    page.wait_for_function(
-        "() => !document.querySelector(\"[data-testid^='stStatusWidgetRunning']\")",
-        timeout=TIMEOUT_MS)
 
 
 def export_lines(page) -> list[str]:
@@ -46,48 +40,17 @@ def export_lines(page) -> list[str]:
 
 
 def export_column_once(page, column: int, done) -> list[str]:
-    """One column of the shown export's first 11 frames once `done(column)` holds, or as shown
-    after TIMEOUT_MS (a rerun may still show the previous run's export for a moment)."""
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while True:
-        values = [line.split(",")[column] for line in export_lines(page)[1:12]]
-        if done(values) or time.monotonic() > deadline:
-            return values
-        page.wait_for_timeout(250)
+    """One column of the shown export's first 11 frames once `done(column)` holds (a rerun
+    may still show the previous run's export for a moment)."""
+    return poll_until(lambda: [line.split(",")[column] for line in export_lines(page)[1:12]],
+                      done, TIMEOUT_MS / 1000, 0.25, f"export column {column}", page_wait(page))
 
 
-def drag_across_row(page, au: str, start: float, end: float) -> None:
-    """Drag from x fraction `start` to `end` of the plot area, inside the AU's row (a drag
-    must start inside the plot area; one pixel in is frame 0)."""
-    plot = page.locator(TIMELINE).bounding_box()
-    row_height = plot["height"] / len(AUS)
-    top = plot["y"] + row_height * AUS.index(au)
-    page.mouse.move(plot["x"] + 1 + plot["width"] * start, top + row_height * 0.2)
-    page.mouse.down()
-    page.mouse.move(plot["x"] + plot["width"] * end, top + row_height * 0.8, steps=10)
-    page.mouse.up()
-
-
-def selected_range(page) -> tuple[int, int]:
-    """The label range once the box selection has reached the app (Last frame moved off 0)."""
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while time.monotonic() < deadline:
-        last = int(page.get_by_label("Last frame").input_value())
-        if last:
-            return int(page.get_by_label("First frame").input_value()), last
-        page.wait_for_timeout(200)
-    raise AssertionError("the box selection never reached the label range")
-
-
-def test_a_range_marked_in_the_browser_survives_a_reload(tmp_path):
-    with running_app(tmp_path / "annotations.sqlite3") as (url, _), \
-            playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1150})
-        page.set_default_timeout(TIMEOUT_MS)
+def test_a_range_marked_in_the_browser_survives_a_reload(tmp_path, browser):
+    with running_app(tmp_path / "annotations.sqlite3") as (url, _):
+        page = new_page(browser)
         page.goto(url)
-        page.get_by_label("Your name").fill("browser coder")
-        page.get_by_role("button", name="Start coding").click()
+        start_coding(page)
         page.get_by_role("button", name="Open the demo clip").click()
         page.locator(TIMELINE).wait_for()  # the timelines: processing finished
         au4_before = [line.split(",")[2] for line in export_lines(page)[1:12]]
@@ -112,32 +75,17 @@ def test_a_range_marked_in_the_browser_survives_a_reload(tmp_path):
         page.reload()  # a new session: the sign-in and the address's video come back
         page.locator(TIMELINE).wait_for()
         au4_after = [line.split(",")[2] for line in export_lines(page)[1:12]]
-        browser.close()
+        page.context.close()
     assert au4_after[: last + 1] == [value] * (last + 1)
     assert au4_after[last + 1 :] == au4_before[last + 1 :]
 
 
-def flat_drag(page, au: str, start: float, end: float) -> None:
-    """A perfectly horizontal drag inside the AU's row (Plotly's default would turn it into a
-    band over every row)."""
-    plot = page.locator(TIMELINE).bounding_box()
-    row_height = plot["height"] / len(AUS)
-    y = plot["y"] + row_height * (AUS.index(au) + 0.5)
-    page.mouse.move(plot["x"] + 1 + plot["width"] * start, y)
-    page.mouse.down()
-    page.mouse.move(plot["x"] + plot["width"] * end, y, steps=10)
-    page.mouse.up()
-
-
-def test_a_flat_drag_across_the_au12_row_stores_an_au12_correction_and_r_reviews_next(tmp_path):
-    with running_app(tmp_path / "annotations.sqlite3") as (url, _), \
-            playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1150})
-        page.set_default_timeout(TIMEOUT_MS)
+def test_a_flat_drag_across_the_au12_row_stores_an_au12_correction_and_r_reviews_next(
+        tmp_path, browser):
+    with running_app(tmp_path / "annotations.sqlite3") as (url, _):
+        page = new_page(browser)
         page.goto(url)
-        page.get_by_label("Your name").fill("browser coder")
-        page.get_by_role("button", name="Start coding").click()
+        start_coding(page)
         page.get_by_role("button", name="Open the demo clip").click()
         page.locator(TIMELINE).wait_for()
         au12_before = [line.split(",")[4] for line in export_lines(page)[1:12]]
@@ -153,6 +101,6 @@ def test_a_flat_drag_across_the_au12_row_stores_an_au12_correction_and_r_reviews
         page.locator("h3").first.click()
         page.keyboard.press("r")  # Review next
         page.get_by_text("Review: ").wait_for()
-        browser.close()
+        page.context.close()
     assert first == 0 and 3 <= last <= 11
     assert au12_after[: last + 1] == [value] * (last + 1)

@@ -15,23 +15,21 @@ import re
 import shutil
 
 import pytest
-from app_server import running_app
-from test_browser_correction import flat_drag, selected_range
+from helpers.app_server import running_app
+from helpers.browser import (
+    TIMELINE,
+    flat_drag,
+    new_page,
+    selected_range,
+    start_coding,
+    wait_until_idle,
+)
 
 from annotator.processing.prediction import process_video
 from annotator.services import Services, actions
 from annotator.ui.sign_in import COOKIE
 
-playwright_api = pytest.importorskip("playwright.sync_api",
-                                     reason="playwright (pip package) not installed")
-CHROMIUM = shutil.which("chromium")
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium not installed "
-                                                "(apt-get install chromium; scripts/test does it)"),
-    pytest.mark.slow,
-]
-TIMEOUT_MS = 60_000
-TIMELINE = ".st-key-timeline .nsewdrag"
+pytestmark = pytest.mark.slow
 CODER = "browser coder"
 AU1, AU12 = 0, 4  # columns of ABAW 2020
 
@@ -46,36 +44,10 @@ def served(tmp_path_factory, demo_video):
         yield address, url, video_id
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
-
-
-def new_page(browser, context=None):
-    """A tab (in a fresh browser profile unless `context`) that collects console errors."""
-    context = context or browser.new_context(viewport={"width": 1400, "height": 1150})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.console_errors = []
-    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
-    page.on("pageerror", lambda error: page.console_errors.append(str(error)))
-    return page
-
-
 def sign_in(page, address: str, query: str = "") -> None:
     page.goto(f"{address}/{query}")
-    page.get_by_label("Your name").fill(CODER)
-    page.get_by_role("button", name="Start coding").click()
+    start_coding(page, CODER)
     page.get_by_text(f"Coding as {CODER}").wait_for()
-
-
-def wait_until_idle(page) -> None:
-    page.wait_for_function(
-        "() => !document.querySelector(\"[data-testid^='stStatusWidgetRunning']\")",
-        timeout=TIMEOUT_MS)
 
 
 def reviewed(database: str, video_id: int, frame: int, column: int) -> bool:

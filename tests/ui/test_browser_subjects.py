@@ -4,49 +4,30 @@ reload keeps the subject."""
 
 from __future__ import annotations
 
-import shutil
-import sys
-from pathlib import Path
-
 import pytest
-from app_server import running_app
-from test_browser_correction import flat_drag, selected_range
+from helpers.app_server import running_app
+from helpers.browser import TIMELINE, flat_drag, new_page, selected_range, start_coding
 
 import db
 from annotator.processing.prediction import process_video
 from annotator.services import Services
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "annotator"))
-from videos import two_person_video  # noqa: E402
-
-playwright_api = pytest.importorskip("playwright.sync_api",
-                                     reason="playwright (pip package) not installed")
-CHROMIUM = shutil.which("chromium")
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium not installed "
-                                                "(apt-get install chromium; scripts/test does it)"),
-    pytest.mark.slow,
-]
-TIMEOUT_MS = 60_000
-TIMELINE = ".st-key-timeline .nsewdrag"
+pytestmark = pytest.mark.slow
 AU12 = 4  # column of ABAW 2020
 
 
 def sign_in(page) -> None:
-    page.get_by_label("Your name").fill("browser coder")
-    page.get_by_role("button", name="Start coding").click()
+    start_coding(page)
     page.locator(TIMELINE).wait_for()
 
 
 def test_the_second_person_is_coded_and_the_correction_stored_for_them_only(
-        tmp_path, single_face, demo_video):
-    clip = two_person_video(tmp_path / "interview.mp4", single_face, demo_video)
+        tmp_path, two_person_clip, browser):
+    clip = two_person_clip
     database = tmp_path / "annotations.sqlite3"
     video_id = process_video(clip, Services.open(f"sqlite:///{database}")).video_id
-    with running_app(database) as (url, _), playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1200})
-        page.set_default_timeout(TIMEOUT_MS)
+    with running_app(database) as (url, _):
+        page = new_page(browser, viewport={"width": 1400, "height": 1200})
         page.goto(f"{url}/?video={video_id}")
         sign_in(page)
         page.get_by_role("button", name="Subject 2 · right").click()
@@ -66,7 +47,7 @@ def test_the_second_person_is_coded_and_the_correction_stored_for_them_only(
         assert chosen.get_attribute("data-testid") == "stBaseButton-primary"
         player = page.get_by_test_id("stBidiComponentIsolated")
         player.get_by_text("subject 2's face").wait_for()  # the player follows them too
-        browser.close()
+        page.context.close()
     with db.open_database(f"sqlite:///{database}").begin() as session:
         video = db.get_video(session, video_id)
         second = db.effective_labels(session, video, "browser coder", 2)

@@ -8,12 +8,18 @@ processed, some imported as a coder's corrections); the version is made by the r
 
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import streamlit as st
+from helpers import polling
+from helpers.finetuning import (
+    CODER,
+    TINY_NETWORK,
+    database_with_corrections,
+    synthetic_dataset,
+    video_ids,
+)
 from streamlit.testing.v1 import AppTest
 
 import db
@@ -24,17 +30,9 @@ from annotator.learning.model_versions import compare_versions
 from annotator.services import Services, actions
 from annotator.ui import sign_in
 
-TESTS = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(TESTS / "annotator"))  # the fine-tuning tests' shared set-up
-from finetune_setup import (  # noqa: E402
-    CODER,
-    TINY_NETWORK,
-    database_with_corrections,
-    synthetic_dataset,
-    video_ids,
-)
+pytestmark = pytest.mark.slow  # fine-tunes on the synthetic set
 
-APP = TESTS.parent / "streamlit_app.py"
+APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"
 WAIT_S = 90
 
 
@@ -90,12 +88,7 @@ def texts(app: AppTest) -> str:
 
 
 def rerun_until(app: AppTest, done) -> AppTest:
-    deadline = time.monotonic() + WAIT_S
-    while not done(app):
-        assert time.monotonic() < deadline, texts(app)
-        time.sleep(0.3)
-        app.run()
-    return app
+    return polling.rerun_until(app, done, WAIT_S, 0.3, texts)
 
 
 def active_version_id(url: str) -> int | None:

@@ -10,28 +10,20 @@ frames differ in at least one bar and a frame is recognised by its pixels).
 
 from __future__ import annotations
 
-import shutil
 from fractions import Fraction
 
 import av
 import numpy as np
 import pytest
-from app_server import running_app
+from helpers.app_server import running_app
+from helpers.browser import new_page, start_coding
 
 from annotator.processing import extraction, prediction
 from annotator.processing.proxy import PROXY_NAME
 from annotator.processing.video import iter_frames
 from annotator.services import Services
 
-playwright_api = pytest.importorskip("playwright.sync_api",
-                                     reason="playwright (pip package) not installed")
-CHROMIUM = shutil.which("chromium")
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium not installed "
-                                                "(apt-get install chromium; scripts/test does it)"),
-    pytest.mark.slow,
-]
-TIMEOUT_MS = 60_000
+pytestmark = pytest.mark.slow
 PLAYER = ".player"
 CODED_SIZE, CODED_FRAMES, CODED_FPS, BARS = (320, 192), 150, 25, 8
 
@@ -74,21 +66,17 @@ def videos(tmp_path_factory, demo_video, single_face) -> dict:
 
 
 @pytest.fixture(scope="module")
-def browser(videos):
-    with running_app(videos["database"]) as (url, _), \
-            playwright_api.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        chromium.app_url = url
-        yield chromium
-        chromium.close()
+def browser(browser, videos):
+    """The shared browser, with the app serving these videos at `browser.app_url`."""
+    with running_app(videos["database"]) as (url, _):
+        browser.app_url = url
+        yield browser
 
 
 def open_player(browser, videos, name: str):
-    page = browser.new_page(viewport={"width": 1400, "height": 1150})
-    page.set_default_timeout(TIMEOUT_MS)
+    page = new_page(browser)
     page.goto(f"{browser.app_url}/?video={videos['ids'][name]}")
-    page.get_by_label("Your name").fill("tester")  # who codes is asked, never in the URL
-    page.get_by_role("button", name="Start coding").click()
+    start_coding(page, "tester")  # who codes is asked, never in the URL
     page.locator(f"{PLAYER}[data-ready=true]").wait_for()
     page.locator("h3").first.click()  # keys go to the page, not a widget
     return page
@@ -149,7 +137,7 @@ def test_ten_arrow_presses_100_ms_apart_advance_exactly_ten_frames(browser, vide
     assert shown(page) == 34  # nothing more arrives late
     # the page learnt the frame once stepping stopped
     assert page.get_by_label("Frame", exact=True).input_value() == "34"
-    page.close()
+    page.context.close()
 
 
 def test_the_frame_shown_after_stepping_is_the_servers_decode_of_that_frame(browser, videos):
@@ -166,7 +154,7 @@ def test_the_frame_shown_after_stepping_is_the_servers_decode_of_that_frame(brow
         for neighbour in (frame - 1, frame + 1):
             if 0 <= neighbour < len(decoded):
                 assert difference(pixels, decoded[neighbour]) > 20, f"{frame} vs {neighbour}"
-    page.close()
+    page.context.close()
 
 
 def test_space_plays_two_seconds_at_normal_speed_with_sound(browser, videos):
@@ -181,7 +169,7 @@ def test_space_plays_two_seconds_at_normal_speed_with_sound(browser, videos):
         "player => { const video = player.querySelector('video');"
         " return [video.muted, video.webkitAudioDecodedByteCount]; }")
     assert sound[0] is False and sound[1] > 0
-    page.close()
+    page.context.close()
 
 
 def test_the_player_and_the_timelines_share_one_playhead(browser, videos):
@@ -203,7 +191,7 @@ def test_the_player_and_the_timelines_share_one_playhead(browser, videos):
     page.keyboard.press("l")  # loop the range 0–300 from its first frame
     page.wait_for_timeout(500)
     assert 0 < shown(page) < 30
-    page.close()
+    page.context.close()
 
 
 def test_an_hevc_mov_plays_through_its_proxy_with_face_overlay(browser, videos):
@@ -220,7 +208,7 @@ def test_an_hevc_mov_plays_through_its_proxy_with_face_overlay(browser, videos):
     page.keyboard.press("Space")
     page.wait_for_timeout(1000)
     assert shown(page) > 20
-    page.close()
+    page.context.close()
 
 
 def test_the_video_is_served_in_ranges_and_only_to_pages_that_opened_it(browser, videos):
@@ -230,7 +218,7 @@ def test_the_video_is_served_in_ranges_and_only_to_pages_that_opened_it(browser,
     assert part.status == 206 and len(part.body()) == 1000
     assert part.body() == videos["paths"]["demo"].read_bytes()[1000:2000]
     assert page.request.get(source.replace("/api/videos/", "/api/videos/x")).status == 404
-    page.close()
+    page.context.close()
 
 
 def test_h_pressed_right_after_stepping_sets_the_range_to_the_frame_stepped_to(browser,
@@ -242,4 +230,4 @@ def test_h_pressed_right_after_stepping_sets_the_range_to_the_frame_stepped_to(b
     page.get_by_label("First frame").and_(page.locator("[value='3']")).wait_for()
     assert page.get_by_label("Last frame").input_value() == "3"
     assert shown(page) == 3
-    page.close()
+    page.context.close()

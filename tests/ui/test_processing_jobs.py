@@ -6,10 +6,10 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
 import pytest
+from helpers.polling import poll_until
 
 import db
 from annotator.jobs import (
@@ -28,13 +28,9 @@ def url(tmp_path) -> str:
 
 
 def wait(url: str, job_id: int, limit_s: float = 120):
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        status = job_status(Services.open(url), job_id)
-        if status.finished:
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {status.state} after {limit_s} s")
+    services = Services.open(url)
+    return poll_until(lambda: job_status(services, job_id), lambda status: status.finished,
+                      limit_s, 0.2, f"job {job_id} finishing")
 
 
 def test_progress_says_frames_speed_and_time_left():

@@ -4,7 +4,6 @@ each face, the page address keeps the subject, and labels, history and the playe
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,17 +15,14 @@ from annotator.processing.prediction import process_video
 from annotator.services import Services, actions
 from annotator.ui import sign_in
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "annotator"))
-from videos import two_person_video  # noqa: E402
-
 APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"
 
 
 @pytest.fixture(scope="module")
-def database(tmp_path_factory, single_face, demo_video):
+def database(tmp_path_factory, two_person_clip):
     """A database holding the processed two-person clip; (url, video id)."""
     folder = tmp_path_factory.mktemp("subjects")
-    clip = two_person_video(folder / "interview.mp4", single_face, demo_video)
+    clip = two_person_clip
     url = f"sqlite:///{folder / 'annotations.sqlite3'}"
     video_id = process_video(clip, Services.open(url)).video_id
     with pytest.MonkeyPatch.context() as patch:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from helpers.finetuning import label_files, synthetic_dataset  # noqa: E402
 
 from annotator.cli import main
 from annotator.processing.extraction import features_for_video, landmarks_for_video
@@ -28,8 +28,7 @@ from model.config import read_setup, setup_toml
 from model.predictors import load_predictor
 from model.smoothing import prefill_labels
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "annotator"))
-from finetune_setup import label_files, synthetic_dataset  # noqa: E402
+pytestmark = pytest.mark.slow  # trains on mock Aff-Wild2 releases
 
 # release → (AU set, training label folder, validation label folder)
 RELEASES = {

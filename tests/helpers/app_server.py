@@ -8,10 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+from helpers.polling import poll_until
 
 START_LIMIT_S = 60
 
@@ -48,14 +49,14 @@ def running_app(database: Path, *options: str) -> Iterator[tuple[str, subprocess
 
 
 def _wait_until_healthy(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + START_LIMIT_S
-    while time.monotonic() < deadline:
+    def answer() -> bytes | None:
         if process.poll() is not None:
             raise RuntimeError(f"app exited early:\n{process.stdout.read()}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read() == b"ok":
-                    return
+                return response.read()
         except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"app not answering at {url} after {START_LIMIT_S} s")
+            return None
+
+    poll_until(answer, lambda found: found == b"ok", START_LIMIT_S, 0.3,
+               f"the app answering at {url}")

@@ -1,5 +1,6 @@
 """Small videos written by tests with PyAV: rotated, variable frame rate, damaged copies, and
-two people side by side made from the real clips."""
+two people side by side made from the real clips (tests/conftest.py's `two_person_clip` builds
+that one once per test session)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+
+
+def decoded_frames(path: Path) -> list[np.ndarray]:
+    """Every frame of a video as (H, W, 3) RGB, decoded by PyAV alone."""
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
 
 
 def marker_frame(width: int, height: int) -> np.ndarray:
@@ -72,11 +79,9 @@ def two_person_video(path: Path, single_face: Path, demo: Path) -> Path:
     from its end after its 72 frames); right: the first 57 frames of `demo` (crying, mouth
     corners down: no smile) spread over the clip, shrunk to 3/4. The right person leaves the
     picture (black) for RIGHT_AWAY, longer than a brief occlusion, and comes back."""
-    from annotator.processing.video import iter_frames
-
-    left = [frame.rgb[:, 130:450] for frame in iter_frames(single_face)]
-    right = [cv2.resize(frame.rgb, None, fx=0.75, fy=0.75)[:, 160:480]
-             for _, frame in zip(range(57), iter_frames(demo), strict=False)]
+    left = [rgb[:, 130:450] for rgb in decoded_frames(single_face)]
+    right = [cv2.resize(rgb, None, fx=0.75, fy=0.75)[:, 160:480]
+             for rgb in decoded_frames(demo)[:57]]
     frames = []
     for index in range(TWO_PERSON_FRAMES):
         canvas = np.zeros((360, 640, 3), np.uint8)

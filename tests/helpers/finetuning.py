@@ -6,7 +6,6 @@ corrections."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from annotator.labelfiles.label_io import import_label_folder
 from annotator.processing.extraction import cache_root
 from annotator.processing.prediction import process_video
 from annotator.services import Services
+from helpers.polling import poll_until
 from model.affwild2_files import read_label_file, write_label_file
 from model.au_sets import NOT_CODED
 from model.checkpoint import save_checkpoint
@@ -97,14 +97,9 @@ def register_network(url: str, folder: Path, thresholds: float = 0.5,
 
 def wait_for(url: str, job_id: int, done, timeout_s: float = 180.0) -> JobStatus:
     """Poll the job until `done(status)`; fails with the last status after timeout_s."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        status = finetune_status(Services.open(url), job_id)
-        if done(status):
-            return status
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} still {status}")
-        time.sleep(0.2)
+    services = Services.open(url)
+    return poll_until(lambda: finetune_status(services, job_id), done, timeout_s, 0.2,
+                      f"job {job_id}")
 
 
 def store_snapshot(url: str, models: Path) -> dict:

@@ -4,10 +4,9 @@ and says it was chosen on validation."""
 
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from helpers.finetuning import synthetic_dataset  # noqa: E402  (one synthetic set per test run)
 
 from annotator.cli import main
 from annotator.processing.extraction import features_for_video
@@ -15,9 +14,6 @@ from model.checkpoint import load_network
 from model.features import FeatureConfig
 from model.network import NetworkConfig
 from model.training import TrainingConfig, train
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "annotator"))
-from finetune_setup import synthetic_dataset  # noqa: E402  (one synthetic set per test run)
 
 pytestmark = pytest.mark.slow
 
