@@ -22,7 +22,7 @@ import torch
 
 from annotator.processing.extraction import analyse_video
 from annotator.processing.landmarks import LandmarkBackend, SubjectLandmarks
-from annotator.processing.video import VideoInfo, iter_frames
+from annotator.processing.video import VideoInfo, VideoSource, iter_frames
 from model.descriptors import descriptors_from_features
 from model.network import AUNetwork, NetworkConfig, predict_probabilities
 
@@ -48,7 +48,8 @@ def end_to_end(
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="au-annotator-bench-") as scratch:
             start = time.perf_counter()
-            subjects, features = analyse_video(path, info, backend, scratch=Path(scratch),
+            with VideoSource(path) as video:
+                subjects, features = analyse_video(video, backend, scratch=Path(scratch),
                                                    device=device)
             analysed = time.perf_counter()
             for subject in features:

@@ -43,13 +43,7 @@ from annotator.processing.landmarks import (
 )
 from annotator.processing.landmarks.identity import FaceIdentity
 from annotator.processing.landmarks.tracking import SubjectTracker
-from annotator.processing.video import (
-    VideoInfo,
-    iter_frames,
-    open_video,
-    prefetch_frames,
-    work_scale,
-)
+from annotator.processing.video import VideoSource, iter_frames, open_video, work_scale
 from model.affwild2_files import left_and_right, subject_for_person
 from model.arrays import FrameImages, RowWriter
 from model.au_sets import NUM_LANDMARKS
@@ -90,15 +84,16 @@ ANALYSIS_SIDE = 1280
 
 
 def analyse_video(
-    path: Path, info: VideoInfo, backend: LandmarkBackend, config: FeatureConfig | None = None,
+    video: VideoSource, backend: LandmarkBackend, config: FeatureConfig | None = None,
     progress: bool = False, on_progress: ProgressCallback | None = None,
     scratch: Path | None = None, device: str = "cpu",
 ) -> tuple[SubjectLandmarks, list[VideoFeatures]]:
     """Every subject's landmarks (in the video's own pixels), and each subject's features
-    (subject n at n − 1), of every decoded frame (no cache). Frames larger than ANALYSIS_SIDE
-    are scaled down to it before they are queued; face images are written to files in
-    `scratch` (a folder that must outlive the features) as they are made."""
+    (subject n at n − 1), of every decoded frame of `video` (no cache). Frames larger than
+    ANALYSIS_SIDE are scaled down to it before they are queued; face images are written to
+    files in `scratch` (a folder that must outlive the features) as they are made."""
     config = config or FeatureConfig()
+    path, info = video.path, video.info
     backend.reset()
     tracker = SubjectTracker(info.fps, face_identity())
     times, scales = array("d"), array("d")
@@ -107,7 +102,7 @@ def analyse_video(
     expected = info.frame_count_claimed or None
 
     def frames():
-        for frame in prefetch_frames(path, max_side=ANALYSIS_SIDE):
+        for frame in video.prefetched(max_side=ANALYSIS_SIDE):
             times.append(frame.time)
             scales.append(frame.scale)
             frames_in_order.append(frame.rgb)  # held only until its landmarks come back
@@ -408,15 +403,18 @@ def _cache_subject(features: VideoFeatures, path: Path, backend: str, config: Fe
 
 
 def analyse_and_cache(
-    path: str | Path, backend: str = "dlib", device: str = "cpu",
+    video: str | Path | VideoSource, backend: str = "dlib", device: str = "cpu",
     config: FeatureConfig | None = None, progress: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> VideoAnalysis:
-    """Every subject's landmarks, features and descriptors, computing only what is not cached."""
-    path = Path(path)
+    """Every subject's landmarks, features and descriptors, computing only what is not cached.
+    Given a path, the file is opened here (a bad file fails early, with a clear message);
+    given an open VideoSource, its container is the one decoded."""
+    if not isinstance(video, VideoSource):
+        with VideoSource(video) as source:
+            return analyse_and_cache(source, backend, device, config, progress, on_progress)
+    path = video.path
     config = config or FeatureConfig()
-    info = open_video(path)  # fails early, with a clear message, on a bad file
-    landmarks_file = landmark_cache_path(path, backend)
     subjects = _cached_subjects(path, backend)
     if subjects is not None:
         return VideoAnalysis(path, backend, config, subjects)
@@ -426,14 +424,14 @@ def analyse_and_cache(
     scratch = Path(tempfile.mkdtemp(prefix=".scratch-", suffix=".partial", dir=cache))
     try:
         subjects, features = analyse_video(
-            path, info, backend_for(backend, device), config, progress, on_progress, scratch,
-            device,
+            video, backend_for(backend, device), config, progress, on_progress, scratch, device,
         )
         # Each subject's features are cached, then dropped: from here on they are read from
         # the cache, a piece at a time.
         for number in range(1, len(features) + 1):
             _cache_subject(features.pop(0), path, backend, config, number)
-        subjects.save(landmarks_file)  # last: its presence means the others are there too
+        # last: its presence means the others are there too
+        subjects.save(landmark_cache_path(path, backend))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return VideoAnalysis(path, backend, config, subjects)
