@@ -133,10 +133,11 @@ def analyse_video(
 
 class _FaceImages:
     """Aligned face images computed on worker threads (OpenCV releases the GIL), written to
-    one file per track in `scratch` as they complete, in order. At most `_IN_FLIGHT` faces wait
-    for a worker and nothing else is held per face, so memory stays flat however long the
-    video. Every `stride`-th face of a track is also classified by the expression network, in
-    batches on a thread of its own, while decoding and landmarks go on."""
+    one file per track in `scratch` by a writer thread as they complete, in order, so the
+    thread finding faces never waits for them. At most `_IN_FLIGHT` faces wait for a worker
+    and nothing else is held per face, so memory stays flat however long the video. Every
+    `stride`-th face of a track is also classified by the expression network, in batches on a
+    thread of its own, while decoding and landmarks go on."""
 
     _IN_FLIGHT = 64
 
@@ -144,26 +145,30 @@ class _FaceImages:
                  device: str = "cpu"):
         self.config, self.scratch, self.stride = config, Path(scratch), stride
         self.device = device
-        self.pending: deque[tuple[int, int, Future]] = deque()
+        self.pending: deque[Future] = deque()  # each face's write, in order
         self.images: dict[int, RowWriter] = {}
         self.aligned: dict[int, RowWriter] = {}
         self.frames: dict[int, array] = {}
         self.expressions: dict[int, _ExpressionSamples] = {}
 
     def add(self, track: int, frame: int, rgb: np.ndarray, result: FaceResult) -> None:
-        future = _pool().submit(face_image, rgb, result.landmarks, self.config)
-        self.pending.append((track, frame, future))
+        made = _pool().submit(face_image, rgb, result.landmarks, self.config)
+        self.pending.append(_writer_pool().submit(self._write, track, frame, made))
         while len(self.pending) > self._IN_FLIGHT:
-            self._write_oldest()
+            self.pending.popleft().result()
 
-    def _write_oldest(self) -> None:
-        track, frame, future = self.pending.popleft()
-        image, aligned = future.result()
+    def _write(self, track: int, frame: int, made: Future) -> None:
+        """On the writer thread, one face at a time in the order they were added."""
+        image, aligned = made.result()
         self._writers(track)
         self.images[track].append(image)
         self.aligned[track].append(aligned)
         self.expressions[track].add(frame, image[0], len(self.frames[track]) % self.stride == 0)
         self.frames[track].append(frame)
+
+    def _drain(self) -> None:
+        while self.pending:
+            self.pending.popleft().result()
 
     def _writers(self, track: int | None) -> None:
         if track not in self.images:
@@ -179,8 +184,7 @@ class _FaceImages:
         """One track's features over the whole video (`face`: (T,) its frames), its images
         read from the scratch file; blank images and NaN landmarks elsewhere. Track None: a
         subject never seen."""
-        while self.pending:
-            self._write_oldest()
+        self._drain()
         self._writers(track)
         frames = np.frombuffer(self.frames.pop(track), np.int64)
         aligned = np.full((len(face), NUM_LANDMARKS, 2), np.nan, np.float32)
@@ -193,8 +197,11 @@ class _FaceImages:
 
     def close(self) -> None:
         """Wait for the faces still being made; drop the files of tracks not kept."""
-        for _, _, future in self.pending:
+        for future in self.pending:
             future.cancel()
+        for future in self.pending:  # the write under way ends before its file is dropped
+            if not future.cancelled():
+                future.exception()
         self.pending.clear()
         for writer in (*self.images.values(), *self.aligned.values()):
             writer.discard()
@@ -245,6 +252,12 @@ class _ExpressionSamples:
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="face")
+
+
+@functools.cache
+def _writer_pool() -> ThreadPoolExecutor:
+    """One thread writing face images to their files, in the order the faces were found."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="face-writer")
 
 
 @functools.cache

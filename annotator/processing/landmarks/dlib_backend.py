@@ -15,8 +15,10 @@ often.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -47,6 +49,11 @@ def model_file(name: str) -> Path:
         raise RuntimeError(f"{path}: dlib model file is missing; reinstall "
                            "face_recognition_models")
     return path
+
+
+@functools.cache
+def _gray_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="gray")
 
 
 def predictor_path() -> Path:
@@ -80,12 +87,24 @@ class DlibBackend(LandmarkBackend):
         self._most = 0  # the most faces seen in one frame so far
 
     def track(self, frames: Iterable[np.ndarray]) -> Iterator[list[FaceResult]]:
+        """The faces of each frame; each frame's gray picture is made on another thread while
+        the frame before is searched (OpenCV releases the GIL, dlib does not), so one frame
+        is read ahead of the faces given back."""
+        waiting: Future | None = None
         for rgb in frames:
-            yield self.find_faces(rgb)
+            gray = _gray_pool().submit(cv2.cvtColor, rgb, cv2.COLOR_RGB2GRAY)
+            if waiting is not None:
+                yield self.find_faces_in(waiting.result())
+            waiting = gray
+        if waiting is not None:
+            yield self.find_faces_in(waiting.result())
 
     def find_faces(self, rgb: np.ndarray) -> list[FaceResult]:
         """Every face of one frame, searching around the previous frame's faces when it may."""
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        return self.find_faces_in(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+
+    def find_faces_in(self, gray: np.ndarray) -> list[FaceResult]:
+        """find_faces of the frame's gray picture."""
         every = self.detect_every  # windowed frames between two full searches
         if len(self._previous) < self._most:  # a full search at least every third of that
             every = max(0, self.detect_every // 3 - 1)
