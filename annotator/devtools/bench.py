@@ -73,7 +73,8 @@ def dlib_reference(path: Path, repeat: int) -> BenchResult:
     """dlib detection + 68 points on every frame, no tracking, no threads."""
     from annotator.processing.landmarks.dlib_backend import DlibBackend
 
-    backend = DlibBackend(detect_every=0)  # 0: never search a window, always the full frame
+    # never search a window nor skip a frame without a face: always the full frame
+    backend = DlibBackend(detect_every=0, empty_every=1)
     frames, start = 0, time.perf_counter()
     for _ in range(repeat):
         backend.reset()

@@ -10,7 +10,9 @@ again at once. When a window holds no face (someone left, or turned away), the f
 searched in full instead, and the faces found there are the ones searched for next. A face that
 comes into the picture is found at the next full detection; while fewer faces are followed than
 were seen at once before (someone left and may come back), full detections come three times as
-often.
+often. While no face is in the picture, only every `empty_every`-th frame is searched (a full
+search costs several window searches): a face coming into an empty picture is found within
+that many frames, sooner than one joining a face already followed.
 """
 
 from __future__ import annotations
@@ -65,12 +67,14 @@ class DlibBackend(LandmarkBackend):
     name = "dlib"
 
     def __init__(self, detect_every: int = 30, upsample: int = 0, detect_width: int = 640,
-                 search_every: int = 3):
+                 search_every: int = 3, empty_every: int = 3):
         """`detect_width`: wider frames are shrunk to this width for full-frame detection
         (faces under ~80 px at that width are missed; AU coding needs larger faces anyway).
-        `search_every` 1: a window search on every frame between full detections."""
+        `search_every` 1: a window search on every frame between full detections;
+        `empty_every` 1: a full search on every frame without a face before it."""
         self.detect_every = detect_every
         self.search_every = search_every
+        self.empty_every = empty_every
         self.detect_width = detect_width
         self.upsample = upsample
         self.detector = dlib.get_frontal_face_detector()
@@ -84,6 +88,7 @@ class DlibBackend(LandmarkBackend):
         self._gray: np.ndarray | None = None  # the previous frame
         self._since_full = 0
         self._since_search = 0
+        self._unsearched = 0  # frames still to skip after a full search found no face
         self._most = 0  # the most faces seen in one frame so far
 
     def track(self, frames: Iterable[np.ndarray]) -> Iterator[list[FaceResult]]:
@@ -105,6 +110,9 @@ class DlibBackend(LandmarkBackend):
 
     def find_faces_in(self, gray: np.ndarray) -> list[FaceResult]:
         """find_faces of the frame's gray picture."""
+        if not self._previous and self._unsearched > 0:
+            self._unsearched -= 1
+            return []
         every = self.detect_every  # windowed frames between two full searches
         if len(self._previous) < self._most:  # a full search at least every third of that
             every = max(0, self.detect_every // 3 - 1)
@@ -122,6 +130,7 @@ class DlibBackend(LandmarkBackend):
         if found is None:
             found = self._search_full(gray)
             self._since_full = self._since_search = 0
+            self._unsearched = 0 if found else self.empty_every - 1
         results = [FaceResult(True, box, score, self.fit(gray, box)) for box, score in found]
         self._previous = [box for box, _ in found]
         self._gray = gray
