@@ -1,10 +1,13 @@
 """A video's path through the product, first half: extract → cache.
 
-1. extract: one decoding pass finds every face of each frame, links the faces into subjects
-   (annotator.processing.landmarks.tracking) and computes each face's aligned image as the frame
-   arrives, so a frame is decoded once and dropped. Landmark motion needs both neighbours, so it is
-   computed per subject from its landmark table at the end (it is tiny). The descriptors a
-   small learner uses (model.descriptors) come from the features.
+1. extract: one decoding pass, from the container the processing opened once
+   (annotator.processing.video.VideoSource), finds every face of each frame, links the faces
+   into subjects (annotator.processing.landmarks.tracking) and computes each face's aligned
+   image as the frame arrives, so a frame is decoded once and dropped. The thread that finds
+   faces does only that (dlib holds the GIL): decoding, gray pictures, face images, writing
+   them and the expression network run on threads of their own. Landmark motion needs both
+   neighbours, so it is computed per subject from its landmark table at the end (it is tiny).
+   The descriptors a small learner uses (model.descriptors) come from the features.
 2. cache: the landmarks of every subject, and each subject's features and descriptors, are kept
    under the video's content hash and landmark backend (`AU_ANNOTATOR_CACHE` moves the folder;
    subject n's files in `subject-n/`), so re-opening, renaming, predicting again or training

@@ -1,5 +1,6 @@
 """Video decoding with PyAV: metadata, frames streamed in decode order with real timestamps,
-decoding ahead in a thread, and random access to one frame for the viewer.
+decoding ahead in a thread, and random access to one frame for the viewer. A processing opens
+its video once, as a VideoSource: path, stream info and content hash, and the frames.
 
 Frame numbers are what decodes, never what the container claims (`no_face.mp4` claims 98 and
 decodes 95). Rotation metadata is applied, so frames come out the way a player shows them.
