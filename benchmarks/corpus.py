@@ -5,7 +5,10 @@ each remuxed with its own metadata so every file has its own content hash: same 
 skipped. Each run starts from an empty cache folder and an empty database, and is timed by the
 wall clock end to end (finding and hashing the files, worker start-up, storing). Frames are the
 videos' decoded frames, checked against a decode of the clips, so a miscount stops the run
-instead of printing a rate. The last line is `serial_fps=… parallel_fps=… ratio=… cores=…`.
+instead of printing a rate. Each run's line also gives the CPU time it took (this process and
+its workers, all threads) per frame: the work done, which other load on a shared machine
+changes far less than the wall clock. The last line is
+`serial_fps=… parallel_fps=… ratio=… cores=…`.
 
 Run: python benchmarks/corpus.py [--copies N] [--workers N (default 2)]
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -59,9 +63,9 @@ def frames_per_second(corpus: Path, scratch: Path, workers: int, frames: int) ->
     """Frames/s of processing the whole corpus from an empty cache into an empty database."""
     os.environ["AU_ANNOTATOR_CACHE"] = str(scratch / "cache")  # worker processes inherit it
     url = f"sqlite:///{scratch / 'annotations.sqlite3'}"
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     summary = label_corpus([corpus], Services.open(url), CorpusOptions(workers=workers))
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     if summary.failed() or summary.skipped():
         raise SystemExit(f"{len(summary.failed())} failed, {len(summary.skipped())} skipped: "
                          "every copy should be processed")
@@ -69,8 +73,16 @@ def frames_per_second(corpus: Path, scratch: Path, workers: int, frames: int) ->
         raise SystemExit(f"the run counted {summary.frames} frames; decoding finds {frames}")
     rate = frames / seconds
     print(f"workers={workers} videos={len(summary.stored())} frames={frames} "
-          f"seconds={seconds:.1f} fps={rate:.1f}", flush=True)
+          f"seconds={seconds:.1f} fps={rate:.1f} cpu_ms_per_frame={1000 * cpu / frames:.2f}",
+          flush=True)
     return rate
+
+
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its ended workers, every thread."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
 
 
 def main() -> None:

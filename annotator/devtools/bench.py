@@ -22,7 +22,7 @@ import torch
 
 from annotator.processing.extraction import analyse_video
 from annotator.processing.landmarks import LandmarkBackend, SubjectLandmarks
-from annotator.processing.video import VideoInfo, iter_frames
+from annotator.processing.video import VideoInfo, VideoSource, iter_frames
 from model.descriptors import descriptors_from_features
 from model.network import AUNetwork, NetworkConfig, predict_probabilities
 
@@ -48,7 +48,8 @@ def end_to_end(
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="au-annotator-bench-") as scratch:
             start = time.perf_counter()
-            subjects, features = analyse_video(path, info, backend, scratch=Path(scratch),
+            with VideoSource(path) as video:
+                subjects, features = analyse_video(video, backend, scratch=Path(scratch),
                                                    device=device)
             analysed = time.perf_counter()
             for subject in features:
@@ -72,7 +73,8 @@ def dlib_reference(path: Path, repeat: int) -> BenchResult:
     """dlib detection + 68 points on every frame, no tracking, no threads."""
     from annotator.processing.landmarks.dlib_backend import DlibBackend
 
-    backend = DlibBackend(detect_every=0)  # 0: never search a window, always the full frame
+    # never search a window nor skip a frame without a face: always the full frame
+    backend = DlibBackend(detect_every=0, empty_every=1)
     frames, start = 0, time.perf_counter()
     for _ in range(repeat):
         backend.reset()

@@ -1,10 +1,13 @@
 """A video's path through the product, first half: extract → cache.
 
-1. extract: one decoding pass finds every face of each frame, links the faces into subjects
-   (annotator.processing.landmarks.tracking) and computes each face's aligned image as the frame
-   arrives, so a frame is decoded once and dropped. Landmark motion needs both neighbours, so it is
-   computed per subject from its landmark table at the end (it is tiny). The descriptors a
-   small learner uses (model.descriptors) come from the features.
+1. extract: one decoding pass, from the container the processing opened once
+   (annotator.processing.video.VideoSource), finds every face of each frame, links the faces
+   into subjects (annotator.processing.landmarks.tracking) and computes each face's aligned
+   image as the frame arrives, so a frame is decoded once and dropped. The thread that finds
+   faces does only that (dlib holds the GIL): decoding, gray pictures, face images, writing
+   them and the expression network run on threads of their own. Landmark motion needs both
+   neighbours, so it is computed per subject from its landmark table at the end (it is tiny).
+   The descriptors a small learner uses (model.descriptors) come from the features.
 2. cache: the landmarks of every subject, and each subject's features and descriptors, are kept
    under the video's content hash and landmark backend (`AU_ANNOTATOR_CACHE` moves the folder;
    subject n's files in `subject-n/`), so re-opening, renaming, predicting again or training
@@ -43,13 +46,7 @@ from annotator.processing.landmarks import (
 from annotator.processing.landmarks.identity import FaceIdentity
 from annotator.processing.landmarks.registry import registered_backend
 from annotator.processing.landmarks.tracking import SubjectTracker
-from annotator.processing.video import (
-    VideoInfo,
-    iter_frames,
-    open_video,
-    prefetch_frames,
-    work_scale,
-)
+from annotator.processing.video import VideoSource, iter_frames, open_video, work_scale
 from model.affwild2_files import left_and_right, subject_for_person
 from model.arrays import FrameImages, RowWriter
 from model.au_sets import NUM_LANDMARKS
@@ -90,15 +87,16 @@ ANALYSIS_SIDE = 1280
 
 
 def analyse_video(
-    path: Path, info: VideoInfo, backend: LandmarkBackend, config: FeatureConfig | None = None,
+    video: VideoSource, backend: LandmarkBackend, config: FeatureConfig | None = None,
     progress: bool = False, on_progress: ProgressCallback | None = None,
     scratch: Path | None = None, device: str = "cpu",
 ) -> tuple[SubjectLandmarks, list[VideoFeatures]]:
     """Every subject's landmarks (in the video's own pixels), and each subject's features
-    (subject n at n − 1), of every decoded frame (no cache). Frames larger than ANALYSIS_SIDE
-    are scaled down to it before they are queued; face images are written to files in
-    `scratch` (a folder that must outlive the features) as they are made."""
+    (subject n at n − 1), of every decoded frame of `video` (no cache). Frames larger than
+    ANALYSIS_SIDE are scaled down to it before they are queued; face images are written to
+    files in `scratch` (a folder that must outlive the features) as they are made."""
     config = config or FeatureConfig()
+    path, info = video.path, video.info
     backend.reset()
     tracker = SubjectTracker(info.fps, face_identity())
     times, scales = array("d"), array("d")
@@ -107,7 +105,7 @@ def analyse_video(
     expected = info.frame_count_claimed or None
 
     def frames():
-        for frame in prefetch_frames(path, max_side=ANALYSIS_SIDE):
+        for frame in video.prefetched(max_side=ANALYSIS_SIDE):
             times.append(frame.time)
             scales.append(frame.scale)
             frames_in_order.append(frame.rgb)  # held only until its landmarks come back
@@ -138,10 +136,11 @@ def analyse_video(
 
 class _FaceImages:
     """Aligned face images computed on worker threads (OpenCV releases the GIL), written to
-    one file per track in `scratch` as they complete, in order. At most `_IN_FLIGHT` faces wait
-    for a worker and nothing else is held per face, so memory stays flat however long the
-    video. Every `stride`-th face of a track is also classified by the expression network, in
-    batches on a thread of its own, while decoding and landmarks go on."""
+    one file per track in `scratch` by a writer thread as they complete, in order, so the
+    thread finding faces never waits for them. At most `_IN_FLIGHT` faces wait for a worker
+    and nothing else is held per face, so memory stays flat however long the video. Every
+    `stride`-th face of a track is also classified by the expression network, in batches on a
+    thread of its own, while decoding and landmarks go on."""
 
     _IN_FLIGHT = 64
 
@@ -149,26 +148,30 @@ class _FaceImages:
                  device: str = "cpu"):
         self.config, self.scratch, self.stride = config, Path(scratch), stride
         self.device = device
-        self.pending: deque[tuple[int, int, Future]] = deque()
+        self.pending: deque[Future] = deque()  # each face's write, in order
         self.images: dict[int, RowWriter] = {}
         self.aligned: dict[int, RowWriter] = {}
         self.frames: dict[int, array] = {}
         self.expressions: dict[int, _ExpressionSamples] = {}
 
     def add(self, track: int, frame: int, rgb: np.ndarray, result: FaceResult) -> None:
-        future = _pool().submit(face_image, rgb, result.landmarks, self.config)
-        self.pending.append((track, frame, future))
+        made = _pool().submit(face_image, rgb, result.landmarks, self.config)
+        self.pending.append(_writer_pool().submit(self._write, track, frame, made))
         while len(self.pending) > self._IN_FLIGHT:
-            self._write_oldest()
+            self.pending.popleft().result()
 
-    def _write_oldest(self) -> None:
-        track, frame, future = self.pending.popleft()
-        image, aligned = future.result()
+    def _write(self, track: int, frame: int, made: Future) -> None:
+        """On the writer thread, one face at a time in the order they were added."""
+        image, aligned = made.result()
         self._writers(track)
         self.images[track].append(image)
         self.aligned[track].append(aligned)
         self.expressions[track].add(frame, image[0], len(self.frames[track]) % self.stride == 0)
         self.frames[track].append(frame)
+
+    def _drain(self) -> None:
+        while self.pending:
+            self.pending.popleft().result()
 
     def _writers(self, track: int | None) -> None:
         if track not in self.images:
@@ -184,8 +187,7 @@ class _FaceImages:
         """One track's features over the whole video (`face`: (T,) its frames), its images
         read from the scratch file; blank images and NaN landmarks elsewhere. Track None: a
         subject never seen."""
-        while self.pending:
-            self._write_oldest()
+        self._drain()
         self._writers(track)
         frames = np.frombuffer(self.frames.pop(track), np.int64)
         aligned = np.full((len(face), NUM_LANDMARKS, 2), np.nan, np.float32)
@@ -198,8 +200,11 @@ class _FaceImages:
 
     def close(self) -> None:
         """Wait for the faces still being made; drop the files of tracks not kept."""
-        for _, _, future in self.pending:
+        for future in self.pending:
             future.cancel()
+        for future in self.pending:  # the write under way ends before its file is dropped
+            if not future.cancelled():
+                future.exception()
         self.pending.clear()
         for writer in (*self.images.values(), *self.aligned.values()):
             writer.discard()
@@ -250,6 +255,12 @@ class _ExpressionSamples:
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="face")
+
+
+@functools.cache
+def _writer_pool() -> ThreadPoolExecutor:
+    """One thread writing face images to their files, in the order the faces were found."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="face-writer")
 
 
 @functools.cache
@@ -401,15 +412,18 @@ def _cache_subject(features: VideoFeatures, path: Path, backend: str, config: Fe
 
 
 def analyse_and_cache(
-    path: str | Path, backend: str = "dlib", device: str = "cpu",
+    video: str | Path | VideoSource, backend: str = "dlib", device: str = "cpu",
     config: FeatureConfig | None = None, progress: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> VideoAnalysis:
-    """Every subject's landmarks, features and descriptors, computing only what is not cached."""
-    path = Path(path)
+    """Every subject's landmarks, features and descriptors, computing only what is not cached.
+    Given a path, the file is opened here (a bad file fails early, with a clear message);
+    given an open VideoSource, its container is the one decoded."""
+    if not isinstance(video, VideoSource):
+        with VideoSource(video) as source:
+            return analyse_and_cache(source, backend, device, config, progress, on_progress)
+    path = video.path
     config = config or FeatureConfig()
-    info = open_video(path)  # fails early, with a clear message, on a bad file
-    landmarks_file = landmark_cache_path(path, backend)
     subjects = _cached_subjects(path, backend)
     if subjects is not None:
         return VideoAnalysis(path, backend, config, subjects)
@@ -419,14 +433,14 @@ def analyse_and_cache(
     scratch = Path(tempfile.mkdtemp(prefix=".scratch-", suffix=".partial", dir=cache))
     try:
         subjects, features = analyse_video(
-            path, info, backend_for(backend, device), config, progress, on_progress, scratch,
-            device,
+            video, backend_for(backend, device), config, progress, on_progress, scratch, device,
         )
         # Each subject's features are cached, then dropped: from here on they are read from
         # the cache, a piece at a time.
         for number in range(1, len(features) + 1):
             _cache_subject(features.pop(0), path, backend, config, number)
-        subjects.save(landmarks_file)  # last: its presence means the others are there too
+        # last: its presence means the others are there too
+        subjects.save(landmark_cache_path(path, backend))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return VideoAnalysis(path, backend, config, subjects)

@@ -32,7 +32,7 @@ from annotator.processing.extraction import (
 )
 from annotator.processing.landmarks import SubjectLandmarks
 from annotator.processing.proxy import playable_video
-from annotator.processing.video import open_video
+from annotator.processing.video import VideoSource
 from annotator.services.context import Services
 from model.au_sets import au_names
 from model.baseline import GeometryBaseline
@@ -102,18 +102,21 @@ class VideoPrediction:
 
 
 def predict_video(
-    path: str | Path, predictor: AUPredictor, backend: str = "dlib", device: str = "cpu",
-    progress: bool = False, on_progress: ProgressCallback | None = None,
+    video: str | Path | VideoSource, predictor: AUPredictor, backend: str = "dlib",
+    device: str = "cpu", progress: bool = False, on_progress: ProgressCallback | None = None,
 ) -> VideoPrediction:
     """Landmarks and features (cached), then the AU probabilities of every subject seen on
-    PREFILL_SHARE of the frames (and of subject 1); nothing is stored."""
-    path = Path(path)
-    info = open_video(path)
-    analysis = analyse_and_cache(path, backend, device, progress=progress,
+    PREFILL_SHARE of the frames (and of subject 1); nothing is stored. Given a path, the file
+    is opened once here for all of it (the browser's proxy aside)."""
+    if not isinstance(video, VideoSource):
+        with VideoSource(video) as source:
+            return predict_video(source, predictor, backend, device, progress, on_progress)
+    analysis = analyse_and_cache(video, backend, device, progress=progress,
                                  on_progress=on_progress)
-    playable_video(path, video_cache_dir(path, backend))  # a proxy when browsers cannot play it
+    playable_video(video, video_cache_dir(video.path, backend))  # a proxy when browsers cannot
     chosen = subjects_to_prefill(analysis.subjects)
-    return VideoPrediction(path, content_hash(path), info.fps, info.width, info.height,
+    info = video.info
+    return VideoPrediction(video.path, video.content_hash, info.fps, info.width, info.height,
                            len(analysis.subjects), subjects_found(analysis.subjects),
                            {n: predictor.predict(analysis.features(n)) for n in chosen})
 
@@ -175,9 +178,9 @@ def process_video(
 ) -> ProcessedVideo:
     """Decode, find landmarks and features, predict AU probabilities and store them: what
     `au-annotator process` does for one video, and the app's "open video"."""
-    open_video(path)  # a bad file fails here, before a model is loaded
-    predictor, version_id = active_predictor(services, model)
-    prediction = predict_video(path, predictor, backend, device, progress, on_progress)
+    with VideoSource(path) as video:  # a bad file fails here, before a model is loaded
+        predictor, version_id = active_predictor(services, model)
+        prediction = predict_video(video, predictor, backend, device, progress, on_progress)
     return store_prediction(services, prediction, prediction_parameters(predictor, backend),
                             version_id)
 

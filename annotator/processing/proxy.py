@@ -17,7 +17,14 @@ from pathlib import Path
 import av
 import numpy as np
 
-from annotator.processing.video import frame_to_rgb, open_container, open_video
+from annotator.processing.video import (
+    Playback,
+    VideoSource,
+    frame_to_rgb,
+    open_container,
+    open_video,
+    playback_of,
+)
 from model.errors import InputError
 from model.files import atomic_path
 
@@ -36,14 +43,19 @@ PROXY_PRESET, PROXY_QUALITY = "veryfast", "20"  # x264 speed preset and constant
 SOUND_FRAME_SAMPLES = 1024  # what the AAC encoder takes per frame
 
 
-def browser_plays(path: str | Path) -> bool:
-    """Whether browsers decode this file as it is (container, codecs and picture format)."""
-    with open_container(Path(path)) as container:
-        videos, sounds, _ = BROWSER_FORMATS.get(container.format.name, (set(), set(), ""))
-        video = container.streams.video[0].codec_context
-        return (video.codec.canonical_name in videos and video.pix_fmt in BROWSER_PIXEL_FORMATS
-                and all(s.codec_context.codec.canonical_name in sounds
-                        for s in container.streams.audio))
+def browser_plays(video: str | Path | VideoSource) -> bool:
+    """Whether browsers decode this file as it is (container, codecs and picture format); an
+    open VideoSource answers without opening the file again."""
+    if isinstance(video, VideoSource):
+        return plays_in_browser(video.playback)
+    with open_container(Path(video)) as container:
+        return plays_in_browser(playback_of(container))
+
+
+def plays_in_browser(playback: Playback) -> bool:
+    videos, sounds, _ = BROWSER_FORMATS.get(playback.container, (set(), set(), ""))
+    return (playback.video_codec in videos and playback.pixel_format in BROWSER_PIXEL_FORMATS
+            and all(codec in sounds for codec in playback.sound_codecs))
 
 
 def mime_type(path: str | Path) -> str:
@@ -52,11 +64,11 @@ def mime_type(path: str | Path) -> str:
         return BROWSER_FORMATS.get(container.format.name, ((), (), "video/mp4"))[2]
 
 
-def playable_video(path: str | Path, cache_folder: Path) -> Path:
+def playable_video(video: str | Path | VideoSource, cache_folder: Path) -> Path:
     """The file the player plays: the video itself when browsers decode it, else its proxy in
     `cache_folder` (made now when missing, e.g. for a video processed by an older version)."""
-    path = Path(path)
-    if browser_plays(path):
+    path = video.path if isinstance(video, VideoSource) else Path(video)
+    if browser_plays(video):
         return path
     proxy = cache_folder / PROXY_NAME
     if not proxy.is_file():

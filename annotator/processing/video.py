@@ -1,5 +1,6 @@
 """Video decoding with PyAV: metadata, frames streamed in decode order with real timestamps,
-decoding ahead in a thread, and random access to one frame for the viewer.
+decoding ahead in a thread, and random access to one frame for the viewer. A processing opens
+its video once, as a VideoSource: path, stream info and content hash, and the frames.
 
 Frame numbers are what decodes, never what the container claims (`no_face.mp4` claims 98 and
 decodes 95). Rotation metadata is applied, so frames come out the way a player shows them.
@@ -31,6 +32,7 @@ import av
 import numpy as np
 
 from model.errors import InputError
+from model.files import content_hash
 
 log = logging.getLogger(__name__)
 
@@ -120,20 +122,102 @@ def open_video(path: str | Path) -> VideoInfo:
     path = Path(path)
     with open_container(path) as container:
         stream = container.streams.video[0]
-        first = _first_frame(path, container, stream)
-        rotation = _rotation_of(first)
-        width, height = first.width, first.height
-        if rotation in (90, 270):
-            width, height = height, width
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        duration = container.duration / av.time_base if container.duration else 0.0
-        _check_limits(path, width, height, int(stream.frames or 0),
-                      float(duration) * float(rate or 0))
-        return VideoInfo(
-            path=path, fps=float(rate) if rate else 0.0, width=width, height=height,
-            duration=float(duration), codec=stream.codec_context.name, rotation=rotation,
-            frame_count_claimed=int(stream.frames or 0),
-        )
+        return _video_info(path, container, stream, _first_frame(path, container, stream))
+
+
+def _video_info(path: Path, container, stream, first: av.VideoFrame) -> VideoInfo:
+    rotation = _rotation_of(first)
+    width, height = first.width, first.height
+    if rotation in (90, 270):
+        width, height = height, width
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    duration = container.duration / av.time_base if container.duration else 0.0
+    _check_limits(path, width, height, int(stream.frames or 0),
+                  float(duration) * float(rate or 0))
+    return VideoInfo(
+        path=path, fps=float(rate) if rate else 0.0, width=width, height=height,
+        duration=float(duration), codec=stream.codec_context.name, rotation=rotation,
+        frame_count_claimed=int(stream.frames or 0),
+    )
+
+
+@dataclass(frozen=True)
+class Playback:
+    """What a browser needs to know to play the file itself (annotator.processing.proxy)."""
+
+    container: str  # FFmpeg's format name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+    video_codec: str  # canonical codec name, e.g. "h264"
+    pixel_format: str  # e.g. "yuv420p"
+    sound_codecs: tuple[str, ...]
+
+
+def playback_of(container) -> Playback:
+    video = container.streams.video[0].codec_context
+    return Playback(container.format.name, video.codec.canonical_name, str(video.pix_fmt),
+                    tuple(s.codec_context.codec.canonical_name for s in container.streams.audio))
+
+
+class VideoSource:
+    """One video file as one processing sees it: its path, stream info, playback formats and
+    content hash found once, and its container opened once. The first frame, decoded for the
+    info, is the first frame `frames` gives, so a processing that analyses the video opens the
+    file once (the browser's proxy aside). Use as a context manager, or `close()` it."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._container = open_container(self.path)
+        try:
+            stream = self._container.streams.video[0]
+            stream.thread_type = "AUTO"  # frame threads: decoding overlaps with our own work
+            self._stream = stream
+            self._decoded = self._container.decode(stream)
+            self._first = self._first_frame()
+            self.info = _video_info(self.path, self._container, stream, self._first)
+            self.playback = playback_of(self._container)
+        except BaseException:
+            self._container.close()
+            raise
+        self._digest: str | None = None
+
+    def _first_frame(self) -> av.VideoFrame:
+        try:
+            return next(self._decoded)
+        except StopIteration:
+            raise InputError(self.path, "has a video stream but no frame decodes") from None
+        except av.error.FFmpegError as error:
+            raise InputError(self.path,
+                             f"cannot decode the first frame ({_reason(error)})") from None
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 of the file's bytes (model.files.content_hash), read once."""
+        if self._digest is None:
+            self._digest = content_hash(self.path)
+        return self._digest
+
+    def frames(self, max_side: int | None = None) -> Iterator[DecodedFrame]:
+        """The decoded frames, as `iter_frames(path, max_side)` gives them; once per source."""
+        if self._first is None:
+            raise RuntimeError(f"{self.path}: its frames were decoded already")
+        first, self._first = self._first, None
+        fallback_step = 1.0 / float(self._stream.average_rate or 25)
+        rest = _decode(self.path, self._decoded, decoded=1)
+        yield from _frames(self.path, _prepend(first, rest), max_side, fallback_step)
+
+    def prefetched(self, depth: int = 32, max_side: int | None = None) -> Iterator[DecodedFrame]:
+        """`frames(max_side)` decoded ahead in a worker thread (see prefetch_frames)."""
+        scale = work_scale(self.info.width, self.info.height, max_side)
+        frame_bytes = max(1, round(self.info.width * scale) * round(self.info.height * scale) * 3)
+        return _ahead(self.frames(max_side), max(2, min(depth, PREFETCH_BYTES // frame_bytes)))
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
 
 
 def stream_frame_rate(path: str | Path) -> float | None:
@@ -181,28 +265,35 @@ def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[Decod
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threads: decoding overlaps with our own work
-        index = 0
         fallback_step = 1.0 / float(stream.average_rate or 25)
-        for frame in _decode(path, container, stream):
-            if index >= MAX_FRAMES:
-                raise InputError(path, f"more than the {MAX_FRAMES} frames accepted in one "
-                                       "video; cut it into parts first")
-            if max(frame.width, frame.height) > MAX_SIDE:
-                raise InputError(path, f"frame {index} is {frame.width}×{frame.height} "
-                                       f"pixels, larger than the {MAX_SIDE} a side accepted")
-            time = frame.time if frame.time is not None else index * fallback_step
-            scale = work_scale(frame.width, frame.height, max_side)
-            yield DecodedFrame(index, float(time), frame_to_rgb(frame, scale), scale)
-            index += 1
-        if index == 0:
-            raise InputError(path, "has a video stream but no frame decodes")
+        yield from _frames(path, _decode(path, container.decode(stream)), max_side,
+                           fallback_step)
     finally:
         container.close()
 
 
-def _decode(path: Path, container, stream) -> Iterator[av.VideoFrame]:
-    frames = container.decode(stream)
-    decoded = 0
+def _frames(path: Path, decoded: Iterator[av.VideoFrame], max_side: int | None,
+            fallback_step: float) -> Iterator[DecodedFrame]:
+    index = 0
+    for frame in decoded:
+        if index >= MAX_FRAMES:
+            raise InputError(path, f"more than the {MAX_FRAMES} frames accepted in one "
+                                   "video; cut it into parts first")
+        if max(frame.width, frame.height) > MAX_SIDE:
+            raise InputError(path, f"frame {index} is {frame.width}×{frame.height} "
+                                   f"pixels, larger than the {MAX_SIDE} a side accepted")
+        time = frame.time if frame.time is not None else index * fallback_step
+        scale = work_scale(frame.width, frame.height, max_side)
+        yield DecodedFrame(index, float(time), frame_to_rgb(frame, scale), scale)
+        index += 1
+    if index == 0:
+        raise InputError(path, "has a video stream but no frame decodes")
+
+
+def _decode(path: Path, frames: Iterator[av.VideoFrame],
+            decoded: int = 0) -> Iterator[av.VideoFrame]:
+    """`frames` (a container's decode iterator, `decoded` frames in), a decode error part-way
+    raised as InputError."""
     while True:
         try:
             frame = next(frames)
@@ -236,7 +327,7 @@ def count_frames(path: str | Path) -> int:
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        return sum(1 for _ in _decode(path, container, stream))
+        return sum(1 for _ in _decode(path, container.decode(stream)))
     finally:
         container.close()
 
@@ -247,16 +338,18 @@ def prefetch_frames(path: str | Path, depth: int = 32,
     releases the GIL while FFmpeg decodes, so a second core decodes while the first finds
     faces); the queue holds at most `depth` frames and PREFETCH_BYTES, so memory stays flat
     whatever the frame size."""
-    info = open_video(path)
-    scale = work_scale(info.width, info.height, max_side)
-    frame_bytes = max(1, round(info.width * scale) * round(info.height * scale) * 3)
-    depth = max(2, min(depth, PREFETCH_BYTES // frame_bytes))
+    with VideoSource(path) as source:
+        yield from source.prefetched(depth, max_side)
+
+
+def _ahead(frames: Iterator[DecodedFrame], depth: int) -> Iterator[DecodedFrame]:
+    """`frames`, produced by a worker thread at most `depth` ahead of the consumer."""
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def decode() -> None:
         try:
-            for frame in iter_frames(path, max_side):
+            for frame in frames:
                 while not stop.is_set():
                     try:
                         buffer.put(frame, timeout=0.1)

@@ -85,6 +85,14 @@ def test_a_face_that_comes_into_the_picture_is_found_within_a_third_of_a_second(
     assert counts[-1] == 2  # back: found at the next full search, ten frames on at most
 
 
+def test_a_face_coming_into_an_empty_picture_is_found_by_the_third_frame(single_face):
+    frame = next(iter_frames(single_face)).rgb
+    backend = DlibBackend()
+    assert backend.find_faces(np.zeros_like(frame)) == []  # searched: nobody
+    counts = [len(backend.find_faces(frame)) for _ in range(3)]
+    assert counts == [0, 0, 1]  # two frames not searched, the third is
+
+
 def test_process_caches_landmarks_and_reuses_them(single_face):
     command = [sys.executable, "-m", "annotator.cli", "process", str(single_face)]
     first = subprocess.run(command, capture_output=True, text=True, timeout=300)

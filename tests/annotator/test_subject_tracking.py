@@ -14,7 +14,7 @@ from annotator.processing.extraction import analyse_video, face_identity, subjec
 from annotator.processing.landmarks.dlib_backend import DlibBackend
 from annotator.processing.landmarks.fan_backend import FanBackend, write_random_weights
 from annotator.processing.landmarks.tracking import SubjectTracker
-from annotator.processing.video import iter_frames, open_video
+from annotator.processing.video import VideoSource, iter_frames
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,8 @@ def test_the_fan_backend_finds_the_same_two_subjects(two_person, tmp_path, monke
     torch.manual_seed(0)
     fan = FanBackend(device="cpu", allow_download=False)
     fan.use_known_boxes(subjects_for_video(clip, "dlib"))
-    subjects, features = analyse_video(clip, open_video(clip), fan, scratch=tmp_path)
+    with VideoSource(clip) as video:
+        subjects, features = analyse_video(video, fan, scratch=tmp_path)
     assert subjects.count == 2 and len(features) == 2
     assert [subjects.frames_seen(n) for n in (1, 2)] == [8, 8]
     assert subjects.centre_x(1) < 320 < subjects.centre_x(2)

@@ -14,7 +14,10 @@ to the
 
 Each subject keeps up to MAX_DESCRIPTORS descriptors: its first face, the face it came back
 with, and one every DESCRIBE_EVERY_S seconds while it is followed, so a turned head still
-matches. Describing a face costs about 20 ms, so it is done only then.
+matches. Describing a face costs about 20 ms (a hundred on a busy machine), so it is done only
+when a face must be matched against subjects away: until then the faces to describe are kept
+(their neighbourhood in the frame) and described on that first need, with the same result. A
+video where nobody leaves and comes back describes none.
 
 At the end (`subjects`) tracks seen on fewer than MIN_FRAMES frames are dropped as detector
 noise; the others are numbered from 1 by frames seen, most first (ties: the one seen earlier,
@@ -37,7 +40,13 @@ from annotator.processing.landmarks import (
     SubjectLandmarks,
     box_overlap,
 )
-from annotator.processing.landmarks.identity import SAME_PERSON, FaceIdentity, distance
+from annotator.processing.landmarks.identity import (
+    SAME_PERSON,
+    FaceIdentity,
+    KeptFace,
+    described,
+    distance,
+)
 from model.au_sets import NUM_LANDMARKS
 
 MAX_GAP_S = 1.0
@@ -60,7 +69,7 @@ class _Track:
 
     frames: array = field(default_factory=lambda: array("q"))
     blocks: list[np.ndarray] = field(default_factory=list)
-    descriptors: list[np.ndarray] = field(default_factory=list)
+    descriptors: list[np.ndarray | KeptFace] = field(default_factory=list)  # or to describe
     described_at: int = 0
     best_score: float = -np.inf
     thumbnail: np.ndarray | None = None
@@ -138,9 +147,15 @@ class SubjectTracker:
 
     def _same_person(self, rgb: np.ndarray, face: FaceResult) -> int:
         """The subject not seen in this frame whose descriptors are nearest, else a new one."""
-        descriptor = self.identity.describe(rgb, face.box)
         away = [t for t, track in enumerate(self.tracks) if track.last_frame < self.frame]
-        distances = [distance(descriptor, self.tracks[t].descriptors) for t in away]
+        descriptor: np.ndarray | KeptFace = KeptFace.of(rgb, face.box)
+        distances = []
+        if away:  # a description is needed now
+            descriptor = described(self.identity, [descriptor])[0]
+            for t in away:
+                track = self.tracks[t]
+                track.descriptors = described(self.identity, track.descriptors)
+                distances.append(distance(descriptor, track.descriptors))
         if distances and min(distances) < SAME_PERSON:
             track = self.tracks[away[int(np.argmin(distances))]]
         else:
@@ -155,7 +170,7 @@ class SubjectTracker:
         track.append(self.frame, face)
         if (len(track.descriptors) < MAX_DESCRIPTORS
                 and self.frame - track.described_at >= self.describe_every):
-            track.descriptors.append(self.identity.describe(rgb, face.box))
+            track.descriptors.append(KeptFace.of(rgb, face.box))
             track.described_at = self.frame
         if face.score > track.best_score:
             track.best_score, track.thumbnail = face.score, thumbnail(rgb, face.box)

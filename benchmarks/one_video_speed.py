@@ -1,0 +1,75 @@
+"""Does processing one video use both cores? Frames/s of the analysis of one clip (decode,
+landmarks of every face, subjects, features, expressions: annotator.processing.extraction
+.analyse_video, what `process` does for one video before predicting) in a process held to one
+core, then in one that may use all of this machine's, in one run.
+
+Each run is a fresh process (so neither inherits the other's warm caches or threads), pinned
+with sched_setaffinity; OpenCV's threads are set to the cores it may use. The last line is
+`one_core_fps=… all_cores_fps=… ratio=… cores=…`.
+
+Run: python benchmarks/one_video_speed.py [VIDEO (default: the demo clip)] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "annotator" / "demo" / "WolfgangLanger_Pexels.mp4"
+
+
+def analysis_fps(video: Path, repeat: int) -> float:
+    """Frames/s of analyse_video on `video` in this process (the backend loaded first)."""
+    import cv2
+
+    from annotator.processing.extraction import analyse_video, face_identity, make_backend
+    from annotator.processing.video import VideoSource
+
+    cv2.setNumThreads(len(os.sched_getaffinity(0)))
+    backend = make_backend("dlib")
+    face_identity()
+    frames, seconds = 0, 0.0
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="au-annotator-one-video-") as scratch:
+            started = time.perf_counter()
+            with VideoSource(video) as source:
+                subjects, _ = analyse_video(source, backend, scratch=Path(scratch))
+            seconds += time.perf_counter() - started
+            frames += len(subjects)
+    return frames / seconds
+
+
+def measured(video: Path, repeat: int, cores: int) -> float:
+    """analysis_fps in a fresh process held to the first `cores` cores."""
+    allowed = sorted(os.sched_getaffinity(0))[:cores]
+    code = ("import os, sys; from pathlib import Path; "
+            f"os.sched_setaffinity(0, {allowed}); "
+            "sys.path.insert(0, sys.argv[1]); import one_video_speed as bench; "
+            "print(bench.analysis_fps(Path(sys.argv[2]), int(sys.argv[3])))")
+    found = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(video),
+                            str(repeat)], capture_output=True, text=True, check=True)
+    return float(found.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("video", type=Path, nargs="?", default=DEMO)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    cores = len(os.sched_getaffinity(0))
+    one = measured(args.video, args.repeat, 1)
+    print(f"cores=1 fps={one:.1f}", flush=True)
+    every = measured(args.video, args.repeat, cores)
+    print(f"cores={cores} fps={every:.1f}", flush=True)
+    print(f"one_core_fps={one:.1f} all_cores_fps={every:.1f} ratio={every / one:.2f} "
+          f"cores={cores}")
+
+
+if __name__ == "__main__":
+    main()
