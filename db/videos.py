@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from db.details import RunDetails
 from db.subjects import first_subject, subject_row
 from db.tables import PredictionRun, PrefillSettings, Subject, Video
+from model.adapt import ADAPTED_KIND
 from model.au_sets import au_names
 from model.files import content_hash
 from model.smoothing import prefill_labels
@@ -32,7 +33,7 @@ from model.smoothing import prefill_labels
 logger = logging.getLogger(__name__)
 
 _STORED_DTYPE = np.dtype("<f4")
-ADAPTED = "adapted"  # the predictor of runs made by learning from a video's corrections
+ADAPTED = ADAPTED_KIND  # the predictor of runs made by learning from a video's corrections
 KEEP_ADAPTED_RUNS = 3  # older adapted runs of a video are superseded and deleted
 
 
