@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.coders import coder_named
@@ -155,6 +155,14 @@ def add_assignment(session: Session, project: Project, video_id: int, coder: str
                    role: str) -> None:
     session.add(Assignment(project_id=project.id, video_id=video_id,
                            coder_id=coder_named(session, coder).id, role=role))
+    session.flush()
+
+
+def move_assignment(session: Session, assignment_id: int, coder: str) -> None:
+    """Give the assignment (its role and done marks) to `coder`; the corrections of its
+    former coder are theirs and stay where they are."""
+    session.execute(update(Assignment).where(Assignment.id == assignment_id)
+                    .values(coder_id=coder_named(session, coder).id))
     session.flush()
 
 

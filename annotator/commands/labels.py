@@ -12,6 +12,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from annotator.commands.as_coder import SignedIn, add_as_argument, signed_in_as
 from annotator.labelfiles.elan import parse_tier_map
 from annotator.labelfiles.label_io import (
     FORMATS,
@@ -21,7 +22,11 @@ from annotator.labelfiles.label_io import (
     export_video,
     import_label_folder,
 )
-from annotator.services.lab_projects import project_exports
+from annotator.services.lab_projects import (
+    project_exports,
+    refuse_unless_visible,
+    visible_video_ids,
+)
 from db import (
     DATABASE_OPTION_HELP,
     list_videos,
@@ -67,6 +72,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only subject N (person N of the video, numbered by frames seen); "
                              "default: every subject with a pre-fill or the coder's labels, one "
                              "file each (NAME_left / NAME_right for two people)")
+    add_as_argument(parser)
     parser.add_argument("--db", metavar="URL", help=DATABASE_OPTION_HELP)
 
 
@@ -74,11 +80,16 @@ def run_export(args: argparse.Namespace) -> int:
     if args.done and args.project is None:
         raise InputError("--done", "only goes with --project NAME")
     options = ExportOptions(args.format, args.coder, args.unreviewed, args.au_set, args.subject)
+    viewer = signed_in_as(args)
     with args.services.store.write() as session:
         if args.project is not None:
             chosen = project_exports(session, args.project, args.coder, args.done)
         else:
-            chosen = [(video, args.coder) for video in _chosen_videos(session, args.video)]
+            chosen = [(video, args.coder)
+                      for video in _chosen_videos(session, args.video, viewer)]
+        if viewer is not None:  # every video checked before any file is written
+            for video, _ in chosen:
+                refuse_unless_visible(session, video, viewer.name, viewer.admin)
         if not chosen:
             print("au-annotator export: no videos to export"
                   + (f" in project {args.project}" if args.project else " registered yet"),
@@ -92,9 +103,12 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _chosen_videos(session, chosen: list[str] | None):
+def _chosen_videos(session, chosen: list[str] | None, viewer: SignedIn | None):
+    """The videos named (every video when none is, or every video `viewer` may see)."""
     if not chosen:
-        return list_videos(session)
+        visible = None if viewer is None else visible_video_ids(session, viewer.name,
+                                                                viewer.admin)
+        return [v for v in list_videos(session) if visible is None or v.id in visible]
     videos = []
     for value in chosen:
         found = videos_matching(session, value)

@@ -10,6 +10,11 @@
     project done NAME --video V --coder C    refused while any face frame × AU is unreviewed
     project reopen NAME --video V --coder C --by ADMIN
     project report NAME --out DIR            reliability.csv, progress.csv, report.html
+    project reassign NAME VIDEO --from CODER --to CODER
+                                             give a coder's assignment of a video to another
+
+`progress` and `report` take `--as CODER` (annotator.commands.as_coder): then only an admin of
+the project or of the app may read them.
 """
 
 from __future__ import annotations
@@ -19,9 +24,17 @@ import sys
 from pathlib import Path
 
 import db
+from annotator.commands.as_coder import add_as_argument, signed_in_as
 from annotator.processing.corpus import CorpusOptions, available_cores, label_corpus
 from annotator.services.context import Services
-from annotator.services.lab_projects import assign, mark_done, progress, reopen
+from annotator.services.lab_projects import (
+    assign,
+    mark_done,
+    progress,
+    reassign,
+    reopen,
+    require_admin,
+)
 from db import DATABASE_OPTION_HELP
 from model.au_sets import AU_SETS, DEFAULT_AU_SET
 
@@ -51,7 +64,8 @@ def add_project_arguments(parser: argparse.ArgumentParser) -> None:
                                    help="give every unassigned video a coder")
     assigning.add_argument("--reliability", type=float, default=0.0, metavar="SHARE",
                            help="share of them (0..1) also coded by a second coder")
-    actions.add_parser("progress", parents=[named], help="share reviewed per video and coder")
+    add_as_argument(actions.add_parser("progress", parents=[named],
+                                       help="share reviewed per video and coder"))
     for action, summary in (("done", "mark a coder's video done"),
                             ("reopen", "reopen a video marked done (admins)")):
         marking = actions.add_parser(action, parents=[named], help=summary)
@@ -62,13 +76,25 @@ def add_project_arguments(parser: argparse.ArgumentParser) -> None:
     report = actions.add_parser("report", parents=[named],
                                 help="agreement per AU (CSV) and a progress figure (HTML)")
     report.add_argument("--out", type=Path, required=True, metavar="DIR")
+    add_as_argument(report)
+    moving = actions.add_parser("reassign", parents=[named],
+                                help="give a coder's assignment of a video to another coder")
+    moving.add_argument("video", metavar="VIDEO", help="the video's id or name")
+    moving.add_argument("--from", dest="old", required=True, metavar="CODER",
+                        help="the coder who holds it now")
+    moving.add_argument("--to", dest="new", required=True, metavar="CODER",
+                        help="a coder of the project who does not code this video yet")
 
 
 def run_project(args: argparse.Namespace) -> int:
     services = args.services
     if args.action == "add-videos":
         return _add_videos(services, args)
+    viewer = signed_in_as(args) if args.action in ("progress", "report") else None
     with services.store.write() as session:
+        if viewer is not None:
+            require_admin(session, args.name, viewer.name, viewer.admin,
+                          f"read its {args.action}")
         for line in ACTIONS[args.action](session, args):
             print(line)
     return 0
@@ -142,6 +168,10 @@ def _reopen(session, args):
     yield f"{args.video}: reopened for {args.coder}"
 
 
+def _reassign(session, args):
+    yield reassign(session, args.name, args.video, args.old, args.new)
+
+
 def _report(session, args):
     from annotator.services.reliability import write_report
 
@@ -149,4 +179,5 @@ def _report(session, args):
 
 
 ACTIONS = {"add": _add, "members": _members, "list": _list, "assign": _assign,
-           "progress": _progress, "done": _done, "reopen": _reopen, "report": _report}
+           "progress": _progress, "done": _done, "reopen": _reopen, "report": _report,
+           "reassign": _reassign}

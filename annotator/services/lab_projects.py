@@ -12,6 +12,16 @@ Progress is counted in cells: face frames × the project's AUs of every pre-fill
 video. A coder may mark a video done only when every such cell is reviewed; only an admin (of
 the project, or of the app) may reopen it.
 
+Reassignment (`reassign`): an admin gives one coder's assignment of a video (its role, primary
+or reliability) to another coder of the project; the new coder sees it in My videos, the old
+one no longer. Nothing of the old coder's work is moved or deleted: their corrections stay in
+the database under their name (an export with `--coder OLD` still writes them, and they are
+there again if the video comes back to them). Progress, done and the reliability report count
+the coders who hold the video now, so the new coder starts from the pre-fill and a half-coded
+video of a coder who left is not compared as if it were a coding. A video marked done is
+reopened before it moves (a done mark says the coder who holds it finished it), and a
+double-coded video never goes to the coder who holds its other copy.
+
 Access (`visible_video_ids`): with no project defined at all, everybody sees every video (the
 one-person mode and a lab that has not set up projects work as before). Once projects exist, a
 coder sees the videos of the projects they are a member of; an admin of the app sees every
@@ -176,16 +186,50 @@ def mark_done(session: db.Session, name: str, video: str, coder: str) -> Progres
     return state
 
 
+def require_admin(session: db.Session, name: str, by: str, app_admin: bool, what: str) -> None:
+    """Refuse `what` (e.g. "reopen a video") unless `by` administers the project or the app."""
+    project = db.projects.project_named(session, name)
+    if not app_admin and db.projects.member_role(session, project, by) != "admin":
+        raise ProjectError(by, f"only an admin of project {name} may {what}")
+
+
 def reopen(session: db.Session, name: str, video: str, coder: str, by: str,
            by_app_admin: bool = False) -> None:
     """Reopen a done assignment; only an admin of the project or of the app may."""
     row, _ = _assignment_of(session, name, video, coder)
-    project = db.projects.project_named(session, name)
-    if not by_app_admin and db.projects.member_role(session, project, by) != "admin":
-        raise ProjectError(by, f"only an admin of project {name} may reopen a video")
+    require_admin(session, name, by, by_app_admin, "reopen a video")
     if not row.done:
         raise ProjectError(row.video_name, f"is not marked done by {coder}")
     db.projects.mark_done(session, row.assignment_id, False, by)
+
+
+def reassign(session: db.Session, name: str, video: str, old: str, new: str) -> str:
+    """Give `old`'s assignment of `video` in project `name` to `new` (see the module's notes);
+    returns the line that says what happened, also when nothing did. Refused (ProjectError)
+    when `new` is not a coder of the project, already holds a copy of the video, or the
+    assignment is marked done."""
+    row, _ = _assignment_of(session, name, video, old)
+    project = db.projects.project_named(session, name)
+    new = new.strip()
+    if new == old:
+        return f"{row.video_name}: already assigned to {old} in project {name}; nothing changed"
+    role = db.projects.member_role(session, project, new)
+    if role != "coder":
+        raise ProjectError(new, f"is not a coder of project {name}" + (
+            " (an admin of it codes nothing)" if role == "admin" else
+            f"; add them with `au-annotator project members {name} --add {new}`"))
+    other = [r for r in db.projects.assignments(session, project, new)
+             if r.video_id == row.video_id]
+    if other:
+        raise ProjectError(row.video_name, f"{new} codes it already ({other[0].role}) in "
+                                           f"project {name}; a double-coded video needs two "
+                                           "different coders")
+    if row.done:
+        raise ProjectError(row.video_name, f"is marked done by {old}; reopen it first to give "
+                                           "it to another coder")
+    db.projects.move_assignment(session, row.assignment_id, new)
+    return (f"{row.video_name}: {old}'s {row.role} coding in project {name} now goes to "
+            f"{new} ({old}'s corrections stay stored)")
 
 
 def visible_video_ids(session: db.Session, coder: str, app_admin: bool) -> set[int] | None:
@@ -198,6 +242,13 @@ def visible_video_ids(session: db.Session, coder: str, app_admin: bool) -> set[i
 def may_open(session: db.Session, video_id: int, coder: str, app_admin: bool) -> bool:
     visible = visible_video_ids(session, coder, app_admin)
     return visible is None or video_id in visible
+
+
+def refuse_unless_visible(session: db.Session, video: db.Video, coder: str,
+                          app_admin: bool) -> None:
+    """The command line's refusal of a video the coder may not open (the page's rule)."""
+    if not may_open(session, video.id, coder, app_admin):
+        raise ProjectError(f"{video.name} (#{video.id})", f"in none of {coder}'s projects")
 
 
 def last_changes(session: db.Session, rows: list[AssignmentRow]) -> list[datetime | None]:

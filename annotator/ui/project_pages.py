@@ -134,7 +134,8 @@ def _mark_done(services: Services, name: str, row) -> None:
 
 
 def admin_panel_ui(services: Services, name: str, identity: sign_in.Identity) -> None:
-    """Progress of every assignment of a project, and reopening a video marked done."""
+    """Progress of every assignment of a project, reopening a video marked done, and giving
+    an assignment to another coder."""
     st.subheader(f"Project {name}: progress")
     with services.store.read() as session:
         states = lab_projects.progress(session, name)
@@ -147,6 +148,36 @@ def admin_panel_ui(services: Services, name: str, identity: sign_in.Identity) ->
                               format_func=lambda r: f"{r.video_name} ({r.coder})")
         st.button("Reopen", key=f"reopen_button_{name}", on_click=_reopen,
                   args=(services, name, chosen, identity))
+    if states:
+        reassign_ui(services, name, [s.assignment for s in states], identity)
+
+
+def reassign_ui(services: Services, name: str, rows: list, identity: sign_in.Identity) -> None:
+    """Pick an assignment (video × coder) and the coder of the project who takes it over."""
+    with services.store.read() as session:
+        coders = [coder for coder, role in db.projects.project_members(
+            session, db.projects.project_named(session, name)) if role == "coder"]
+    which, whom, go = st.columns([3, 2, 1], vertical_alignment="bottom")
+    row = which.selectbox("Reassign", rows, key=f"reassign_{name}",
+                          format_func=lambda r: f"{r.video_name} ({r.coder}, {r.role})")
+    new = whom.selectbox("to", coders, key=f"reassign_to_{name}")
+    go.button("Reassign", key=f"reassign_button_{name}", on_click=_reassign,
+              args=(services, name, row, new, identity))
+
+
+def _reassign(services: Services, name: str, row, new: str | None,
+              identity: sign_in.Identity) -> None:
+    if new is None:
+        st.session_state["notice"] = f"Project {name} has no coders to give a video to."
+        return
+    try:
+        with services.store.write() as session:
+            lab_projects.require_admin(session, name, identity.name, identity.admin,
+                                       "reassign a video")
+            said = lab_projects.reassign(session, name, str(row.video_id), row.coder, new)
+    except db.ProjectError as error:
+        said = str(error)
+    st.session_state["notice"] = said
 
 
 def _reopen(services: Services, name: str, row, identity: sign_in.Identity) -> None:
