@@ -207,7 +207,8 @@ def reassign(session: db.Session, name: str, video: str, old: str, new: str) -> 
     """Give `old`'s assignment of `video` in project `name` to `new` (see the module's notes);
     returns the line that says what happened, also when nothing did. Refused (ProjectError)
     when `new` is not a coder of the project, already holds a copy of the video, or the
-    assignment is marked done."""
+    assignment is marked done. Who may reassign is the caller's to check (`require_admin`):
+    the page asks it of the signed-in coder; the command line runs for the machine's owner."""
     row, _ = _assignment_of(session, name, video, old)
     project = db.projects.project_named(session, name)
     new = new.strip()

@@ -158,15 +158,16 @@ def reassign_ui(services: Services, name: str, rows: list, identity: sign_in.Ide
         coders = [coder for coder, role in db.projects.project_members(
             session, db.projects.project_named(session, name)) if role == "coder"]
     which, whom, go = st.columns([3, 2, 1], vertical_alignment="bottom")
-    row = which.selectbox("Reassign", rows, key=f"reassign_{name}",
-                          format_func=lambda r: f"{r.video_name} ({r.coder}, {r.role})")
-    new = whom.selectbox("to", coders, key=f"reassign_to_{name}")
+    which.selectbox("Reassign", rows, key=f"reassign_{name}",
+                    format_func=lambda r: f"{r.video_name} ({r.coder}, {r.role})")
+    whom.selectbox("to", coders, key=f"reassign_to_{name}")
     go.button("Reassign", key=f"reassign_button_{name}", on_click=_reassign,
-              args=(services, name, row, new, identity))
+              args=(services, name, identity))
 
 
-def _reassign(services: Services, name: str, row, new: str | None,
-              identity: sign_in.Identity) -> None:
+def _reassign(services: Services, name: str, identity: sign_in.Identity) -> None:
+    # the choices as they are when the button is pressed, not as the last run drew them
+    row, new = st.session_state[f"reassign_{name}"], st.session_state[f"reassign_to_{name}"]
     if new is None:
         st.session_state["notice"] = f"Project {name} has no coders to give a video to."
         return

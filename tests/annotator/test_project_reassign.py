@@ -7,24 +7,13 @@ one). Each test makes its own project (and its own coders), so the tests do not 
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import pytest
+from helpers.command_line import cli
 
 import db
-from annotator.cli import main
 from annotator.processing.corpus import CorpusOptions, label_corpus
 from annotator.services import Services
 from annotator.services.lab_projects import progress, reassign
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) of `au-annotator ARGS`, run in this process."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(list(args))
-    return status, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

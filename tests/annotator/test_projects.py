@@ -7,8 +7,6 @@ frames, no face: nothing to review).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import itertools
 import shutil
 from collections import Counter
@@ -16,21 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers.command_line import cli
 
 import db
-from annotator.cli import main
 from annotator.services.lab_projects import plan_assignments
 
 CLIPS = ("single_face.mp4", "single_face_hevc.mov", "no_face.mp4")
 AUS8 = ("AU1", "AU2", "AU4", "AU6", "AU12", "AU15", "AU20", "AU25")
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) of `au-annotator ARGS`, run in this process."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(list(args))
-    return status, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
