@@ -299,7 +299,7 @@ def edit_state(
     session: Session, video_id: int, coder_id: int, subject_id: int
 ) -> tuple[list[int], list[int]]:
     """(ids of the track's edits that count, ids that redo would restore), each oldest first."""
-    edits = session.execute(
+    edits = session.connection().execute(
         select(Edit.id, Edit.kind, Edit.target_edit_id)
         .where(*track_filter(video_id, coder_id, subject_id))
         .order_by(Edit.id)

@@ -347,7 +347,8 @@ def accept_prefill(services: Services, video_id: int, coder: str, aus: tuple[str
             return False
 
         def store(session, key=key, version=version, intervals=intervals) -> bool | str:
-            _check_seen(session, video_id, seen_run, subject)
+            # the version holds the newest run: a newer one makes the read step again, which
+            # refuses it (NewerPrefill)
             if db.track_version(session, video_id, coder, subject) != version:
                 return STALE
             db.append_edit(session, key, intervals, "accept")
