@@ -55,10 +55,12 @@ def effective_labels(
     coder: str | None,
     subject: int = 1,
     au_set: str | None = None,
+    frames: slice | None = None,
 ) -> EffectiveLabels:
     """The labels one coder sees for one subject of a video (coder None: the model's pre-fill
     alone). The pre-fill follows the coder's own smoothing window and thresholds for the video,
-    if set.
+    if set. `frames` (a slice with a start and a stop): only those frames, rows 0.. of the arrays
+    (accepting a stretch needs no more, and a 30-minute video is 54,000 rows).
 
     au_set defaults to the latest run's, unless the coder's corrections use AUs outside it (then
     the AU set that holds them all). Corrections of AUs outside the AU set are left out.
@@ -68,21 +70,21 @@ def effective_labels(
     if au_set is None:
         au_set = _au_set_of(events, run.au_set if run is not None else DEFAULT_AU_SET)
     aus = au_names(au_set)
-    frames = video.frame_count
-    prefill = np.full((frames, len(aus)), NOT_CODED, dtype=np.int8)
-    face = np.ones(frames, dtype=bool)
+    frames = frames or slice(0, video.frame_count)
+    prefill = np.full((frames.stop - frames.start, len(aus)), NOT_CODED, dtype=np.int8)
+    face = np.ones(len(prefill), dtype=bool)
     if run is not None:
         settings = prefill_settings(session, video.id, coder)
         if settings is None:
             run_labels, face = stored_prefill(session, run)
-            face = face.copy()
         else:
             run_labels, face = run_prefill(session.get(PredictionRun, run.id), settings)
+        run_labels, face = run_labels[frames], face[frames].copy()
         run_aus = au_names(run.au_set)
         for k, au in enumerate(aus):
             if au in run_aus:
                 prefill[:, k] = run_labels[:, run_aus.index(au)]
-    labels, reviewed = _paint(prefill, events, aus)
+    labels, reviewed = _paint(prefill, events, aus, frames.start)
     return EffectiveLabels(au_set, labels, reviewed, prefill, face, run.id if run else None)
 
 
@@ -110,13 +112,13 @@ def accept_intervals(session: Session, video: Video, coder: str, first_frame: in
     """What accepting the pre-fill of first..last would store: the pre-fill of the coder's
     unreviewed frames, as interval events. Computed before the write transaction, it stays
     right while `track_version` is unchanged."""
-    current = effective_labels(session, video, coder, subject)
+    current = effective_labels(session, video, coder, subject,
+                               frames=slice(first_frame, last_frame + 1))
     chosen = [k for k, au in enumerate(current.aus) if aus is None or au in aus]
-    span = slice(first_frame, last_frame + 1)
     return intervals_from_labels(
-        current.prefill[span][:, chosen],
+        current.prefill[:, chosen],
         tuple(current.aus[k] for k in chosen),
-        mask=~current.reviewed[span][:, chosen],
+        mask=~current.reviewed[:, chosen],
         first_frame=first_frame,
     )
 
@@ -173,14 +175,17 @@ def _au_set_of(events, preferred: str) -> str:
     return preferred
 
 
-def _paint(prefill: np.ndarray, events, aus: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _paint(prefill: np.ndarray, events, aus: tuple[str, ...],
+           first_frame: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Events over the pre-fill of frames first_frame.. (its row 0): (labels, reviewed)."""
     # paint (K, T) rows so each event writes one contiguous slice
     labels = np.ascontiguousarray(prefill.T)
     reviewed = np.zeros_like(labels, dtype=bool)
     column = {au: k for k, au in enumerate(aus)}
     for au, first, last, value in events:
         k = column.get(au)
-        if k is not None:
+        first, last = max(first - first_frame, 0), last - first_frame
+        if k is not None and last >= first:
             labels[k, first : last + 1] = value
             reviewed[k, first : last + 1] = True
     return np.ascontiguousarray(labels.T), np.ascontiguousarray(reviewed.T)
