@@ -16,22 +16,26 @@ when a later model run would pre-fill it differently.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.coders import prefill_settings
 from db.corrections import (
     Interval,
+    TrackKey,
     edit_state,
     intervals_from_labels,
+    newest_edit_id,
     record_edit,
     track_filter,
 )
 from db.subjects import subject_row
-from db.tables import Coder, Correction, Edit, PredictionRun, Subject, Video
-from db.videos import latest_run_id, latest_run_summary, run_prefill, stored_prefill
+from db.tables import Coder, Correction, Edit, PredictionRun, PrefillSettings, Subject, Video
+from db.videos import latest_run_summary, run_prefill, stored_prefill
 from model.au_sets import AU_SETS, DEFAULT_AU_SET, NOT_CODED, au_names
 
 
@@ -123,16 +127,23 @@ def accept_intervals(session: Session, video: Video, coder: str, first_frame: in
     )
 
 
-def track_version(session: Session, video_id: int, coder: str, subject: int = 1) -> tuple:
-    """Changes whenever what the coder sees of one subject may change: their newest edit,
-    the newest prediction run, their pre-fill settings (a few indexed reads)."""
-    subject_id = subject_row(session, video_id, subject).id
-    newest_edit = session.scalar(
-        select(func.max(Edit.id)).join(Coder, Coder.id == Edit.coder_id)
-        .where(Edit.video_id == video_id, Edit.subject_id == subject_id, Coder.name == coder))
-    settings = prefill_settings(session, video_id, coder)
-    return (newest_edit, latest_run_id(session, video_id, subject),
-            None if settings is None else settings.updated_at)
+class TrackVersion(NamedTuple):
+    """What one coder sees of one subject was worked out from these; any change, and it may
+    differ."""
+
+    newest_edit: int | None
+    run_id: int | None  # the subject's newest prediction run
+    settings_time: datetime | None  # when the coder last set their smoothing and thresholds
+
+
+def track_version(session: Session, key: TrackKey) -> TrackVersion:
+    """The track's version now: three indexed reads by the key's ids."""
+    return TrackVersion(
+        newest_edit_id(session, key),
+        session.scalar(select(PredictionRun.id).where(PredictionRun.subject_id == key.subject_id)
+                       .order_by(PredictionRun.id.desc()).limit(1)),
+        session.scalar(select(PrefillSettings.updated_at).where(
+            PrefillSettings.video_id == key.video_id, PrefillSettings.coder_id == key.coder_id)))
 
 
 def _active_events(session: Session, video_id: int, coder: str | None, subject_id: int):

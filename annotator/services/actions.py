@@ -291,10 +291,12 @@ class NewerPrefill(Exception):
 
 
 def _check_seen(session, video_id: int, seen_run: int | None, subject: int) -> None:
-    if seen_run is None:
-        return
-    latest = db.latest_run_id(session, video_id, subject)
-    if latest is not None and latest != seen_run:
+    if seen_run is not None:
+        _refuse_newer(db.latest_run_id(session, video_id, subject), seen_run)
+
+
+def _refuse_newer(latest: int | None, seen_run: int | None) -> None:
+    if seen_run is not None and latest is not None and latest != seen_run:
         raise NewerPrefill("Not stored: the pre-fill changed since this page showed it (it "
                            "learnt, or a new model version came in). The page now shows the "
                            "new one; check it and act again.")
@@ -335,21 +337,20 @@ def accept_prefill(services: Services, video_id: int, coder: str, aus: tuple[str
     did, it is worked out again."""
     for _ in range(STALE_RETRIES):
         with services.store.read() as session:
-            _check_seen(session, video_id, seen_run, subject)
-            video = db.get_video(session, video_id)
             key = db.track_key(session, video_id, coder, subject)
-            version = db.track_version(session, video_id, coder, subject)
-            intervals = db.accept_intervals(session, video, coder, first, last, tuple(aus),
-                                            subject)
-        if key is None:
-            break
+            if key is None:
+                break
+            version = db.track_version(session, key)
+            _refuse_newer(version.run_id, seen_run)
+            intervals = db.accept_intervals(session, db.get_video(session, video_id), coder,
+                                            first, last, tuple(aus), subject)
         if not intervals:  # all of it reviewed when the page's run was checked: nothing to store
             return False
 
         def store(session, key=key, version=version, intervals=intervals) -> bool | str:
             # the version holds the newest run: a newer one makes the read step again, which
             # refuses it (NewerPrefill)
-            if db.track_version(session, video_id, coder, subject) != version:
+            if db.track_version(session, key) != version:
                 return STALE
             db.append_edit(session, key, intervals, "accept")
             return True
