@@ -94,6 +94,13 @@ class TrackKey:
 
 def track_key(session: Session, video_id: int, coder: str, subject: int = 1) -> TrackKey | None:
     """The track's key, reading only; None when the video or the coder is not stored yet."""
+    found = session.connection().execute(  # one read, the common case: all three are stored
+        select(Video.frame_count, Coder.id, Subject.id)
+        .join(Subject, Subject.video_id == Video.id)
+        .join(Coder, Coder.name == coder.strip())
+        .where(Video.id == video_id, Subject.number == subject)).first()
+    if found is not None:
+        return TrackKey(video_id, *found)
     video = session.get(Video, video_id)
     coder_id = session.scalar(select(Coder.id).where(Coder.name == coder.strip()))
     if video is None or coder_id is None:
@@ -299,7 +306,7 @@ def edit_state(
     session: Session, video_id: int, coder_id: int, subject_id: int
 ) -> tuple[list[int], list[int]]:
     """(ids of the track's edits that count, ids that redo would restore), each oldest first."""
-    edits = session.execute(
+    edits = session.connection().execute(
         select(Edit.id, Edit.kind, Edit.target_edit_id)
         .where(*track_filter(video_id, coder_id, subject_id))
         .order_by(Edit.id)

@@ -16,22 +16,26 @@ when a later model run would pre-fill it differently.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.coders import prefill_settings
 from db.corrections import (
     Interval,
+    TrackKey,
     edit_state,
     intervals_from_labels,
+    newest_edit_id,
     record_edit,
     track_filter,
 )
 from db.subjects import subject_row
-from db.tables import Coder, Correction, Edit, PredictionRun, Subject, Video
-from db.videos import latest_run_id, latest_run_summary, run_prefill, stored_prefill
+from db.tables import Coder, Correction, Edit, PredictionRun, PrefillSettings, Subject, Video
+from db.videos import latest_run_summary, run_prefill, stored_prefill
 from model.au_sets import AU_SETS, DEFAULT_AU_SET, NOT_CODED, au_names
 
 
@@ -55,10 +59,12 @@ def effective_labels(
     coder: str | None,
     subject: int = 1,
     au_set: str | None = None,
+    frames: slice | None = None,
 ) -> EffectiveLabels:
     """The labels one coder sees for one subject of a video (coder None: the model's pre-fill
     alone). The pre-fill follows the coder's own smoothing window and thresholds for the video,
-    if set.
+    if set. `frames` (a slice with a start and a stop): only those frames, rows 0.. of the arrays
+    (accepting a stretch needs no more, and a 30-minute video is 54,000 rows).
 
     au_set defaults to the latest run's, unless the coder's corrections use AUs outside it (then
     the AU set that holds them all). Corrections of AUs outside the AU set are left out.
@@ -68,21 +74,21 @@ def effective_labels(
     if au_set is None:
         au_set = _au_set_of(events, run.au_set if run is not None else DEFAULT_AU_SET)
     aus = au_names(au_set)
-    frames = video.frame_count
-    prefill = np.full((frames, len(aus)), NOT_CODED, dtype=np.int8)
-    face = np.ones(frames, dtype=bool)
+    frames = frames or slice(0, video.frame_count)
+    prefill = np.full((frames.stop - frames.start, len(aus)), NOT_CODED, dtype=np.int8)
+    face = np.ones(len(prefill), dtype=bool)
     if run is not None:
         settings = prefill_settings(session, video.id, coder)
         if settings is None:
             run_labels, face = stored_prefill(session, run)
-            face = face.copy()
         else:
             run_labels, face = run_prefill(session.get(PredictionRun, run.id), settings)
+        run_labels, face = run_labels[frames], face[frames].copy()
         run_aus = au_names(run.au_set)
         for k, au in enumerate(aus):
             if au in run_aus:
                 prefill[:, k] = run_labels[:, run_aus.index(au)]
-    labels, reviewed = _paint(prefill, events, aus)
+    labels, reviewed = _paint(prefill, events, aus, frames.start)
     return EffectiveLabels(au_set, labels, reviewed, prefill, face, run.id if run else None)
 
 
@@ -110,27 +116,34 @@ def accept_intervals(session: Session, video: Video, coder: str, first_frame: in
     """What accepting the pre-fill of first..last would store: the pre-fill of the coder's
     unreviewed frames, as interval events. Computed before the write transaction, it stays
     right while `track_version` is unchanged."""
-    current = effective_labels(session, video, coder, subject)
+    current = effective_labels(session, video, coder, subject,
+                               frames=slice(first_frame, last_frame + 1))
     chosen = [k for k, au in enumerate(current.aus) if aus is None or au in aus]
-    span = slice(first_frame, last_frame + 1)
     return intervals_from_labels(
-        current.prefill[span][:, chosen],
+        current.prefill[:, chosen],
         tuple(current.aus[k] for k in chosen),
-        mask=~current.reviewed[span][:, chosen],
+        mask=~current.reviewed[:, chosen],
         first_frame=first_frame,
     )
 
 
-def track_version(session: Session, video_id: int, coder: str, subject: int = 1) -> tuple:
-    """Changes whenever what the coder sees of one subject may change: their newest edit,
-    the newest prediction run, their pre-fill settings (a few indexed reads)."""
-    subject_id = subject_row(session, video_id, subject).id
-    newest_edit = session.scalar(
-        select(func.max(Edit.id)).join(Coder, Coder.id == Edit.coder_id)
-        .where(Edit.video_id == video_id, Edit.subject_id == subject_id, Coder.name == coder))
-    settings = prefill_settings(session, video_id, coder)
-    return (newest_edit, latest_run_id(session, video_id, subject),
-            None if settings is None else settings.updated_at)
+class TrackVersion(NamedTuple):
+    """What one coder sees of one subject was worked out from these; any change, and it may
+    differ."""
+
+    newest_edit: int | None
+    run_id: int | None  # the subject's newest prediction run
+    settings_time: datetime | None  # when the coder last set their smoothing and thresholds
+
+
+def track_version(session: Session, key: TrackKey) -> TrackVersion:
+    """The track's version now: three indexed reads by the key's ids."""
+    return TrackVersion(
+        newest_edit_id(session, key),
+        session.scalar(select(PredictionRun.id).where(PredictionRun.subject_id == key.subject_id)
+                       .order_by(PredictionRun.id.desc()).limit(1)),
+        session.scalar(select(PrefillSettings.updated_at).where(
+            PrefillSettings.video_id == key.video_id, PrefillSettings.coder_id == key.coder_id)))
 
 
 def _active_events(session: Session, video_id: int, coder: str | None, subject_id: int):
@@ -144,7 +157,9 @@ def _active_events(session: Session, video_id: int, coder: str | None, subject_i
     if not active:
         return []
     active_set = set(active)
-    rows = session.execute(
+    # Core rows: every redraw reads all the track's events, and the ORM's handling of plain
+    # column rows took about as long as the query (CPU all coders' pages share)
+    rows = session.connection().execute(
         select(
             Correction.edit_id,
             Correction.au,
@@ -171,14 +186,17 @@ def _au_set_of(events, preferred: str) -> str:
     return preferred
 
 
-def _paint(prefill: np.ndarray, events, aus: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _paint(prefill: np.ndarray, events, aus: tuple[str, ...],
+           first_frame: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Events over the pre-fill of frames first_frame.. (its row 0): (labels, reviewed)."""
     # paint (K, T) rows so each event writes one contiguous slice
     labels = np.ascontiguousarray(prefill.T)
     reviewed = np.zeros_like(labels, dtype=bool)
     column = {au: k for k, au in enumerate(aus)}
     for au, first, last, value in events:
         k = column.get(au)
-        if k is not None:
+        first, last = max(first - first_frame, 0), last - first_frame
+        if k is not None and last >= first:
             labels[k, first : last + 1] = value
             reviewed[k, first : last + 1] = True
     return np.ascontiguousarray(labels.T), np.ascontiguousarray(reviewed.T)

@@ -291,10 +291,12 @@ class NewerPrefill(Exception):
 
 
 def _check_seen(session, video_id: int, seen_run: int | None, subject: int) -> None:
-    if seen_run is None:
-        return
-    latest = db.latest_run_id(session, video_id, subject)
-    if latest is not None and latest != seen_run:
+    if seen_run is not None:
+        _refuse_newer(db.latest_run_id(session, video_id, subject), seen_run)
+
+
+def _refuse_newer(latest: int | None, seen_run: int | None) -> None:
+    if seen_run is not None and latest is not None and latest != seen_run:
         raise NewerPrefill("Not stored: the pre-fill changed since this page showed it (it "
                            "learnt, or a new model version came in). The page now shows the "
                            "new one; check it and act again.")
@@ -304,16 +306,24 @@ def set_label(services: Services, video_id: int, coder: str, aus: tuple[str, ...
               last: int, value: int, seen_run: int | None = None, subject: int = 1) -> None:
     """Frames first..last (0-based, inclusive) of each AU become `value` (1, 0 or -1), as one
     edit (one undo takes it back). `seen_run`: the prediction run the coder's page showed;
-    NewerPrefill when a newer one exists."""
+    NewerPrefill when a newer one exists. Committed with other coders' edits of the moment
+    (store.write_together); returns once stored."""
     intervals = [db.Interval(au, first, last, value) for au in aus]
     with services.store.read() as session:
         key = db.track_key(session, video_id, coder, subject)
-    with services.store.write() as session:
+
+    def store(session) -> None:
         _check_seen(session, video_id, seen_run, subject)
         if key is None:  # a coder not stored yet: the slower path creates them
             db.record_edit(session, db.get_video(session, video_id), coder, intervals, subject)
         else:
             db.append_edit(session, key, intervals)
+
+    services.store.write_together(store)
+
+
+STALE = "stale"  # what the write step says when the track changed since the read step
+STALE_RETRIES = 3  # then the write step works it out itself (another tab keeps editing)
 
 
 def accept_prefill(services: Services, video_id: int, coder: str, aus: tuple[str, ...],
@@ -322,22 +332,39 @@ def accept_prefill(services: Services, video_id: int, coder: str, aus: tuple[str
     """Mark the pre-fill of first..last reviewed, as the run `seen_run` shows it (NewerPrefill
     when a newer run exists); False when all of it already was reviewed.
 
-    What to store is worked out in a read transaction, so the write transaction (which other
-    coders' edits queue behind) only checks that nothing it depends on changed, and stores."""
-    with services.store.read() as session:
-        _check_seen(session, video_id, seen_run, subject)
-        video = db.get_video(session, video_id)
-        key = db.track_key(session, video_id, coder, subject)
-        version = db.track_version(session, video_id, coder, subject)
-        intervals = db.accept_intervals(session, video, coder, first, last, tuple(aus), subject)
-    with services.store.write() as session:
-        _check_seen(session, video_id, seen_run, subject)
-        if key is None or db.track_version(session, video_id, coder, subject) != version:
-            return db.accept_prefill(session, db.get_video(session, video_id), coder, first,
-                                     last, tuple(aus), subject) is not None
-        if intervals:
+    What to store is worked out in a read transaction, so the write step (which other coders'
+    edits share) only checks that nothing it depends on changed, and stores; when something
+    did, it is worked out again."""
+    for _ in range(STALE_RETRIES):
+        with services.store.read() as session:
+            key = db.track_key(session, video_id, coder, subject)
+            if key is None:
+                break
+            version = db.track_version(session, key)
+            _refuse_newer(version.run_id, seen_run)
+            intervals = db.accept_intervals(session, db.get_video(session, video_id), coder,
+                                            first, last, tuple(aus), subject)
+        if not intervals:  # all of it reviewed when the page's run was checked: nothing to store
+            return False
+
+        def store(session, key=key, version=version, intervals=intervals) -> bool | str:
+            # the version holds the newest run: a newer one makes the read step again, which
+            # refuses it (NewerPrefill)
+            if db.track_version(session, key) != version:
+                return STALE
             db.append_edit(session, key, intervals, "accept")
-        return bool(intervals)
+            return True
+
+        outcome = services.store.write_together(store)
+        if outcome != STALE:
+            return outcome
+
+    def work_out_and_store(session) -> bool:
+        _check_seen(session, video_id, seen_run, subject)
+        return db.accept_prefill(session, db.get_video(session, video_id), coder, first, last,
+                                 tuple(aus), subject) is not None
+
+    return services.store.write_together(work_out_and_store)
 
 
 def undo(services: Services, video_id: int, coder: str, subject: int = 1) -> bool:
@@ -350,20 +377,24 @@ def redo(services: Services, video_id: int, coder: str, subject: int = 1) -> boo
 
 def _undo_or_redo(services: Services, video_id: int, coder: str, subject: int,
                   kind: str) -> bool:
-    """The edit to revert (restore) is found reading; the write transaction only checks that
-    the track has no newer edit (another tab of the coder) and stores the marker."""
+    """The edit to revert (restore) is found reading; the write step only checks that the
+    track has no newer edit (another tab of the coder) and stores the marker."""
     with services.store.read() as session:
         key = db.track_key(session, video_id, coder, subject)
         if key is not None:
             newest = db.newest_edit_id(session, key)
             target = db.undo_target(session, key, kind)
-    with services.store.write() as session:
+            if target is None:  # nothing to undo (redo) as the track stood: nothing to store
+                return False
+
+    def store(session) -> bool:
         if key is None or db.newest_edit_id(session, key) != newest:
             step = db.undo if kind == "undo" else db.redo
             return step(session, db.get_video(session, video_id), coder, subject) is not None
-        if target is not None:
-            db.append_edit(session, key, (), kind, target)
-        return target is not None
+        db.append_edit(session, key, (), kind, target)
+        return True
+
+    return services.store.write_together(store)
 
 
 def set_prefill_parameters(services: Services, video_id: int, coder: str, window: int,
