@@ -30,18 +30,30 @@ SINGLE_FACE = ROOT / "tests" / "data" / "single_face.mp4"
 NO_FACE = ROOT / "tests" / "data" / "no_face.mp4"
 DEMO = ROOT / "annotator" / "demo" / "WolfgangLanger_Pexels.mp4"
 
-_cache = Path(tempfile.mkdtemp(prefix="au-annotator-test-cache-"))
+# Test processes started by pytest-xdist (scripts/test) share the cache folder of the run that
+# started them, so a clip's landmarks are still found once per run; the default database and
+# the uploads folder stay each process's own.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+_SHARED = "AU_ANNOTATOR_TEST_RUN_CACHE"
+if _WORKER and os.environ.get(_SHARED):
+    _cache = Path(os.environ[_SHARED])
+else:
+    _cache = Path(tempfile.mkdtemp(prefix="au-annotator-test-cache-"))
 
 
 def pytest_configure(config):
+    os.environ[_SHARED] = str(_cache)
     os.environ["AU_ANNOTATOR_CACHE"] = str(_cache)
+    own = _cache / f"run-{_WORKER or 'main'}"
+    own.mkdir(parents=True, exist_ok=True)
     # Commands run without --db use this file, never the user's own database.
-    os.environ["AU_ANNOTATOR_DB"] = str(_cache / "default-database.sqlite3")
-    os.environ["AU_ANNOTATOR_UPLOADS"] = str(_cache / "uploads")
+    os.environ["AU_ANNOTATOR_DB"] = str(own / "default-database.sqlite3")
+    os.environ["AU_ANNOTATOR_UPLOADS"] = str(own / "uploads")
 
 
 def pytest_unconfigure(config):
-    shutil.rmtree(_cache, ignore_errors=True)
+    if not _WORKER:  # the run that made the folder removes it, after its workers have ended
+        shutil.rmtree(_cache, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ corrections."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -36,11 +37,16 @@ def synthetic_dataset(demo_video: Path, config: SyntheticConfig = DATASET) -> Pa
     name = (f"finetune-synthetic-{config.train_clips}-{config.validation_clips}-"
             f"{config.frames_per_clip}-{config.seed}")
     root = cache_root() / name
-    if not root.is_dir():
-        partial = cache_root() / f"{name}.partial"
+    if not root.is_dir():  # test processes running side by side may both make it: one wins
+        partial = cache_root() / f"{name}.partial-{os.getpid()}"
         shutil.rmtree(partial, ignore_errors=True)
         make_synthetic_dataset(partial, [demo_video], config)
-        partial.rename(root)
+        try:
+            partial.rename(root)
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+            if not root.is_dir():
+                raise
     return root
 
 

@@ -8,6 +8,9 @@ processed, some imported as a coder's corrections); the version is made by the r
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -115,13 +118,33 @@ def test_a_finetune_with_one_reviewed_video_is_refused_without_a_job(tmp_path, c
     assert finetune_status(Services.open(url)) is None
 
 
+def stop_job_processes(url: str) -> None:
+    """Kill what is left of the jobs' processes of `url`: a failed wait must not leave a
+    200-epoch fine-tune running beside the rest of the suite."""
+    with db.open_database(url).begin() as session:
+        pids = [job.pid for job in db.recent_jobs(session)
+                if job.pid and job.state in ("queued", "running")]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_a_running_finetune_shows_progress_and_can_be_cancelled(tmp_path, clips, monkeypatch):
     url = store(tmp_path, clips, 4, monkeypatch)
+    try:
+        cancel_a_running_finetune(url)
+    finally:
+        stop_job_processes(url)
+
+
+def cancel_a_running_finetune(url: str) -> None:
     app = model_panel(url)
     app.number_input(key="finetune_epochs").set_value(200)
     button(app, "Fine-tune").click().run()
     assert button(app, "Fine-tune").proto.disabled  # one fine-tune at a time
-    rerun_until(app, lambda a: "epoch" in " ".join(p.proto.text for p in a.get("progress")))
+    # distilling the new network from the baseline comes first: slow beside other tests
+    polling.rerun_until(app, lambda a: "epoch" in " ".join(p.proto.text for p in a.get("progress")),
+                        3 * WAIT_S, 0.5, texts)
     button(app, "Cancel the fine-tune").click().run()
     rerun_until(app, lambda a: bool(a.info))
     assert "cancelled; the active model and the labels are as they were" in app.info[0].value
