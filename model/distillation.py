@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional
 
 from model.network import AUNetwork, batch_tensors
-from model.training import TrainingStopped
+from model.training import TrainingProgress, TrainingStopped
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +36,14 @@ def distil(
     network: AUNetwork, images: np.ndarray, motion: np.ndarray, targets: np.ndarray,
     epochs: int, batch_size: int = 64, learning_rate: float = 1e-3, seed: int = 0,
     should_stop: Callable[[], bool] | None = None,
+    on_progress: Callable[[TrainingProgress], None] | None = None,
 ) -> list[float]:
     """Train `network` so its present-probabilities follow `targets` (N, K) in [0, 1] on the
     frames (images (N, 2, S, S) uint8, motion (N, 136)); returns each epoch's mean loss.
 
     `should_stop` is asked between batches; when it says so, the training stops where it is
-    (the caller's TrainingStopped handling applies)."""
+    (the caller's TrainingStopped handling applies). `on_progress` hears after every batch
+    where the distillation stands (frames of this epoch, its mean loss so far)."""
     device = next(network.parameters()).device
     rng = np.random.default_rng(seed)
     optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=1e-4)
@@ -62,6 +64,9 @@ def distil(
             loss.backward()
             optimizer.step()
             total, batches = total + loss.item(), batches + 1
+            if on_progress is not None:
+                on_progress(TrainingProgress(epoch + 1, epochs, min(start + batch_size, len(order)),
+                                             len(order), total / batches))
         losses.append(total / max(batches, 1))
         logger.info("distillation epoch %d: loss %.4f", epoch + 1, losses[-1])
     network.eval()

@@ -19,6 +19,7 @@ from annotator.learning.finetune_options import FinetuneOptions
 from annotator.learning.finetuning import FinetuneOutcome, plan_finetune, run_finetune
 from annotator.learning.model_versions import publish_checkpoint
 from annotator.services.context import Services
+from model.learners import LearnStep
 from model.training import TrainingProgress
 
 PROGRESS_EVERY_S = 1.0
@@ -46,7 +47,7 @@ def _finetune_work(services: Services, job_id: int, work: Path,
             options = FinetuneOptions.from_dict(details.options)
             plan = plan_finetune(session, options)
         report = _Reporter(progress, echo)
-        outcome = run_finetune(plan, options, work, report, progress.cancelled)
+        outcome = run_finetune(plan, options, work, report, progress.cancelled, report.stage)
         return _publishing(services, job_id, outcome, options)
 
     return finetune
@@ -82,6 +83,20 @@ class _Reporter:
         self.progress, self.echo = progress, echo
         self.last = 0.0
         self.history: list[dict] = []
+
+    def stage(self, step: LearnStep) -> None:
+        """A step before the training (reading frames, distilling the parent), its epoch and
+        loss when it has them; batches at most once a second."""
+        now = time.monotonic()
+        if isinstance(step.detail, TrainingProgress):
+            if now - self.last < PROGRESS_EVERY_S:
+                return
+            where = (f"{step.stage} · epoch {step.detail.epoch}/{step.detail.epochs} · "
+                     f"loss {step.detail.loss:.4f}")
+        else:
+            where = step.stage
+        self.last = now
+        self.progress.write(step.fraction, where)
 
     def __call__(self, training: TrainingProgress, held_out: float | None,
                  parent: float) -> None:

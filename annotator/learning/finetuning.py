@@ -150,13 +150,18 @@ class Finetuning:
 def run_finetune(
     plan: FinetunePlan, options: FinetuneOptions, work_dir: Path,
     on_progress: FinetuneProgress | None = None, should_stop: Callable[[], bool] | None = None,
+    on_stage: Callable[[LearnStep], None] | None = None,
 ) -> FinetuneOutcome:
     """Finetuning's fit from the plan's parent; raises model.training.TrainingStopped when
-    `should_stop` says so."""
+    `should_stop` says so. `on_progress` hears of the training's batches and epochs,
+    `on_stage` of every other step (reading the frames, distilling the parent)."""
 
     def progress(step: LearnStep) -> bool:
-        if on_progress is not None and isinstance(step.detail, FinetuneStep):
-            on_progress(step.detail.training, step.detail.held_out, step.detail.parent)
+        if isinstance(step.detail, FinetuneStep):
+            if on_progress is not None:
+                on_progress(step.detail.training, step.detail.held_out, step.detail.parent)
+        elif on_stage is not None:
+            on_stage(step)
         return should_stop is not None and should_stop()
 
     parent = load_predictor(plan.parent_path, plan.au_set)
@@ -313,10 +318,13 @@ def _starting_network(plan: FinetunePlan, options: FinetuneOptions, parent: AUPr
     config = NetworkConfig.from_dict(options.network or {})
     network = AUNetwork(replace(config, au_set=plan.au_set, motion_scale=scale))
     network.to(options.device)
+    stage = f"distilling the {plan.parent_label}"
+    watch.tell(LearnStep(0.0, f"{stage}: reading its pre-fill of every processed video"))
     images, motion, teacher = distillation_frames(plan.processed, parent, load)
-    watch.tell(LearnStep(0.0, f"distilling the {plan.parent_label}"))
+    watch.tell(LearnStep(0.0, stage))
     losses = distil(network, images, motion, teacher, options.distil_epochs,
-                    options.batch_size, options.learning_rate, options.seed, watch.stop)
+                    options.batch_size, options.learning_rate, options.seed, watch.stop,
+                    lambda progress: watch.tell(LearnStep(progress.fraction, stage, progress)))
     logger.info("distilled the %s on %d frames: loss %s", plan.parent_label, len(teacher),
                 [round(loss, 4) for loss in losses])
     return network

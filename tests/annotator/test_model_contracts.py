@@ -101,7 +101,7 @@ def test_finetuning_stopped_by_its_progress_stores_no_version(reviewed_db, tmp_p
     with pytest.raises(LearningCancelled):
         Finetuning(options, work).fit(plan, load_predictor(None), stop)
 
-    assert stages[0] == "distilling the geometry + expression baseline"
+    assert stages[0].startswith("distilling the geometry + expression baseline")
     assert not work.exists() or not any(work.iterdir())
     with db.open_database(url).begin() as session:
         assert db.list_model_versions(session) == []
