@@ -47,11 +47,7 @@ def _finetune_work(services: Services, job_id: int, work: Path,
             options = FinetuneOptions.from_dict(details.options)
             plan = plan_finetune(session, options)
         report = _Reporter(progress, echo)
-        try:
-            outcome = run_finetune(plan, options, work, report, progress.cancelled, report.stage)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)  # gone before the job's end is recorded
-            raise
+        outcome = run_finetune(plan, options, work, report, progress.cancelled, report.stage)
         return _publishing(services, job_id, outcome, options)
 
     return finetune

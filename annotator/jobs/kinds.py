@@ -32,7 +32,8 @@ class JobKind:
     failed: str = "failed"  # how an unexpected error's message starts
     cancelled: str = CANCELLED
     gone: str = INTERRUPTED  # stored when the process doing the job is found gone
-    # scratch space to remove once the job is found gone (its process could not)
+    # scratch space removed before a cancelled or failed end is recorded, and once the job is
+    # found gone (its process could not)
     leftovers: Callable[[Services, int], object] | None = None
 
 

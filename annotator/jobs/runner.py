@@ -118,12 +118,12 @@ def run_job(services: Services, kind: JobKind, job_id: int, work: Work) -> JobSt
         while not _finish(store, job_id, work(Progress(store, job_id, heartbeat))):
             pass  # asked again while it ran: the newest request is served
     except STOPPED:
-        _end(store, job_id, db.cancel_job, kind.cancelled)
+        _end(services, kind, job_id, db.cancel_job, kind.cancelled)
     except TOLD as error:
-        _end(store, job_id, db.fail_job, str(error))
+        _end(services, kind, job_id, db.fail_job, str(error))
     except Exception as error:  # the coder must see the failure, not a job running forever
         log.exception("%s job %d failed", kind.name, job_id)
-        _end(store, job_id, db.fail_job,
+        _end(services, kind, job_id, db.fail_job,
              f"{kind.failed} ({type(error).__name__}: {error}); nothing was changed")
     finally:
         heartbeat.stop()
@@ -164,6 +164,10 @@ def _finish(store: db.Store, job_id: int, outcome: Outcome) -> bool:
         raise
 
 
-def _end(store: db.Store, job_id: int, end, message: str) -> None:
-    with store.write() as session:
+def _end(services: Services, kind: JobKind, job_id: int, end, message: str) -> None:
+    """Record a cancelled or failed end, the kind's leftovers removed first: whoever sees the
+    end ("nothing was changed") never sees them."""
+    if kind.leftovers is not None:
+        kind.leftovers(services, job_id)
+    with services.store.write() as session:
         end(session, job_id, message)
