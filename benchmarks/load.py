@@ -154,11 +154,18 @@ class Coder:
 
     def _accepted(self, chosen, first: int, last: int) -> list[tuple]:
         """The pre-fill of the unreviewed frames of the range: runs of equal values per AU."""
-        _, reviewed = self.replay()
+        # what the active edits reviewed of the range alone (replaying whole tracks here would
+        # take the interpreter lock from the coders being timed)
+        reviewed = np.zeros((last - first + 1, len(AUS)), bool)
+        for _, _, edit_intervals in self.active:
+            for au, start, end, _ in edit_intervals:
+                if start <= last and end >= first:
+                    reviewed[max(start, first) - first:min(end, last) - first + 1,
+                             AUS.index(au)] = True
         intervals = []
         for au in chosen:
             k = AUS.index(au)
-            open_frames = ~reviewed[first:last + 1, k]
+            open_frames = ~reviewed[:, k]
             values = self.prefill[first:last + 1, k]
             run_start = None
             for offset in range(last - first + 2):

@@ -15,7 +15,7 @@ when a later model run would pre-fill it differently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
@@ -33,9 +33,10 @@ from db.corrections import (
     record_edit,
     track_filter,
 )
+from db.painted_tracks import painted_track, reads_only, settings_key
 from db.subjects import subject_row
 from db.tables import Coder, Correction, Edit, PredictionRun, PrefillSettings, Subject, Video
-from db.videos import latest_run_summary, run_prefill, stored_prefill
+from db.videos import RunSummary, latest_run_summary, run_prefill, stored_prefill
 from model.au_sets import AU_SETS, DEFAULT_AU_SET, NOT_CODED, au_names
 
 
@@ -47,6 +48,9 @@ class EffectiveLabels:
     prefill: np.ndarray  # (T, K) int8: the latest run's pre-fill (-1 without a run or a face)
     face: np.ndarray  # (T,) bool: the latest run found a face (all True without a run)
     run_id: int | None
+    # what they were worked out from, for a caller that needs it too (a page's redraw)
+    run: RunSummary | None = field(default=None, compare=False, repr=False)
+    settings: PrefillSettings | None = field(default=None, compare=False, repr=False)
 
     @property
     def aus(self) -> tuple[str, ...]:
@@ -70,26 +74,36 @@ def effective_labels(
     the AU set that holds them all). Corrections of AUs outside the AU set are left out.
     """
     run = latest_run_summary(session, video.id, subject)
-    events = _active_events(session, video.id, coder, subject_row(session, video.id, subject).id)
+    subject_id = subject_row(session, video.id, subject).id
+    preferred = run.au_set if run is not None else DEFAULT_AU_SET
+    settings = prefill_settings(session, video.id, coder) if run is not None else None
+    coder_id = _coder_id(session, coder)
+    if coder_id is not None and reads_only(session):  # a page's redraw: painted tracks kept
+        def choose(used: frozenset[str]) -> tuple[str, tuple[str, ...]]:
+            name = au_set or _au_set_of(used, preferred)
+            return name, au_names(name)
+
+        key = (session.get_bind().url.render_as_string(), video.id, coder_id, subject_id,
+               au_set, None if run is None else (run.id, run.created_at),
+               settings_key(settings))
+        track = painted_track(
+            session, key, (video.id, coder_id, subject_id),
+            lambda aus: _prefill(session, run, settings, aus, slice(0, video.frame_count)),
+            choose)
+        frames = frames or slice(0, video.frame_count)
+        return EffectiveLabels(track.au_set, track.labels[frames].copy(),
+                               track.reviewed[frames].copy(), track.prefill[frames].copy(),
+                               track.face[frames].copy(), run.id if run else None, run,
+                               settings)
+    events = _active_events(session, video.id, coder_id, subject_id)
     if au_set is None:
-        au_set = _au_set_of(events, run.au_set if run is not None else DEFAULT_AU_SET)
+        au_set = _au_set_of({au for au, *_ in events}, preferred)
     aus = au_names(au_set)
     frames = frames or slice(0, video.frame_count)
-    prefill = np.full((frames.stop - frames.start, len(aus)), NOT_CODED, dtype=np.int8)
-    face = np.ones(len(prefill), dtype=bool)
-    if run is not None:
-        settings = prefill_settings(session, video.id, coder)
-        if settings is None:
-            run_labels, face = stored_prefill(session, run)
-        else:
-            run_labels, face = run_prefill(session.get(PredictionRun, run.id), settings)
-        run_labels, face = run_labels[frames], face[frames].copy()
-        run_aus = au_names(run.au_set)
-        for k, au in enumerate(aus):
-            if au in run_aus:
-                prefill[:, k] = run_labels[:, run_aus.index(au)]
+    prefill, face = _prefill(session, run, settings, aus, frames)
     labels, reviewed = _paint(prefill, events, aus, frames.start)
-    return EffectiveLabels(au_set, labels, reviewed, prefill, face, run.id if run else None)
+    return EffectiveLabels(au_set, labels, reviewed, prefill, face, run.id if run else None,
+                           run, settings)
 
 
 def accept_prefill(
@@ -133,7 +147,7 @@ class TrackVersion(NamedTuple):
 
     newest_edit: int | None
     run_id: int | None  # the subject's newest prediction run
-    settings_time: datetime | None  # when the coder last set their smoothing and thresholds
+    settings_key: datetime | None  # when the coder last set their smoothing and thresholds
 
 
 def track_version(session: Session, key: TrackKey) -> TrackVersion:
@@ -146,11 +160,32 @@ def track_version(session: Session, key: TrackKey) -> TrackVersion:
             PrefillSettings.video_id == key.video_id, PrefillSettings.coder_id == key.coder_id)))
 
 
-def _active_events(session: Session, video_id: int, coder: str | None, subject_id: int):
+def _prefill(session: Session, run: RunSummary | None, settings: PrefillSettings | None,
+             aus: tuple[str, ...], frames: slice) -> tuple[np.ndarray, np.ndarray]:
+    """(T, K) pre-fill of `aus` over `frames` (the coder's `settings` if any) and the (T,)
+    face mask: -1 and all True without a run."""
+    prefill = np.full((frames.stop - frames.start, len(aus)), NOT_CODED, dtype=np.int8)
+    face = np.ones(len(prefill), dtype=bool)
+    if run is None:
+        return prefill, face
+    if settings is None:
+        run_labels, face = stored_prefill(session, run)
+    else:
+        run_labels, face = run_prefill(session.get(PredictionRun, run.id), settings)
+    run_labels, face = run_labels[frames], face[frames].copy()
+    run_aus = au_names(run.au_set)
+    for k, au in enumerate(aus):
+        if au in run_aus:
+            prefill[:, k] = run_labels[:, run_aus.index(au)]
+    return prefill, face
+
+
+def _coder_id(session: Session, coder: str | None) -> int | None:
+    return None if coder is None else session.scalar(select(Coder.id).where(Coder.name == coder))
+
+
+def _active_events(session: Session, video_id: int, coder_id: int | None, subject_id: int):
     """(au, first, last, value) of the coder's active corrections on the video, oldest first."""
-    if coder is None:
-        return []
-    coder_id = session.scalar(select(Coder.id).where(Coder.name == coder))
     if coder_id is None:
         return []
     active, _ = edit_state(session, video_id, coder_id, subject_id)
@@ -176,10 +211,9 @@ def _active_events(session: Session, video_id: int, coder: str | None, subject_i
     return [row[1:] for row in rows if row[0] in active_set]
 
 
-def _au_set_of(events, preferred: str) -> str:
-    """`preferred` (the run's) if it holds every AU the events use, else the first set that does
+def _au_set_of(used: set[str] | frozenset[str], preferred: str) -> str:
+    """`preferred` (the run's) if it holds every AU `used`, else the first set that does
     (imported 12-AU labels stay 12-AU on a video pre-filled with 8)."""
-    used = {au for au, *_ in events}
     for name in (preferred, *AU_SETS):
         if used <= set(AU_SETS[name]):
             return name

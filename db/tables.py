@@ -222,12 +222,14 @@ class PredictionRun(Base):
     au_set: Mapped[str] = mapped_column(String(32))
     parameters: Mapped[dict] = mapped_column(JSON)
     frame_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # the arrays come last: SQLite reads a column after them only by walking their overflow
+    # pages (migration 0008)
     # (frame_count, len(AUs)) little-endian float32, C order; NaN rows are no-face frames
     probabilities: Mapped[bytes] = mapped_column(LargeBinary)
     # (frame_count, len(AUs)) int8 pre-fill labels, computed once when the run is stored, so
     # the pre-fill a coder reviewed never changes under them (not even with new smoothing code)
     prefill: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     video: Mapped[Video] = relationship()
     subject: Mapped[Subject] = relationship()

@@ -123,7 +123,7 @@ def review_state(services: Services, video_id: int, coder: str, subject: int = 1
     with services.store.read() as session:
         video = db.get_video(session, video_id)
         labels = db.effective_labels(session, video, coder, subject)
-        run = db.latest_run_summary(session, video_id, subject)
+        run = labels.run
         prior_id = None
         if run is None or run.au_set != labels.au_set:
             thresholds, window = np.full(len(labels.aus), 0.5, np.float32), 1
@@ -131,7 +131,7 @@ def review_state(services: Services, video_id: int, coder: str, subject: int = 1
             parameters = run.parameters
             if parameters.predictor == db.ADAPTED:
                 prior_id = parameters.run_details.prior_run
-            thresholds, window = _coder_parameters(session, video_id, coder, parameters)
+            thresholds, window = db.coder_prefill_parameters(parameters, labels.settings)
     return ReviewState(labels.aus, labels.labels, labels.reviewed, labels.prefill, labels.face,
                        labels.run_id, thresholds, window, prior_id)
 
