@@ -33,6 +33,7 @@ from db.corrections import CONTENT_KINDS, replay_edits, track_filter
 from db.tables import Correction, Edit
 
 CACHED_TRACKS = 32  # about 1.4 MB each for a 30-minute video with the 8-AU set
+CACHED_BYTES = 128 * 2**20  # and at most this much of arrays (long videos: fewer tracks)
 _painted: OrderedDict[tuple, Painted] = OrderedDict()
 _lock = threading.Lock()
 _EVENT = (Correction.edit_id, Correction.au, Correction.first_frame, Correction.last_frame,
@@ -89,9 +90,16 @@ def painted_track(
     with _lock:
         _painted[key] = updated
         _painted.move_to_end(key)
-        while len(_painted) > CACHED_TRACKS:
+        while len(_painted) > CACHED_TRACKS or (
+                len(_painted) > 1 and sum(map(_size, _painted.values())) > CACHED_BYTES):
             _painted.popitem(last=False)
     return updated
+
+
+def kept() -> int:
+    """How many painted tracks are kept now."""
+    with _lock:
+        return len(_painted)
 
 
 def forget_all() -> None:
@@ -199,6 +207,10 @@ def _unpaint(labels, reviewed, prefill, contents, active, events) -> None:
             start, end = max(start, first), min(end, last)
             labels[start : end + 1, k] = value
             reviewed[start : end + 1, k] = True
+
+
+def _size(painted: Painted) -> int:
+    return sum(a.nbytes for a in (painted.labels, painted.reviewed, painted.prefill, painted.face))
 
 
 def _frozen(painted: Painted) -> Painted:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 import db
+from db import painted_tracks
 from db.painted_tracks import forget_all
 from model.au_sets import au_names
 
@@ -44,7 +45,10 @@ def _same_as_painted_afresh(sessions, readers, video_id: int, coder: str,
         np.testing.assert_array_equal(getattr(kept, name), getattr(fresh, name), err_msg=name)
 
 
-def test_random_edits_undos_and_redos_redraw_as_painted_afresh(sessions, sqlite_url, video_id):
+@pytest.mark.parametrize("kept", [32, 1])  # 1: each coder's paint pushes the other's out
+def test_random_edits_undos_and_redos_redraw_as_painted_afresh(sessions, sqlite_url, video_id,
+                                                                kept, monkeypatch):
+    monkeypatch.setattr(painted_tracks, "CACHED_TRACKS", kept)
     readers = db.open_database(sqlite_url, read_only=True)
     rng = random.Random(11)
     aus = au_names("abaw2020")
@@ -77,6 +81,8 @@ def test_random_edits_undos_and_redos_redraw_as_painted_afresh(sessions, sqlite_
         undos = session.scalar(select(func.count(db.Edit.id)).where(db.Edit.kind == "undo"))
         redos = session.scalar(select(func.count(db.Edit.id)).where(db.Edit.kind == "redo"))
     assert undos > 10 and redos > 5  # the walk did exercise both
+    # the redraws did keep their paint (one per coder and settings they had), within the bound
+    assert painted_tracks.kept() == 1 if kept == 1 else painted_tracks.kept() >= len(CODERS)
 
 
 def test_an_edit_stored_below_the_newest_painted_is_seen(sessions, sqlite_url, video_id):
