@@ -8,14 +8,15 @@ painted track stays right while its newest edit and its number of edits are unch
 edits were added above the newest one painted, only they are applied: a new edit or a redo is
 painted on top, an undo repaints the frames its edit covered. Anything else (an edit committed
 below the newest one painted, as PostgreSQL may commit two transactions of one coder out of id
-order; a redo that is not the newest active edit; an AU outside the painted AU set) paints the
-track again from all its corrections.
+order; a redo that is not the newest active edit; active edits whose AUs call for another AU
+set, as importing or undoing 12-AU labels on an 8-AU video does) paints the track again from
+all its corrections.
 
 Only transactions that read (db.engine's read-only sessions) use it: what a write transaction
 sees may still be rolled back, and SQLite may then give the rolled-back edit's id to another.
 The key holds the subject's run (its id and time) and the coder's smoothing and thresholds,
-so a new run or new settings paint afresh. Entries never change once
-stored; callers get copies.
+so a new run or new settings paint afresh. Entries never change once stored; callers get
+copies.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class Painted:
     active: tuple[int, ...]  # edit ids that count, oldest first
     undone: tuple[int, ...]  # edit ids redo would restore, oldest first
     contents: dict[int, np.ndarray]  # content edit id → (n, 4) int64 AU column, first, last, value
-    used_aus: frozenset[str]  # every AU the track's corrections name
+    names: dict[int, frozenset[str]]  # content edit id → the AUs its corrections name
     au_set: str
     aus: tuple[str, ...]
     labels: np.ndarray  # (T, K) int8: the pre-fill with the active corrections painted on
@@ -116,15 +117,15 @@ def _painted_afresh(session, track, newest, count, prefill, choose_au_set) -> Pa
     rows = session.connection().execute(
         select(*_EVENT).join(Correction.edit).where(*track_filter(*track))
         .order_by(Correction.id)).all()
-    used = frozenset(row[1] for row in rows)
-    au_set, aus = choose_au_set(used)
+    names = _names(rows)
+    au_set, aus = choose_au_set(_used(names, active))
     contents = _contents(rows, aus)
     prefill_labels, face = prefill(aus)
     labels = prefill_labels.copy()
     reviewed = np.zeros(labels.shape, dtype=bool)
     for edit_id in active:
         _paint(labels, reviewed, contents.get(edit_id))
-    return _frozen(Painted(newest, count, tuple(active), tuple(undone), contents, used, au_set,
+    return _frozen(Painted(newest, count, tuple(active), tuple(undone), contents, names, au_set,
                            aus, labels, reviewed, prefill_labels, face))
 
 
@@ -140,9 +141,7 @@ def _brought_up_to_date(session, found: Painted, track, count, choose_au_set) ->
     rows = session.connection().execute(
         select(*_EVENT).where(Correction.edit_id.in_(new_content))
         .order_by(Correction.id)).all() if new_content else []
-    used = found.used_aus | {row[1] for row in rows}
-    if choose_au_set(used)[0] != found.au_set:
-        return None
+    names = {**found.names, **_names(rows)}
     contents = dict(found.contents)
     contents.update(_contents(rows, found.aus))
     active, undone = list(found.active), list(found.undone)
@@ -165,9 +164,24 @@ def _brought_up_to_date(session, found: Painted, track, count, choose_au_set) ->
             active.append(edit_id)
             undone.clear()
             _paint(labels, reviewed, contents.get(edit_id))
+    if choose_au_set(_used(names, active))[0] != found.au_set:  # the AUs in use left the set
+        return None
     return _frozen(replace(found, newest=edits[-1][0], count=count, active=tuple(active),
-                           undone=tuple(undone), contents=contents, used_aus=used,
+                           undone=tuple(undone), contents=contents, names=names,
                            labels=labels, reviewed=reviewed))
+
+
+def _names(rows) -> dict[int, frozenset[str]]:
+    """Correction rows (edit id, au, ...) as the AUs each edit names."""
+    grouped: dict[int, set[str]] = {}
+    for edit_id, au, *_ in rows:
+        grouped.setdefault(edit_id, set()).add(au)
+    return {edit_id: frozenset(aus) for edit_id, aus in grouped.items()}
+
+
+def _used(names: dict[int, frozenset[str]], active) -> frozenset[str]:
+    """The AUs the active edits name: what the AU set is chosen by."""
+    return frozenset().union(*(names.get(edit_id, ()) for edit_id in active))
 
 
 def _contents(rows, aus: tuple[str, ...]) -> dict[int, np.ndarray]:

@@ -128,3 +128,12 @@ def test_imported_labels_outside_the_run_s_au_set_switch_the_redraw_to_the_wider
     assert seen.au_set == "abaw12" and seen.labels[:100, seen.aus.index("AU7")].all()
     _same_as_painted_afresh(sessions, readers, video_id, "ana")
     _same_as_painted_afresh(sessions, readers, video_id, "ana", au_set="abaw2020")
+    with sessions.begin() as session:  # the import undone: the run's AU set again
+        db.undo(session, db.get_video(session, video_id), "ana")
+    with readers.begin() as session:
+        assert db.effective_labels(session, db.get_video(session, video_id),
+                                   "ana").au_set == "abaw2020"
+    _same_as_painted_afresh(sessions, readers, video_id, "ana")
+    with sessions.begin() as session:  # and redone: the wider set
+        db.redo(session, db.get_video(session, video_id), "ana")
+    _same_as_painted_afresh(sessions, readers, video_id, "ana")
