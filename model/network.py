@@ -217,11 +217,18 @@ def batch_tensors(images: np.ndarray, motion: np.ndarray) -> tuple[torch.Tensor,
     return images, motion  # (B, 2, S, S), (B, 2P)
 
 
+CPU_BATCH = 64  # frames per forward pass on the CPU: a batch's activations stay in cache
+# (472 frames: 0.31 s against 0.69 s with 256, the same probabilities)
+CUDA_BATCH = 256
+
+
 def predict_probabilities(
     network: AUNetwork, images: np.ndarray, motion: np.ndarray, face: np.ndarray,
-    batch_size: int = 256,
+    batch_size: int | None = None,
 ) -> np.ndarray:
-    """(T, K) float32 probability that each AU is present; NaN rows where `face` is False."""
+    """(T, K) float32 probability that each AU is present; NaN rows where `face` is False.
+    `batch_size`: frames per forward pass (default CPU_BATCH, or CUDA_BATCH on a GPU); the
+    probabilities do not depend on it."""
     size = network.config.crop_size
     if images.shape[1:] != (network.config.in_channels, size, size):
         raise ValueError(
@@ -231,6 +238,7 @@ def predict_probabilities(
     probabilities = np.full((len(face), network.config.num_aus), np.nan, dtype=np.float32)
     frames = np.flatnonzero(face)
     device = next(network.parameters()).device
+    batch_size = batch_size or (CUDA_BATCH if device.type == "cuda" else CPU_BATCH)
     was_training = network.training
     network.eval()
     for start in range(0, len(frames), batch_size):
