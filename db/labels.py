@@ -27,15 +27,13 @@ from db.coders import prefill_settings
 from db.corrections import (
     Interval,
     TrackKey,
-    edit_state,
     intervals_from_labels,
     newest_edit_id,
     record_edit,
-    track_filter,
 )
-from db.painted_tracks import painted_track, reads_only, settings_key
+from db.painted_tracks import painted_track, settings_key
 from db.subjects import subject_row
-from db.tables import Coder, Correction, Edit, PredictionRun, PrefillSettings, Subject, Video
+from db.tables import Coder, Edit, PredictionRun, PrefillSettings, Subject, Video
 from db.videos import RunSummary, latest_run_summary, run_prefill, stored_prefill
 from model.au_sets import AU_SETS, DEFAULT_AU_SET, NOT_CODED, au_names
 
@@ -78,32 +76,25 @@ def effective_labels(
     preferred = run.au_set if run is not None else DEFAULT_AU_SET
     settings = prefill_settings(session, video.id, coder) if run is not None else None
     coder_id = _coder_id(session, coder)
-    if coder_id is not None and reads_only(session):  # a page's redraw: painted tracks kept
-        def choose(used: frozenset[str]) -> tuple[str, tuple[str, ...]]:
-            name = au_set or _au_set_of(used, preferred)
-            return name, au_names(name)
-
-        key = (session.get_bind().url.render_as_string(), video.id, coder_id, subject_id,
-               au_set, None if run is None else (run.id, run.created_at),
-               settings_key(settings))
-        track = painted_track(
-            session, key, (video.id, coder_id, subject_id),
-            lambda aus: _prefill(session, run, settings, aus, slice(0, video.frame_count)),
-            choose)
-        frames = frames or slice(0, video.frame_count)
-        return EffectiveLabels(track.au_set, track.labels[frames].copy(),
-                               track.reviewed[frames].copy(), track.prefill[frames].copy(),
-                               track.face[frames].copy(), run.id if run else None, run,
-                               settings)
-    events = _active_events(session, video.id, coder_id, subject_id)
-    if au_set is None:
-        au_set = _au_set_of({au for au, *_ in events}, preferred)
-    aus = au_names(au_set)
     frames = frames or slice(0, video.frame_count)
-    prefill, face = _prefill(session, run, settings, aus, frames)
-    labels, reviewed = _paint(prefill, events, aus, frames.start)
-    return EffectiveLabels(au_set, labels, reviewed, prefill, face, run.id if run else None,
-                           run, settings)
+    if coder_id is None:  # the pre-fill alone: nothing reviewed
+        au_set = au_set or preferred
+        prefill, face = _prefill(session, run, settings, au_names(au_set), frames)
+        return EffectiveLabels(au_set, prefill.copy(), np.zeros(prefill.shape, dtype=bool),
+                               prefill, face, run.id if run else None, run, settings)
+
+    def choose(used: frozenset[str]) -> tuple[str, tuple[str, ...]]:
+        name = au_set or _au_set_of(used, preferred)
+        return name, au_names(name)
+
+    key = (session.get_bind().url.render_as_string(), video.id, coder_id, subject_id, au_set,
+           None if run is None else (run.id, run.created_at), settings_key(settings))
+    track = painted_track(
+        session, key, (video.id, coder_id, subject_id),
+        lambda aus: _prefill(session, run, settings, aus, slice(0, video.frame_count)), choose)
+    return EffectiveLabels(track.au_set, track.labels[frames].copy(),
+                           track.reviewed[frames].copy(), track.prefill[frames].copy(),
+                           track.face[frames].copy(), run.id if run else None, run, settings)
 
 
 def accept_prefill(
@@ -147,7 +138,7 @@ class TrackVersion(NamedTuple):
 
     newest_edit: int | None
     run_id: int | None  # the subject's newest prediction run
-    settings_key: datetime | None  # when the coder last set their smoothing and thresholds
+    settings_time: datetime | None  # when the coder last set their smoothing and thresholds
 
 
 def track_version(session: Session, key: TrackKey) -> TrackVersion:
@@ -184,33 +175,6 @@ def _coder_id(session: Session, coder: str | None) -> int | None:
     return None if coder is None else session.scalar(select(Coder.id).where(Coder.name == coder))
 
 
-def _active_events(session: Session, video_id: int, coder_id: int | None, subject_id: int):
-    """(au, first, last, value) of the coder's active corrections on the video, oldest first."""
-    if coder_id is None:
-        return []
-    active, _ = edit_state(session, video_id, coder_id, subject_id)
-    if not active:
-        return []
-    active_set = set(active)
-    # Core rows: every redraw reads all the track's events, and the ORM's handling of plain
-    # column rows took about as long as the query (CPU all coders' pages share)
-    rows = session.connection().execute(
-        select(
-            Correction.edit_id,
-            Correction.au,
-            Correction.first_frame,
-            Correction.last_frame,
-            Correction.value,
-        )
-        .join(Correction.edit)
-        .where(*track_filter(video_id, coder_id, subject_id))
-        .order_by(Correction.id)
-    ).all()
-    # correction ids grow with time, and a redone edit has no newer active edit above it
-    # (redo is only possible before new edits), so id order is the order events apply in
-    return [row[1:] for row in rows if row[0] in active_set]
-
-
 def _au_set_of(used: set[str] | frozenset[str], preferred: str) -> str:
     """`preferred` (the run's) if it holds every AU `used`, else the first set that does
     (imported 12-AU labels stay 12-AU on a video pre-filled with 8)."""
@@ -218,22 +182,6 @@ def _au_set_of(used: set[str] | frozenset[str], preferred: str) -> str:
         if used <= set(AU_SETS[name]):
             return name
     return preferred
-
-
-def _paint(prefill: np.ndarray, events, aus: tuple[str, ...],
-           first_frame: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Events over the pre-fill of frames first_frame.. (its row 0): (labels, reviewed)."""
-    # paint (K, T) rows so each event writes one contiguous slice
-    labels = np.ascontiguousarray(prefill.T)
-    reviewed = np.zeros_like(labels, dtype=bool)
-    column = {au: k for k, au in enumerate(aus)}
-    for au, first, last, value in events:
-        k = column.get(au)
-        first, last = max(first - first_frame, 0), last - first_frame
-        if k is not None and last >= first:
-            labels[k, first : last + 1] = value
-            reviewed[k, first : last + 1] = True
-    return np.ascontiguousarray(labels.T), np.ascontiguousarray(reviewed.T)
 
 
 def reviewed_labels(

@@ -74,9 +74,12 @@ def painted_track(
     """The track (video id, coder id, subject id) painted as it is stored now. `key` names
     what else it was painted from (database, run, settings, AU set asked for);
     `choose_au_set(used AUs)` names the AU set (its name and AUs) and `prefill(aus)` gives its
-    (T, K) pre-fill and (T,) face mask, called only when the track is painted afresh."""
+    (T, K) pre-fill and (T,) face mask, called only when the track is painted afresh. Kept and
+    brought up to date for a read-only session; painted afresh for any other."""
     newest, count = session.connection().execute(
         select(func.max(Edit.id), func.count(Edit.id)).where(*track_filter(*track))).one()
+    if not reads_only(session):
+        return _painted_afresh(session, track, newest, count, prefill, choose_au_set, keep=False)
     with _lock:
         found = _painted.get(key)
         if found is not None:
@@ -109,7 +112,10 @@ def forget_all() -> None:
         _painted.clear()
 
 
-def _painted_afresh(session, track, newest, count, prefill, choose_au_set) -> Painted:
+def _painted_afresh(session, track, newest, count, prefill, choose_au_set,
+                    keep: bool = True) -> Painted:
+    """The track painted from all its corrections; what a later update needs (each edit's
+    events and AUs) only when it is to be `keep`t."""
     edits = session.connection().execute(
         select(Edit.id, Edit.kind, Edit.target_edit_id).where(*track_filter(*track))
         .order_by(Edit.id)).all()
@@ -117,16 +123,24 @@ def _painted_afresh(session, track, newest, count, prefill, choose_au_set) -> Pa
     rows = session.connection().execute(
         select(*_EVENT).join(Correction.edit).where(*track_filter(*track))
         .order_by(Correction.id)).all()
-    names = _names(rows)
-    au_set, aus = choose_au_set(_used(names, active))
-    contents = _contents(rows, aus)
+    counted = set(active)
+    rows_counted = [row for row in rows if row[0] in counted]
+    au_set, aus = choose_au_set(frozenset(row[1] for row in rows_counted))
     prefill_labels, face = prefill(aus)
-    labels = prefill_labels.copy()
+    # correction ids grow with time and a redone edit has no newer active edit above it, so
+    # row order is the order events apply in; each painted on a (K, T) row, a contiguous slice
+    labels = np.ascontiguousarray(prefill_labels.T)
     reviewed = np.zeros(labels.shape, dtype=bool)
-    for edit_id in active:
-        _paint(labels, reviewed, contents.get(edit_id))
+    column = {au: k for k, au in enumerate(aus)}
+    for _, au, first, last, value in rows_counted:
+        k = column.get(au)
+        if k is not None and last >= first:
+            labels[k, first : last + 1] = value
+            reviewed[k, first : last + 1] = True
+    contents, names = (_contents(rows, aus), _names(rows)) if keep else ({}, {})
     return _frozen(Painted(newest, count, tuple(active), tuple(undone), contents, names, au_set,
-                           aus, labels, reviewed, prefill_labels, face))
+                           aus, np.ascontiguousarray(labels.T), np.ascontiguousarray(reviewed.T),
+                           prefill_labels, face))
 
 
 def _brought_up_to_date(session, found: Painted, track, count, choose_au_set) -> Painted | None:
