@@ -21,14 +21,15 @@ from annotator.learning.adaptation import AdaptationError
 from annotator.learning.finetune_options import FinetuneCancelled, FinetuneError
 from annotator.services.context import Services
 from model.errors import InputError
-from model.training import TrainingStopped
+from model.learners import LearningCancelled
 
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 0.5  # database writes while working: often enough for a live bar
 # errors that say what went wrong in the coder's words: their message is the job's
 TOLD = (InputError, FinetuneError, AdaptationError)
-STOPPED = (JobCancelled, FinetuneCancelled, TrainingStopped, KeyboardInterrupt)
+# (a learner's LearningCancelled covers model.training's TrainingStopped)
+STOPPED = (JobCancelled, FinetuneCancelled, LearningCancelled, KeyboardInterrupt)
 
 
 class Heartbeat:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
 
-from model.training import TrainingConfig
+if TYPE_CHECKING:  # model.training imports torch: not for every command that reads options
+    from model.training import TrainingConfig
 
 
 class FinetuneError(Exception):
@@ -47,6 +49,8 @@ class FinetuneOptions:
                                 f"{self.held_out_share}")
 
     def training_config(self, landmark_backend: str) -> TrainingConfig:
+        from model.training import TrainingConfig
+
         return TrainingConfig(
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
             seed=self.seed, landmark_backend=landmark_backend, device=self.device,

@@ -29,7 +29,6 @@ import pandas as pd
 import db
 from annotator.labelfiles.label_io import ExportOptions, export_video
 from annotator.learning.finetune_options import FinetuneError, FinetuneOptions
-from annotator.learning.finetuning import plan_finetune
 from annotator.processing.prediction import FrameExpression, frame_expression, source_labels
 from annotator.services.context import Services
 from model.adapt import stretches
@@ -507,6 +506,8 @@ def finetune_refusal(services: Services, options: FinetuneOptions) -> str | None
 
     The job's own process would find the same and fail; asking first keeps a doomed job out of
     the jobs table and tells the coder at once."""
+    from annotator.learning.finetuning import plan_finetune  # torch: only when asked
+
     try:
         with services.store.write() as session:
             plan_finetune(session, options)

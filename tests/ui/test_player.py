@@ -10,9 +10,11 @@ frames differ in at least one bar and a frame is recognised by its pixels).
 
 from __future__ import annotations
 
+import base64
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 import pytest
 from helpers.app_server import running_app
@@ -91,17 +93,17 @@ def wait_for_frame(page, frame: int) -> None:
 
 
 def browser_pixels(page) -> np.ndarray:
-    """The picture the player shows, as the browser draws it: (H, W, 3) uint8."""
-    width, height, values = page.locator(PLAYER).evaluate("""player => {
+    """The picture the player shows, as the browser draws it: (H, W, 3) uint8 (handed over
+    as a PNG: a list of every channel value took seconds a frame)."""
+    url = page.locator(PLAYER).evaluate("""player => {
         const video = player.querySelector("video");
         const canvas = document.createElement("canvas");
         canvas.width = video.videoWidth; canvas.height = video.videoHeight;
-        const context = canvas.getContext("2d");
-        context.drawImage(video, 0, 0);
-        const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
-        return [canvas.width, canvas.height, Array.from(pixels)];
+        canvas.getContext("2d").drawImage(video, 0, 0);
+        return canvas.toDataURL("image/png");
     }""")
-    return np.array(values, np.uint8).reshape(height, width, 4)[..., :3]
+    png = np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8)
+    return cv2.cvtColor(cv2.imdecode(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def overlay_drawn(page) -> bool:
