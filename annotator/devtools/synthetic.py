@@ -125,13 +125,17 @@ def displacement_field(
     field = np.zeros((height, width, 2), dtype=np.float32)
     if len(moved) == 0:
         return field
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    weights_total = np.zeros((height, width), dtype=np.float32)
-    for point in moved:
-        cx, cy = landmarks[point]
-        weight = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * radii[point] ** 2))
-        field += weight[..., None] * moves[point].astype(np.float32)
-        weights_total += weight
+    # A round Gaussian is the product of one along y and one along x, so the sums over the
+    # moved landmarks are matrix products: (H, P) · (P, W).
+    spread = (2 * radii[moved] ** 2).astype(np.float32)[:, None]
+    along_y = np.exp(-((np.arange(height, dtype=np.float32) - landmarks[moved, 1:2]) ** 2)
+                     / spread).astype(np.float32)
+    along_x = np.exp(-((np.arange(width, dtype=np.float32) - landmarks[moved, 0:1]) ** 2)
+                     / spread).astype(np.float32)
+    pulls = moves[moved].astype(np.float32)
+    field[..., 0] = along_y.T @ (pulls[:, 0:1] * along_x)
+    field[..., 1] = along_y.T @ (pulls[:, 1:2] * along_x)
+    weights_total = along_y.T @ along_x
     # Neighbouring handles overlap; dividing where they pile up keeps each landmark's move
     # close to its own value instead of the sum of its neighbours'.
     return field / np.maximum(weights_total, 1.0)[..., None]
