@@ -30,6 +30,12 @@ SINGLE_FACE = ROOT / "tests" / "data" / "single_face.mp4"
 NO_FACE = ROOT / "tests" / "data" / "no_face.mp4"
 DEMO = ROOT / "annotator" / "demo" / "WolfgangLanger_Pexels.mp4"
 
+# face-alignment's own heatmap decoding (its stock path, the reference the fan tests compare
+# with) is numba-compiled on its first call: about 10 s of this CPU for each test process that
+# calls it. The tests run the same library code as the Python it is written in; numba reads
+# this when first imported (face-alignment is imported only by the fan backend).
+os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
+
 # Test processes started by pytest-xdist (scripts/test) share the cache folder of the run that
 # started them, so a clip's landmarks are still found once per run; the default database and
 # the uploads folder stay each process's own.
