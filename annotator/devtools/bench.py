@@ -11,6 +11,7 @@ frames in one run.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import tempfile
 import time
 from dataclasses import dataclass
@@ -95,7 +96,8 @@ def stock_fan_reference(
     untimed: the library compiles its heatmap decoding (numba) on its first call, seconds that
     are not its speed.
     """
-    first = [frame.rgb for frame, _ in zip(iter_frames(path), range(batch_size), strict=False)]
+    with contextlib.closing(iter_frames(path)) as decoded:  # the file closed at once
+        first = [frame.rgb for frame in itertools.islice(decoded, batch_size)]
     _stock_batch(library, first, boxes, 0)
     frames, start = 0, time.perf_counter()
     for _ in range(repeat):
