@@ -40,6 +40,11 @@ os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
 # started them, so a clip's landmarks are still found once per run; the default database and
 # the uploads folder stay each process's own.
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER:
+    # Several test processes share the cores: each (and the servers and commands it starts)
+    # runs torch and OpenCV on one thread, or their thread pools crowd each other out (a
+    # fine-tuning test took 50 s beside another worker, against 14 s alone).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 _SHARED = "AU_ANNOTATOR_TEST_RUN_CACHE"
 if _WORKER and os.environ.get(_SHARED):
     _cache = Path(os.environ[_SHARED])
