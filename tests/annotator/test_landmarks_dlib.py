@@ -85,12 +85,31 @@ def test_a_face_that_comes_into_the_picture_is_found_within_a_third_of_a_second(
     assert counts[-1] == 2  # back: found at the next full search, ten frames on at most
 
 
-def test_a_face_coming_into_an_empty_picture_is_found_by_the_third_frame(single_face):
+def test_a_face_coming_into_an_empty_picture_is_found_by_the_searched_frame(single_face):
     frame = next(iter_frames(single_face)).rgb
-    backend = DlibBackend()
+    backend = DlibBackend(empty_every=3)
     assert backend.find_faces(np.zeros_like(frame)) == []  # searched: nobody
     counts = [len(backend.find_faces(frame)) for _ in range(3)]
-    assert counts == [0, 0, 1]  # two frames not searched, the third is
+    assert counts == [0, 0, 1]  # frame by frame, two frames are not searched, the third is
+
+
+def test_a_face_coming_into_an_empty_picture_is_followed_from_its_first_frame(single_face):
+    frames = [frame.rgb for frame in iter_frames(single_face)][:12]
+    empty = np.zeros_like(frames[0])
+    for first in range(1, 9):  # the face comes in at each frame of the skipped stretch
+        video = [empty] * first + frames[:12 - first]
+        found = list(DlibBackend(empty_every=8).track(video))
+        assert len(found) == 12
+        assert [len(faces) for faces in found] == [0] * first + [1] * (12 - first), first
+        # searched back in windows, as tracking searches: about where a full search puts it
+        alone = DlibBackend().find_faces(video[first])[0]
+        assert np.linalg.norm(found[first][0].landmarks - alone.landmarks, axis=1).mean() < 3.0
+
+
+def test_frames_left_unsearched_at_the_end_of_a_video_have_no_face(single_face):
+    frame = next(iter_frames(single_face)).rgb
+    found = list(DlibBackend(empty_every=8).track([np.zeros_like(frame)] * 5))
+    assert found == [[]] * 5
 
 
 def test_process_caches_landmarks_and_reuses_them(single_face):

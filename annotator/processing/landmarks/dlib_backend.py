@@ -11,8 +11,10 @@ searched in full instead, and the faces found there are the ones searched for ne
 comes into the picture is found at the next full detection; while fewer faces are followed than
 were seen at once before (someone left and may come back), full detections come three times as
 often. While no face is in the picture, only every `empty_every`-th frame is searched (a full
-search costs several window searches): a face coming into an empty picture is found within
-that many frames, sooner than one joining a face already followed.
+search costs several window searches). When such a search finds faces, `track` searches for
+them in the unsearched frames before it too, last to first, in windows around where each face
+is a frame later: a face coming into an empty picture is followed from its first frame, at the
+cost of holding those few frames until the search.
 """
 
 from __future__ import annotations
@@ -63,11 +65,20 @@ def predictor_path() -> Path:
     return model_file(PREDICTOR_FILE)
 
 
+@functools.cache
+def shape_predictor() -> dlib.shape_predictor:
+    """The 68-point model, loaded once a process (65 MB) and shared by every DlibBackend: dlib's
+    shape predictor is never changed by a fit and may be used by several threads at once. The
+    corpus's worker processes are forked from one that loaded it (dlib_loaded), so they read
+    one copy of it, in memory and in the processor's cache, instead of one each."""
+    return dlib.shape_predictor(str(predictor_path()))
+
+
 class DlibBackend(LandmarkBackend):
     name = "dlib"
 
     def __init__(self, detect_every: int = 30, upsample: int = 0, detect_width: int = 640,
-                 search_every: int = 3, empty_every: int = 3):
+                 search_every: int = 3, empty_every: int = 8):
         """`detect_width`: wider frames are shrunk to this width for full-frame detection
         (faces under ~80 px at that width are missed; AU coding needs larger faces anyway).
         `search_every` 1: a window search on every frame between full detections;
@@ -78,7 +89,7 @@ class DlibBackend(LandmarkBackend):
         self.detect_width = detect_width
         self.upsample = upsample
         self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(str(predictor_path()))
+        self.predictor = shape_predictor()
         self.reset()
 
     def reset(self) -> None:
@@ -94,15 +105,54 @@ class DlibBackend(LandmarkBackend):
     def track(self, frames: Iterable[np.ndarray]) -> Iterator[list[FaceResult]]:
         """The faces of each frame; each frame's gray picture is made on another thread while
         the frame before is searched (OpenCV releases the GIL, dlib does not), so one frame
-        is read ahead of the faces given back."""
+        is read ahead of the faces given back. The frames of an empty picture that are not
+        searched wait for the next search: when it finds faces, they are searched for in
+        those frames too, last to first (windows around the faces of the frame after), so a
+        face that came in is followed from its first frame."""
         waiting: Future | None = None
+        unsearched: list[np.ndarray] = []  # gray pictures of an empty stretch not searched
         for rgb in frames:
             gray = _gray_pool().submit(cv2.cvtColor, rgb, cv2.COLOR_RGB2GRAY)
             if waiting is not None:
-                yield self.find_faces_in(waiting.result())
+                yield from self._found_after(waiting.result(), unsearched)
             waiting = gray
         if waiting is not None:
-            yield self.find_faces_in(waiting.result())
+            yield from self._found_after(waiting.result(), unsearched)
+        for _ in unsearched:  # the video ended before the next search
+            yield []
+
+    def _found_after(self, gray: np.ndarray,
+                     unsearched: list[np.ndarray]) -> Iterator[list[FaceResult]]:
+        """The faces of this frame, after those of the unsearched frames before it (none
+        given back while this one is not searched either)."""
+        if self._skip():
+            unsearched.append(gray)
+            return
+        found = self._find(gray)
+        if unsearched:
+            yield from self._search_back(unsearched, found)
+            unsearched.clear()
+        yield found
+
+    def _search_back(self, grays: list[np.ndarray],
+                     after: list[FaceResult]) -> list[list[FaceResult]]:
+        """The faces of `grays` (consecutive frames, in order), each searched for in a window
+        around where it is in the frame after, from the last frame back until none is found."""
+        results: list[list[FaceResult]] = [[] for _ in grays]
+        boxes = [face.box for face in after]
+        for at in range(len(grays) - 1, -1, -1):
+            found: list[tuple[np.ndarray, float]] = []
+            for box in boxes:
+                again = self._search_window(grays[at], box)
+                if again is not None and all(box_overlap(again[0], seen) < 0.5
+                                             for seen, _ in found):
+                    found.append(again)
+            if not found:
+                break
+            results[at] = [FaceResult(True, box, score, self.fit(grays[at], box))
+                           for box, score in found]
+            boxes = [box for box, _ in found]
+        return results
 
     def find_faces(self, rgb: np.ndarray) -> list[FaceResult]:
         """Every face of one frame, searching around the previous frame's faces when it may."""
@@ -110,9 +160,16 @@ class DlibBackend(LandmarkBackend):
 
     def find_faces_in(self, gray: np.ndarray) -> list[FaceResult]:
         """find_faces of the frame's gray picture."""
+        return [] if self._skip() else self._find(gray)
+
+    def _skip(self) -> bool:
+        """Whether this frame of an empty picture goes unsearched (counted as it is asked)."""
         if not self._previous and self._unsearched > 0:
             self._unsearched -= 1
-            return []
+            return True
+        return False
+
+    def _find(self, gray: np.ndarray) -> list[FaceResult]:
         every = self.detect_every  # windowed frames between two full searches
         if len(self._previous) < self._most:  # a full search at least every third of that
             every = max(0, self.detect_every // 3 - 1)
