@@ -44,7 +44,7 @@ from annotator.processing.prediction import (
     store_prediction,
     subject_summaries,
 )
-from annotator.processing.video import VideoInfo, open_video
+from annotator.processing.video import VideoInfo, open_video, share_decoding
 from annotator.services.context import Services
 from model.errors import InputError
 from model.files import VIDEO_EXTENSIONS, content_hash
@@ -277,9 +277,10 @@ def _pool_predictions(videos: list[Path], predictor: AUPredictor,
 
 def _share_cores(threads: int) -> None:
     """A worker's start: its share of the cores, for torch (which reads OMP_NUM_THREADS when
-    first imported, if the predictor is a network) and OpenCV."""
+    first imported, if the predictor is a network), OpenCV and decoding."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     cv2.setNumThreads(threads)
+    share_decoding(threads)
 
 
 def _worker_start(backend: str) -> multiprocessing.context.BaseContext:

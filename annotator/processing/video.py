@@ -157,6 +157,22 @@ def playback_of(container) -> Playback:
                     tuple(s.codec_context.codec.canonical_name for s in container.streams.audio))
 
 
+class _Decoding:
+    threads = 0  # FFmpeg's decoding threads for a stream; 0: as many as it sees fit
+
+
+def share_decoding(threads: int) -> None:
+    """Decode with at most `threads` threads: for a process that shares the cores with other
+    workers (decoding threads of its own beside theirs only crowd the cores)."""
+    _Decoding.threads = threads
+
+
+def _threaded(stream: av.video.stream.VideoStream) -> av.video.stream.VideoStream:
+    stream.thread_type = "AUTO"  # frame threads: decoding overlaps with our own work
+    stream.thread_count = _Decoding.threads
+    return stream
+
+
 class VideoSource:
     """One video file as one processing sees it: its path, stream info, playback formats and
     content hash found once, and its container opened once. The first frame, decoded for the
@@ -167,8 +183,7 @@ class VideoSource:
         self.path = Path(path)
         self._container = open_container(self.path)
         try:
-            stream = self._container.streams.video[0]
-            stream.thread_type = "AUTO"  # frame threads: decoding overlaps with our own work
+            stream = _threaded(self._container.streams.video[0])
             self._stream = stream
             self._decoded = self._container.decode(stream)
             self._first = self._first_frame()
@@ -263,8 +278,7 @@ def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[Decod
     path = Path(path)
     container = open_container(path)
     try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # frame threads: decoding overlaps with our own work
+        stream = _threaded(container.streams.video[0])
         fallback_step = 1.0 / float(stream.average_rate or 25)
         yield from _frames(path, _decode(path, container.decode(stream)), max_side,
                            fallback_step)
@@ -325,8 +339,7 @@ def count_frames(path: str | Path) -> int:
     path = Path(path)
     container = open_container(path)
     try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream = _threaded(container.streams.video[0])
         return sum(1 for _ in _decode(path, container.decode(stream)))
     finally:
         container.close()
