@@ -141,12 +141,7 @@ class DlibBackend(LandmarkBackend):
         results: list[list[FaceResult]] = [[] for _ in grays]
         boxes = [face.box for face in after]
         for at in range(len(grays) - 1, -1, -1):
-            found: list[tuple[np.ndarray, float]] = []
-            for box in boxes:
-                again = self._search_window(grays[at], box)
-                if again is not None and all(box_overlap(again[0], seen) < 0.5
-                                             for seen, _ in found):
-                    found.append(again)
+            found = self._search_windows(grays[at], boxes, every=False)
             if not found:
                 break
             results[at] = [FaceResult(True, box, score, self.fit(grays[at], box))
@@ -182,7 +177,7 @@ class DlibBackend(LandmarkBackend):
                 found = self._carried()
                 self._since_search += 1
             else:
-                found = self._search_windows(gray)
+                found = self._search_windows(gray, self._previous)
                 self._since_search = 0
         if found is None:
             found = self._search_full(gray)
@@ -237,13 +232,17 @@ class DlibBackend(LandmarkBackend):
             boxes, scores = self._detect(gray)
         return list(zip(boxes, map(float, scores), strict=True))
 
-    def _search_windows(self, gray: np.ndarray) -> list[tuple[np.ndarray, float]] | None:
-        """Each previous face found again in a window around it; None when one is missing."""
+    def _search_windows(self, gray: np.ndarray, around: list[np.ndarray],
+                        every: bool = True) -> list[tuple[np.ndarray, float]] | None:
+        """Each face of `around` (boxes) found again in a window around it; when one is
+        missing, None (`every`) or the others."""
         found: list[tuple[np.ndarray, float]] = []
-        for previous in self._previous:
+        for previous in around:
             again = self._search_window(gray, previous)
             if again is None:
-                return None
+                if every:
+                    return None
+                continue
             if all(box_overlap(again[0], box) < 0.5 for box, _ in found):  # two windows, one face
                 found.append(again)
         return found
