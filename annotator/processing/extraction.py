@@ -4,8 +4,9 @@
    (annotator.processing.video.VideoSource), finds every face of each frame, links the faces
    into subjects (annotator.processing.landmarks.tracking) and computes each face's aligned
    image as the frame arrives, so a frame is decoded once and dropped. The thread that finds
-   faces does only that (dlib holds the GIL): decoding, gray pictures, face images, writing
-   them and the expression network run on threads of their own. Landmark motion needs both
+   faces does only that: decoding, gray pictures, face images, writing them and the
+   expression network run on threads of their own (dlib's face search and the 68-point fit
+   release the GIL, so they run beside them). Landmark motion needs both
    neighbours, so it is computed per subject from its landmark table at the end (it is tiny).
    The descriptors a small learner uses (model.descriptors) come from the features.
 2. cache: the landmarks of every subject, and each subject's features and descriptors, are kept

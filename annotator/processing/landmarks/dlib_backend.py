@@ -4,7 +4,8 @@ Detecting on every full frame is the slow part, so between full detections (ever
 `detect_every` frames) the detector only searches a small, downscaled window around each face
 of the previous frame, and only on every `search_every`-th frame: on the frames between, each
 face's last detected box is carried over, moved by as much as its landmarks moved since, and
-the 68 points are fitted in it (a fit costs a third of a window search). A face whose
+the 68 points are fitted in it (a fit costs about a third of a window search; the fit is
+annotator.processing.landmarks.regression_trees, dlib's model evaluated there). A face whose
 landmarks moved more than CARRY_SHIFT of its box since the box was detected is searched for
 again at once. When a window holds no face (someone left, or turned away), the frame is
 searched in full instead, and the faces found there are the ones searched for next. A face that
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -29,8 +31,16 @@ import cv2
 import dlib
 import numpy as np
 
-from annotator.processing.landmarks import FaceResult, LandmarkBackend, box_overlap, same_face
-from model.au_sets import NUM_LANDMARKS
+from annotator.processing.landmarks import (
+    FaceResult,
+    LandmarkBackend,
+    box_overlap,
+    regression_trees,
+    same_face,
+)
+from annotator.processing.landmarks.regression_trees import ShapeModel
+
+log = logging.getLogger(__name__)
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 # The HOG detector's smallest face is about 80 px; windows are scaled so the face is ~90 px.
@@ -66,30 +76,49 @@ def predictor_path() -> Path:
 
 
 @functools.cache
-def shape_predictor() -> dlib.shape_predictor:
-    """The 68-point model, loaded once a process (65 MB) and shared by every DlibBackend: dlib's
-    shape predictor is never changed by a fit and may be used by several threads at once. The
-    corpus's worker processes are forked from one that loaded it (dlib_loaded), so they read
-    one copy of it, in memory and in the processor's cache, instead of one each."""
-    return dlib.shape_predictor(str(predictor_path()))
+def shape_model() -> ShapeModel | DlibPredictor:
+    """The 68-point model (65 MB of trees), read once a process and shared by every DlibBackend
+    and thread (a fit never changes it). The corpus's worker processes are forked from one that
+    read it (dlib_loaded), so they share its pages instead of reading one copy each. Where the
+    compiled fit was not built (no C compiler at install), dlib's own predictor: the same
+    landmarks, slower, holding the GIL."""
+    if regression_trees.available():
+        return regression_trees.load(predictor_path())
+    log.warning("the compiled 68-point fit was not built (no C compiler when installed); "
+                "fitting with dlib's own predictor: same landmarks, slower")
+    return DlibPredictor()
+
+
+class DlibPredictor:
+    """dlib's own shape predictor with ShapeModel.fit's signature: the reference that `bench`
+    times and that the landmarks of regression_trees are checked against."""
+
+    def __init__(self):
+        self.predictor = dlib.shape_predictor(str(predictor_path()))
+
+    def fit(self, gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        shape = self.predictor(gray, dlib.rectangle(*box))
+        return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
 
 
 class DlibBackend(LandmarkBackend):
     name = "dlib"
 
     def __init__(self, detect_every: int = 30, upsample: int = 0, detect_width: int = 640,
-                 search_every: int = 3, empty_every: int = 8):
+                 search_every: int = 3, empty_every: int = 8,
+                 model: ShapeModel | DlibPredictor | None = None):
         """`detect_width`: wider frames are shrunk to this width for full-frame detection
         (faces under ~80 px at that width are missed; AU coding needs larger faces anyway).
         `search_every` 1: a window search on every frame between full detections;
-        `empty_every` 1: a full search on every frame without a face before it."""
+        `empty_every` 1: a full search on every frame without a face before it.
+        `model`: what fits the 68 points (shape_model() unless given)."""
         self.detect_every = detect_every
         self.search_every = search_every
         self.empty_every = empty_every
         self.detect_width = detect_width
         self.upsample = upsample
         self.detector = dlib.get_frontal_face_detector()
-        self.predictor = shape_predictor()
+        self.model = model or shape_model()
         self.reset()
 
     def reset(self) -> None:
@@ -104,11 +133,11 @@ class DlibBackend(LandmarkBackend):
 
     def track(self, frames: Iterable[np.ndarray]) -> Iterator[list[FaceResult]]:
         """The faces of each frame; each frame's gray picture is made on another thread while
-        the frame before is searched (OpenCV releases the GIL, dlib does not), so one frame
-        is read ahead of the faces given back. The frames of an empty picture that are not
-        searched wait for the next search: when it finds faces, they are searched for in
-        those frames too, last to first (windows around the faces of the frame after), so a
-        face that came in is followed from its first frame."""
+        the frame before is searched, so one frame is read ahead of the faces given back.
+        The frames of an empty picture that are not searched wait for the next search: when
+        it finds faces, they are searched for in those frames too, last to first (windows
+        around the faces of the frame after), so a face that came in is followed from its
+        first frame."""
         waiting: Future | None = None
         unsearched: list[np.ndarray] = []  # gray pictures of an empty stretch not searched
         for rgb in frames:
@@ -269,7 +298,4 @@ class DlibBackend(LandmarkBackend):
 
     def fit(self, gray: np.ndarray, box: np.ndarray) -> np.ndarray:
         """(68, 2) landmarks of the face in `box` of a gray frame: the 68-point fit alone."""
-        rect = dlib.rectangle(*(int(round(v)) for v in box))
-        shape = self.predictor(gray, rect)
-        points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
-        return points.reshape(NUM_LANDMARKS, 2)
+        return self.model.fit(gray, tuple(int(round(v)) for v in box))
