@@ -64,6 +64,14 @@ def test_fits_from_several_threads_at_once_are_the_fits_one_at_a_time(faces):
         np.testing.assert_array_equal(one, other)
 
 
+def test_an_empty_or_colour_frame_is_refused_with_a_reason():
+    model = shape_model()
+    with pytest.raises(ValueError, match="empty frame"):
+        model.fit(np.zeros((0, 640), np.uint8), (10, 10, 100, 100))
+    with pytest.raises(ValueError, match="gray frame"):
+        model.fit(np.zeros((360, 640, 3), np.uint8), (10, 10, 100, 100))
+
+
 def test_the_model_is_read_once_a_process_with_the_compiled_fit():
     assert regression_trees.available()
     model = shape_model()

@@ -349,7 +349,12 @@ static PyObject *fit(PyObject *self, PyObject *args) {
     const Py_ssize_t n = initial.len / (Py_ssize_t)(2 * sizeof(float));
     const Py_ssize_t count = cascades * trees;
     float *work = NULL;
-    if (height <= 0 || width <= 0 || n <= 0 || !sized(&gray, height * width, 1, "the frame")
+    if (height <= 0 || width <= 0 || n <= 0) {
+        PyErr_Format(PyExc_ValueError, "fit: an empty frame (%zd x %zd) or shape (%zd points)",
+                     width, height, n);
+        goto done;
+    }
+    if (!sized(&gray, height * width, 1, "the frame")
         || !sized(&split_pixels, count * splits * 2, sizeof(int32_t), "the split pixels")
         || !sized(&thresholds, count * splits, sizeof(float), "the thresholds")
         || !sized(&leaves, count * (splits + 1) * 2 * n, sizeof(float), "the leaves")
