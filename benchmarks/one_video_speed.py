@@ -4,8 +4,8 @@ landmarks of every face, subjects, features, expressions: annotator.processing.e
 core, then in one that may use all of this machine's, in one run.
 
 Each run is a fresh process (so neither inherits the other's warm caches or threads), pinned
-with sched_setaffinity; OpenCV's threads are set to the cores it may use. The last line is
-`one_core_fps=… all_cores_fps=… ratio=… cores=…`.
+with sched_setaffinity (OpenCV runs on one thread in the analysis, as in the app). The last
+line is `one_core_fps=… all_cores_fps=… ratio=… cores=…`.
 
 Run: python benchmarks/one_video_speed.py [VIDEO (default: the demo clip)] [--repeat N]
 """
@@ -26,12 +26,9 @@ DEMO = ROOT / "annotator" / "demo" / "WolfgangLanger_Pexels.mp4"
 
 def analysis_fps(video: Path, repeat: int) -> float:
     """Frames/s of analyse_video on `video` in this process (the backend loaded first)."""
-    import cv2
-
     from annotator.processing.extraction import analyse_video, face_identity, make_backend
     from annotator.processing.video import VideoSource
 
-    cv2.setNumThreads(len(os.sched_getaffinity(0)))
     backend = make_backend("dlib")
     face_identity()
     frames, seconds = 0, 0.0

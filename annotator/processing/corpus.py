@@ -31,7 +31,6 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 import db
@@ -277,9 +276,9 @@ def _pool_predictions(videos: list[Path], predictor: AUPredictor,
 
 def _share_cores(threads: int) -> None:
     """A worker's start: its share of the cores, for torch (which reads OMP_NUM_THREADS when
-    first imported, if the predictor is a network), OpenCV and decoding."""
+    first imported, if the predictor is a network) and decoding (OpenCV runs on one thread in
+    the analysis: annotator.processing.extraction.analyse_video)."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    cv2.setNumThreads(threads)
     share_decoding(threads)
 
 
