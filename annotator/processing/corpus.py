@@ -291,8 +291,10 @@ def _worker_start(backend: str) -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
+    preload = ["annotator.processing.corpus"]  # what every worker runs: 0.6 s of imports
     if backend == "dlib":
-        context.set_forkserver_preload(["annotator.processing.landmarks.dlib_loaded"])
+        preload.append("annotator.processing.landmarks.dlib_loaded")
+    context.set_forkserver_preload(preload)
     return context
 
 

@@ -133,6 +133,10 @@ static PyObject *read_model(Reader *reader) {
         || !positive(reader, &splits, 1023))
         goto done;
     int64_t count = cascades * trees;
+    if (count * (splits + 1) * rows > ((int64_t)1 << 29)) { /* 2 GB of leaves */
+        reader->problem = "tables too large for a shape predictor";
+        goto done;
+    }
     split_pixels = PyBytes_FromStringAndSize(NULL, count * splits * 2 * sizeof(int32_t));
     thresholds = PyBytes_FromStringAndSize(NULL, count * splits * sizeof(float));
     leaves = PyBytes_FromStringAndSize(NULL, count * (splits + 1) * rows * sizeof(float));
