@@ -83,7 +83,7 @@ def shape_model() -> ShapeModel | DlibPredictor:
     compiled fit was not built (no C compiler at install), dlib's own predictor: the same
     landmarks, slower, holding the GIL."""
     if regression_trees.available():
-        return regression_trees.load(predictor_path())
+        return regression_trees.read(predictor_path())
     log.warning("the compiled 68-point fit was not built (no C compiler when installed); "
                 "fitting with dlib's own predictor: same landmarks, slower")
     return DlibPredictor()
@@ -173,8 +173,7 @@ class DlibBackend(LandmarkBackend):
             found = self._search_windows(grays[at], boxes, every=False)
             if not found:
                 break
-            results[at] = [FaceResult(True, box, score, self.fit(grays[at], box))
-                           for box, score in found]
+            results[at] = self._fitted(grays[at], found)
             boxes = [box for box, _ in found]
         return results
 
@@ -212,7 +211,7 @@ class DlibBackend(LandmarkBackend):
             found = self._search_full(gray)
             self._since_full = self._since_search = 0
             self._unsearched = 0 if found else self.empty_every - 1
-        results = [FaceResult(True, box, score, self.fit(gray, box)) for box, score in found]
+        results = self._fitted(gray, found)
         self._previous = [box for box, _ in found]
         self._gray = gray
         self._centres = [face.landmarks.mean(axis=0) for face in results]
@@ -295,6 +294,11 @@ class DlibBackend(LandmarkBackend):
         if chosen is None:
             return None
         return boxes[chosen], float(scores[chosen])
+
+    def _fitted(self, gray: np.ndarray,
+                found: list[tuple[np.ndarray, float]]) -> list[FaceResult]:
+        """Each found face (box, score) with its 68 points."""
+        return [FaceResult(True, box, score, self.fit(gray, box)) for box, score in found]
 
     def fit(self, gray: np.ndarray, box: np.ndarray) -> np.ndarray:
         """(68, 2) landmarks of the face in `box` of a gray frame: the 68-point fit alone."""

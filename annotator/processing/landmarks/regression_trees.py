@@ -20,7 +20,6 @@ dlib's own predictor where it was not.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,12 +70,6 @@ class ShapeModel:
                               self.splits, self.thresholds, self.leaves, self.anchors,
                               self.deltas, cascades, trees, splits, self.deltas.shape[1], out)
         return out
-
-
-@functools.cache
-def load(path: Path) -> ShapeModel:
-    """The shape predictor of a dlib model file, read once a process."""
-    return read(Path(path))
 
 
 def read(path: Path) -> ShapeModel:
