@@ -30,7 +30,9 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
+from annotator.processing.system import TRIM_EVERY, return_free_memory
 from model.errors import InputError
 from model.files import content_hash
 
@@ -321,13 +323,21 @@ def _decode(path: Path, frames: Iterator[av.VideoFrame],
         yield frame
 
 
+_converters = threading.local()
+
+
 def frame_to_rgb(frame: av.VideoFrame, scale: float = 1.0) -> np.ndarray:
-    if scale < 1.0:  # FFmpeg scales while converting: the full-size RGB frame is never made
-        rgb = frame.to_ndarray(format="rgb24", width=max(1, round(frame.width * scale)),
-                               height=max(1, round(frame.height * scale)),
-                               interpolation="AREA")
-    else:
-        rgb = frame.to_ndarray(format="rgb24")
+    """The frame as (height, width, 3) uint8 RGB, scaled by `scale` (FFmpeg scales while
+    converting: the full-size RGB frame is never made). Each thread keeps one converter:
+    `frame.to_ndarray` sets up a new one, with threads of its own, for every frame."""
+    converter = getattr(_converters, "reformatter", None)
+    if converter is None:
+        converter = _converters.reformatter = VideoReformatter()
+    size = {}
+    if scale < 1.0:
+        size = {"width": max(1, round(frame.width * scale)),
+                "height": max(1, round(frame.height * scale)), "interpolation": "AREA"}
+    rgb = converter.reformat(frame, format="rgb24", **size).to_ndarray()
     quarter_turns = _rotation_of(frame) // 90
     if quarter_turns:
         rgb = np.ascontiguousarray(np.rot90(rgb, quarter_turns))
@@ -363,6 +373,8 @@ def _ahead(frames: Iterator[DecodedFrame], depth: int) -> Iterator[DecodedFrame]
     def decode() -> None:
         try:
             for frame in frames:
+                if frame.index % TRIM_EVERY == TRIM_EVERY - 1:
+                    return_free_memory()
                 while not stop.is_set():
                     try:
                         buffer.put(frame, timeout=0.1)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import av
 import numpy as np
 import pytest
 from helpers.videos import faststart_copy, marker_frame, truncated_copy, write_video
 
+from annotator.processing.system import return_free_memory
 from annotator.processing.video import count_frames, iter_frames, open_video, prefetch_frames
 from model.errors import InputError
 
@@ -110,3 +117,62 @@ def test_large_frames_are_scaled_down_to_what_the_analysis_needs(tmp_path):
     assert frames[0].scale == pytest.approx(0.625)
     small = next(iter_frames(big, max_side=4096))
     assert small.rgb.shape == (1152, 2048, 3) and small.scale == 1.0
+
+
+def test_frames_are_ffmpegs_own_rgb_pictures_at_every_size(tmp_path, single_face, no_face):
+    """The converter kept per thread gives the pixels PyAV's own conversion gives, frame by
+    frame, whether the frames are kept whole, scaled down, or of another video in between."""
+    moving = [np.roll(marker_frame(2048, 1152), 300 * i, axis=1) for i in range(3)]
+    big = write_video(tmp_path / "big.mp4", moving)
+    for path, max_side in ((single_face, None), (big, 1280), (no_face, 320), (single_face, 400)):
+        with av.open(str(path)) as container:
+            expected = []
+            for frame in container.decode(video=0):
+                size = {}
+                if max_side and max(frame.width, frame.height) > max_side:
+                    scale = max_side / max(frame.width, frame.height)
+                    size = {"width": round(frame.width * scale),
+                            "height": round(frame.height * scale), "interpolation": "AREA"}
+                expected.append(frame.to_ndarray(format="rgb24", **size))
+        decoded = [f.rgb for f in prefetch_frames(path, max_side=max_side)]
+        assert len(decoded) == len(expected), path.name
+        assert all(np.array_equal(a, b) for a, b in zip(decoded, expected, strict=True)), path.name
+
+
+def test_two_threads_decoding_at_once_get_their_own_frames(single_face, no_face):
+    """Each thread converts with its own converter: two videos of different sizes decoded at
+    once come out as they do one at a time."""
+    alone = {path: [f.rgb for f in iter_frames(path)] for path in (single_face, no_face)}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        together = dict(zip(alone, pool.map(lambda p: [f.rgb for f in iter_frames(p)], alone),
+                            strict=True))
+    for path, frames in alone.items():
+        assert all(np.array_equal(a, b) for a, b in zip(together[path], frames, strict=True))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_memory_freed_on_another_thread_goes_back_to_the_system():
+    """Blocks the size of decoded frames, made on one thread and freed while small live ones
+    sit between them (as frames and the objects around them do), stay in the process until
+    return_free_memory hands them back."""
+
+    def resident_mb() -> float:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def fragment() -> list[np.ndarray]:
+        np.ones(700_000, np.uint8)  # freed at once: glibc keeps blocks this size from now on
+        frames, kept = [], []
+        for _ in range(150):
+            frames.append(np.ones(700_000, np.uint8))
+            kept.append(np.ones(4_000, np.uint8))
+        frames.clear()
+        return kept
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        kept = pool.submit(fragment).result()
+        before = resident_mb()
+        assert return_free_memory()
+        after = resident_mb()
+    assert len(kept) == 150
+    assert before - after > 50, f"{before:.0f} MB resident before, {after:.0f} MB after"
