@@ -48,6 +48,7 @@ from annotator.processing.landmarks import (
 from annotator.processing.landmarks.identity import FaceIdentity
 from annotator.processing.landmarks.registry import registered_backend
 from annotator.processing.landmarks.tracking import SubjectTracker
+from annotator.processing.system import give_way
 from annotator.processing.video import VideoSource, iter_frames, open_video, work_scale
 from model.affwild2_files import left_and_right, subject_for_person
 from model.arrays import FrameImages, RowWriter
@@ -221,9 +222,12 @@ class _FaceImages:
 
 class _ExpressionSamples:
     """One track's sampled gray crops, classified `_BATCH` at a time on the expression thread;
-    the track's last face is always classified, so interpolation reaches its end."""
+    the track's last face is always classified, so interpolation reaches its end. Batches are
+    small so that the last one, which the end of the analysis waits for, is quick (OpenCV's
+    network gives the same probabilities whatever the batch, and took 0.61 ms a crop in
+    batches of 16 against 0.71 in batches of 64)."""
 
-    _BATCH = 64
+    _BATCH = 16
 
     def __init__(self, device: str):
         self.device = device
@@ -260,19 +264,22 @@ class _ExpressionSamples:
 
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="face")
+    return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="face",
+                              initializer=give_way)
 
 
 @functools.cache
 def _writer_pool() -> ThreadPoolExecutor:
     """One thread writing face images to their files, in the order the faces were found."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="face-writer")
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="face-writer",
+                              initializer=give_way)
 
 
 @functools.cache
 def _expression_pool() -> ThreadPoolExecutor:
     """One thread for the expression network: its batches overlap decoding and landmarks."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="expression")
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="expression",
+                              initializer=give_way)
 
 
 @functools.cache

@@ -1,4 +1,16 @@
-"""What the analysis asks of the C library: freed memory handed back to the system.
+"""What the analysis asks of the operating system: helper threads that give way to the thread
+finding faces, and freed memory handed back.
+
+Helper threads. One video's analysis is a chain: each frame's faces are searched for and fitted
+around the previous frame's, on one thread, while decoding, face images, their writing and the
+expression network run on helper threads. On two cores the helpers' work fits beside the chain,
+but the scheduler treated them alike: a helper waking up took the core from the chain, which
+then waited (the thread finding faces ran 74% of the time). `give_way()`, called by each helper
+thread as it starts, puts it in SCHED_BATCH (Linux): same share of the CPU, but it no longer
+preempts the chain when it wakes. Not SCHED_IDLE: that starved the helpers whenever another
+program kept a core busy.
+
+Freed memory.
 
 Frames are made on the decoding thread and dropped on others; glibc keeps what they freed in
 that thread's arena, scattered between live blocks, and an analysis grew by tens of MB that
@@ -12,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 import sys
 
 TRIM_EVERY = 64  # frames decoded between two return_free_memory calls
@@ -34,4 +47,16 @@ def return_free_memory() -> bool:
     if trim is None:
         return False
     trim(0)
+    return True
+
+
+def give_way() -> bool:
+    """Put the calling thread in SCHED_BATCH, so it does not preempt the thread finding faces
+    when it wakes (Linux only); whether it could."""
+    if not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except OSError:
+        return False
     return True

@@ -32,7 +32,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from annotator.processing.system import TRIM_EVERY, return_free_memory
+from annotator.processing.system import TRIM_EVERY, give_way, return_free_memory
 from model.errors import InputError
 from model.files import content_hash
 
@@ -169,9 +169,23 @@ def share_decoding(threads: int) -> None:
     _Decoding.threads = threads
 
 
-def _threaded(stream: av.video.stream.VideoStream) -> av.video.stream.VideoStream:
-    stream.thread_type = "AUTO"  # frame threads: decoding overlaps with our own work
-    stream.thread_count = _Decoding.threads
+# A video analysed as it decodes (VideoSource: its frames decoded ahead on a thread of their
+# own) is decoded on that one thread when its frames are no larger than this: FFmpeg's frame
+# threads took 0.67-0.77 ms of CPU a frame of the demo clip (640×360) against 0.53-0.55 on one
+# thread (no_face.mp4, 960×540: 0.98 against 0.76), and one thread decodes them at 1,300-1,800
+# frames/s, several times what the analysis takes. Larger frames keep FFmpeg's threads (one
+# thread decodes 4K at a few hundred a second).
+ONE_THREAD_PIXELS = 1280 * 720
+
+
+def _threaded(stream: av.video.stream.VideoStream,
+              sequential: bool = False) -> av.video.stream.VideoStream:
+    """`stream` set to decode on FFmpeg's threads (frame threads: decoding overlaps with our
+    own work), or, `sequential` and small frames, on the calling thread alone."""
+    stream.thread_type = "AUTO"
+    context = stream.codec_context
+    small = 0 < context.width * context.height <= ONE_THREAD_PIXELS
+    stream.thread_count = 1 if sequential and small else _Decoding.threads
     return stream
 
 
@@ -185,7 +199,7 @@ class VideoSource:
         self.path = Path(path)
         self._container = open_container(self.path)
         try:
-            stream = _threaded(self._container.streams.video[0])
+            stream = _threaded(self._container.streams.video[0], sequential=True)
             self._stream = stream
             self._decoded = self._container.decode(stream)
             self._first = self._first_frame()
@@ -371,6 +385,7 @@ def _ahead(frames: Iterator[DecodedFrame], depth: int) -> Iterator[DecodedFrame]
     stop = threading.Event()
 
     def decode() -> None:
+        give_way()
         try:
             for frame in frames:
                 if frame.index % TRIM_EVERY == TRIM_EVERY - 1:

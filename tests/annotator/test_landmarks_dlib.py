@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
+import pytest
 
 from annotator.processing.extraction import landmark_cache_path, landmarks_for_video
+from annotator.processing.landmarks import dlib_backend
 from annotator.processing.landmarks.dlib_backend import DlibBackend
 from annotator.processing.video import iter_frames
 
@@ -110,6 +114,57 @@ def test_frames_left_unsearched_at_the_end_of_a_video_have_no_face(single_face):
     frame = next(iter_frames(single_face)).rgb
     found = list(DlibBackend(empty_every=8).track([np.zeros_like(frame)] * 5))
     assert found == [[]] * 5
+
+
+def test_full_searches_made_early_find_what_searching_on_the_spot_finds(single_face,
+                                                                     monkeypatch):
+    """The full searches due within the frames read ahead are made on a thread of their own
+    before the chain of searches gets there; the faces are the ones found when every search is
+    made on the spot, through a face, a cut (the face jumps: its window loses it, and the full
+    search comes early), an empty stretch and the face coming back."""
+    frames = [frame.rgb for frame in iter_frames(single_face)]
+    frames += frames[::-1]  # 144 frames of a face: full searches due at 31, 62, 93, 124
+    video = (frames + [np.roll(f, 200, axis=1) for f in frames[:20]]
+             + [np.zeros_like(frames[0])] * 20 + frames[:40])
+    searched_on = []
+    search_full = DlibBackend._search_full
+
+    def recorded(self, gray, detector=None):
+        searched_on.append(threading.current_thread().name)
+        return search_full(self, gray, detector)
+
+    monkeypatch.setattr(DlibBackend, "_search_full", recorded)
+    early = list(DlibBackend().track(video))
+    early_threads, searched_on[:] = list(searched_on), []
+    monkeypatch.setattr(dlib_backend, "READ_AHEAD", 0)
+    on_the_spot = list(DlibBackend().track(video))
+    assert all(name == "MainThread" for name in searched_on)
+    assert sum(name.startswith("full-search") for name in early_threads) >= 4
+    assert [len(faces) for faces in early] == [len(faces) for faces in on_the_spot]
+    assert sum(map(len, early)) > 190
+    for one, other in zip(early, on_the_spot, strict=True):
+        for a, b in zip(one, other, strict=True):
+            assert np.array_equal(a.box, b.box) and a.score == b.score
+            assert np.array_equal(a.landmarks, b.landmarks)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="Linux scheduling policies")
+def test_helper_threads_do_not_preempt_the_search(single_face):
+    """Decoding, gray pictures and early searches run in SCHED_BATCH: a helper waking up no
+    longer takes the core from the chain of face searches."""
+    policies = {}
+
+    class Spy(DlibBackend):
+        def _search_full(self, gray, detector=None):
+            policies[threading.current_thread().name] = os.sched_getscheduler(0)
+            return super()._search_full(gray, detector)
+
+    frames = (frame.rgb for frame in iter_frames(single_face))
+    assert sum(map(len, Spy().track(frames))) > 60
+    assert policies.pop("MainThread", os.SCHED_OTHER) == os.SCHED_OTHER
+    assert policies and set(policies.values()) == {os.SCHED_BATCH}
+    gray_thread = dlib_backend._gray_pool().submit(os.sched_getscheduler, 0).result()
+    assert gray_thread == os.SCHED_BATCH
 
 
 def test_process_caches_landmarks_and_reuses_them(single_face):

@@ -16,6 +16,12 @@ search costs several window searches). When such a search finds faces, `track` s
 them in the unsearched frames before it too, last to first, in windows around where each face
 is a frame later: a face coming into an empty picture is followed from its first frame, at the
 cost of holding those few frames until the search.
+
+A video's frames are searched in a chain (each around the faces of the one before), which
+sets the pace of one video's analysis; the full searches, whose frames are known in advance,
+are made beside that chain, on a thread of their own, READ_AHEAD frames early (`track`): the
+searching thread took 2.8-3.3 ms of CPU a frame of the demo clip with them, 2.0-2.3 without
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -39,6 +47,7 @@ from annotator.processing.landmarks import (
     same_face,
 )
 from annotator.processing.landmarks.regression_trees import ShapeModel
+from annotator.processing.system import give_way
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +57,9 @@ _WINDOW_FACE_SIZE = 90.0
 _WINDOW_MARGIN = 0.3  # fraction of the face size added on each side of the search window
 CARRY_SHIFT = 0.05  # of the box's width: landmarks moved more than this, the face is searched
 CARRY_CHANGE = 8.0  # gray levels: a box whose pixels changed more on average is searched
+# Frames whose gray pictures `track` makes ahead of the face search: a full search due within
+# them is started early on a thread of its own (see DlibBackend.track).
+READ_AHEAD = 12
 
 
 def model_file(name: str) -> Path:
@@ -67,7 +79,25 @@ def model_file(name: str) -> Path:
 
 @functools.cache
 def _gray_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="gray")
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="gray", initializer=give_way)
+
+
+@functools.cache
+def _full_search_pool() -> ThreadPoolExecutor:
+    """One thread making the full searches due a few frames ahead of the face search."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="full-search",
+                              initializer=give_way)
+
+
+_local = threading.local()
+
+
+def _thread_detector():
+    """The HOG face detector of the calling thread (one per thread: searches run side by
+    side)."""
+    if not hasattr(_local, "detector"):
+        _local.detector = dlib.get_frontal_face_detector()
+    return _local.detector
 
 
 def predictor_path() -> Path:
@@ -130,23 +160,35 @@ class DlibBackend(LandmarkBackend):
         self._since_search = 0
         self._unsearched = 0  # frames still to skip after a full search found no face
         self._most = 0  # the most faces seen in one frame so far
+        self._frame = -1  # index of the frame `track` searches now
+        self._ahead: deque[Future] = deque()  # gray pictures of the frames after it
+        self._early: dict[int, Future] = {}  # full searches started early, by frame index
 
     def track(self, frames: Iterable[np.ndarray]) -> Iterator[list[FaceResult]]:
-        """The faces of each frame; each frame's gray picture is made on another thread while
-        the frame before is searched, so one frame is read ahead of the faces given back.
+        """The faces of each frame. Gray pictures are made on another thread, READ_AHEAD
+        frames ahead of the search: the next full search is known in advance (detect_every
+        frames after the last, or empty_every while no face is in the picture), so when its
+        frame is among them it starts early, on a thread of its own, and the search takes its
+        result when it gets there (a window that loses its face brings a full search sooner;
+        that one is made on the spot and the early one is dropped). Same faces either way.
         The frames of an empty picture that are not searched wait for the next search: when
         it finds faces, they are searched for in those frames too, last to first (windows
         around the faces of the frame after), so a face that came in is followed from its
         first frame."""
-        waiting: Future | None = None
         unsearched: list[np.ndarray] = []  # gray pictures of an empty stretch not searched
-        for rgb in frames:
-            gray = _gray_pool().submit(cv2.cvtColor, rgb, cv2.COLOR_RGB2GRAY)
-            if waiting is not None:
-                yield from self._found_after(waiting.result(), unsearched)
-            waiting = gray
-        if waiting is not None:
-            yield from self._found_after(waiting.result(), unsearched)
+        ahead = self._ahead
+        try:
+            for rgb in frames:
+                ahead.append(_gray_pool().submit(cv2.cvtColor, rgb, cv2.COLOR_RGB2GRAY))
+                if len(ahead) > READ_AHEAD:
+                    self._frame += 1
+                    yield from self._found_after(ahead.popleft().result(), unsearched)
+            while ahead:
+                self._frame += 1
+                yield from self._found_after(ahead.popleft().result(), unsearched)
+        finally:
+            ahead.clear()
+            self._drop_early(None)
         for _ in unsearched:  # the video ended before the next search
             yield []
 
@@ -192,10 +234,16 @@ class DlibBackend(LandmarkBackend):
             return True
         return False
 
+    def _every(self, followed: int, most: int) -> int:
+        """Windowed frames between two full searches while `followed` faces are followed and
+        `most` were once seen at once: detect_every, or a third of it while someone is
+        missing."""
+        if followed < most:
+            return max(0, self.detect_every // 3 - 1)
+        return self.detect_every
+
     def _find(self, gray: np.ndarray) -> list[FaceResult]:
-        every = self.detect_every  # windowed frames between two full searches
-        if len(self._previous) < self._most:  # a full search at least every third of that
-            every = max(0, self.detect_every // 3 - 1)
+        every = self._every(len(self._previous), self._most)
         found, carried = None, False
         if self._previous and self._since_full < every:
             self._since_full += 1
@@ -208,7 +256,7 @@ class DlibBackend(LandmarkBackend):
                 found = self._search_windows(gray, self._previous)
                 self._since_search = 0
         if found is None:
-            found = self._search_full(gray)
+            found = self._full_search(gray)
             self._since_full = self._since_search = 0
             self._unsearched = 0 if found else self.empty_every - 1
         results = self._fitted(gray, found)
@@ -219,7 +267,39 @@ class DlibBackend(LandmarkBackend):
             self._detected = [(box, score, centre)
                               for (box, score), centre in zip(found, self._centres, strict=True)]
         self._most = max(self._most, len(found))
+        self._search_early()
         return results
+
+    def _next_full(self) -> int:
+        """The index of the frame the next full search is due at, as things stand."""
+        if not self._previous:
+            return self._frame + self._unsearched + 1
+        return self._frame + self._every(len(self._previous), self._most) - self._since_full + 1
+
+    def _search_early(self) -> None:
+        """Start the next full search now when its frame's gray picture is read ahead."""
+        self._drop_early(self._frame)
+        due = self._next_full()
+        at = due - self._frame - 1
+        if due not in self._early and 0 <= at < len(self._ahead):
+            self._early[due] = _full_search_pool().submit(self._search_full_of,
+                                                          self._ahead[at])
+
+    def _search_full_of(self, gray: Future) -> list[tuple[np.ndarray, float]]:
+        """On the early search's thread: _search_full of a gray picture being made."""
+        return self._search_full(gray.result(), _thread_detector())
+
+    def _drop_early(self, up_to: int | None) -> None:
+        """Forget the early full searches of frames up to `up_to` (None: all)."""
+        for frame in [f for f in self._early if up_to is None or f <= up_to]:
+            self._early.pop(frame).cancel()
+
+    def _full_search(self, gray: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """_search_full of this frame: the one started early when there is one."""
+        early = self._early.pop(self._frame, None)
+        if early is not None and not early.cancel():
+            return early.result()
+        return self._search_full(gray)
 
     def _barely_moved(self) -> bool:
         """Whether every face's landmarks stayed within CARRY_SHIFT of where they were when
@@ -245,19 +325,20 @@ class DlibBackend(LandmarkBackend):
                 for (box, score, detected), centre in zip(self._detected, self._centres,
                                                           strict=True)]
 
-    def _detect(self, gray: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
-        rects, scores, _ = self.detector.run(gray, self.upsample, 0.0)
+    def _detect(self, gray: np.ndarray, detector=None) -> tuple[list[np.ndarray], list[float]]:
+        rects, scores, _ = (detector or self.detector).run(gray, self.upsample, 0.0)
         boxes = [np.array([r.left(), r.top(), r.right(), r.bottom()], np.float32) for r in rects]
         return boxes, list(scores)
 
-    def _search_full(self, gray: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    def _search_full(self, gray: np.ndarray,
+                     detector=None) -> list[tuple[np.ndarray, float]]:
         scale = min(1.0, self.detect_width / gray.shape[1])
         if scale < 1.0:
             small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            boxes, scores = self._detect(small)
+            boxes, scores = self._detect(small, detector)
             boxes = [b / scale for b in boxes]
         else:
-            boxes, scores = self._detect(gray)
+            boxes, scores = self._detect(gray, detector)
         return list(zip(boxes, map(float, scores), strict=True))
 
     def _search_windows(self, gray: np.ndarray, around: list[np.ndarray],
