@@ -53,10 +53,11 @@ def return_free_memory() -> bool:
 def give_way() -> bool:
     """Put the calling thread in SCHED_BATCH, so it does not preempt the thread finding faces
     when it wakes (Linux only); whether it could."""
-    if not hasattr(os, "sched_setscheduler"):
+    batch = getattr(os, "SCHED_BATCH", None)  # Linux's; other systems may lack it
+    if batch is None or not hasattr(os, "sched_setscheduler"):
         return False
     try:
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        os.sched_setscheduler(0, batch, os.sched_param(0))
     except OSError:
         return False
     return True

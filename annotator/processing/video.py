@@ -385,8 +385,8 @@ def _ahead(frames: Iterator[DecodedFrame], depth: int) -> Iterator[DecodedFrame]
     stop = threading.Event()
 
     def decode() -> None:
-        give_way()
         try:
+            give_way()
             for frame in frames:
                 if frame.index % TRIM_EVERY == TRIM_EVERY - 1:
                     return_free_memory()

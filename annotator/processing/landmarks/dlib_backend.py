@@ -176,7 +176,10 @@ class DlibBackend(LandmarkBackend):
         around the faces of the frame after), so a face that came in is followed from its
         first frame."""
         unsearched: list[np.ndarray] = []  # gray pictures of an empty stretch not searched
-        ahead = self._ahead
+        # this call's own: a run abandoned part-way never hands its frames to the next
+        ahead: deque[Future] = deque()
+        early: dict[int, Future] = {}
+        self._ahead, self._early = ahead, early
         try:
             for rgb in frames:
                 ahead.append(_gray_pool().submit(cv2.cvtColor, rgb, cv2.COLOR_RGB2GRAY))
@@ -188,7 +191,9 @@ class DlibBackend(LandmarkBackend):
                 yield from self._found_after(ahead.popleft().result(), unsearched)
         finally:
             ahead.clear()
-            self._drop_early(None)
+            for future in early.values():
+                future.cancel()
+            early.clear()
         for _ in unsearched:  # the video ended before the next search
             yield []
 
@@ -289,9 +294,9 @@ class DlibBackend(LandmarkBackend):
         """On the early search's thread: _search_full of a gray picture being made."""
         return self._search_full(gray.result(), _thread_detector())
 
-    def _drop_early(self, up_to: int | None) -> None:
-        """Forget the early full searches of frames up to `up_to` (None: all)."""
-        for frame in [f for f in self._early if up_to is None or f <= up_to]:
+    def _drop_early(self, up_to: int) -> None:
+        """Forget the early full searches of frames up to `up_to`."""
+        for frame in [f for f in self._early if f <= up_to]:
             self._early.pop(frame).cancel()
 
     def _full_search(self, gray: np.ndarray) -> list[tuple[np.ndarray, float]]:
