@@ -4,16 +4,21 @@ landmarks of every face, subjects, features, expressions: annotator.processing.e
 core, then in one that may use all of this machine's, in one run.
 
 Each run is a fresh process (so neither inherits the other's warm caches or threads), pinned
-with sched_setaffinity (OpenCV runs on one thread in the analysis, as in the app). The last
-line is `one_core_fps=… all_cores_fps=… ratio=… cores=…`.
+with sched_setaffinity (OpenCV runs on one thread in the analysis, as in the app); models are
+loaded before the clock starts, as the app loads them once. The two kinds of run take turns,
+`--rounds` pairs, the first of each pair alternating, so that the drift of a shared machine
+falls on both alike; each pair gives a ratio. The last line is `one_core_fps=… all_cores_fps=…
+ratio=… cores=… rounds=…`: the medians of the pairs.
 
 Run: python benchmarks/one_video_speed.py [VIDEO (default: the demo clip)] [--repeat N]
+     [--rounds N]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,15 +63,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", type=Path, nargs="?", default=DEMO)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
-    one = measured(args.video, args.repeat, 1)
-    print(f"cores=1 fps={one:.1f}", flush=True)
-    every = measured(args.video, args.repeat, cores)
-    print(f"cores={cores} fps={every:.1f}", flush=True)
-    print(f"one_core_fps={one:.1f} all_cores_fps={every:.1f} ratio={every / one:.2f} "
-          f"cores={cores}")
-
+    ones, everys, ratios = [], [], []
+    for round_ in range(args.rounds):
+        order = (1, cores) if round_ % 2 == 0 else (cores, 1)
+        found = {count: measured(args.video, args.repeat, count) for count in order}
+        ones.append(found[1])
+        everys.append(found[cores])
+        ratios.append(found[cores] / found[1])
+        print(f"round {round_ + 1}: cores=1 fps={found[1]:.1f} cores={cores} "
+              f"fps={found[cores]:.1f} ratio={ratios[-1]:.2f}", flush=True)
+    print(f"one_core_fps={statistics.median(ones):.1f} "
+          f"all_cores_fps={statistics.median(everys):.1f} "
+          f"ratio={statistics.median(ratios):.2f} cores={cores} rounds={args.rounds}")
 
 if __name__ == "__main__":
     main()

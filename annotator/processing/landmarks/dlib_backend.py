@@ -147,8 +147,12 @@ class DlibBackend(LandmarkBackend):
         self.empty_every = empty_every
         self.detect_width = detect_width
         self.upsample = upsample
+        # the early searches' detector (one of their thread's own) loads beside this one,
+        # 0.2-0.3 s each, so that the first video's analysis does not wait for it
+        searches_ready = _full_search_pool().submit(_thread_detector)
         self.detector = dlib.get_frontal_face_detector()
         self.model = model or shape_model()
+        searches_ready.result()
         self.reset()
 
     def reset(self) -> None:
