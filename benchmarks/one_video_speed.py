@@ -7,8 +7,12 @@ Each run is a fresh process (so neither inherits the other's warm caches or thre
 with sched_setaffinity (OpenCV runs on one thread in the analysis, as in the app); models are
 loaded before the clock starts, as the app loads them once. The two kinds of run take turns,
 `--rounds` pairs, the first of each pair alternating, so that the drift of a shared machine
-falls on both alike; each pair gives a ratio. The last line is `one_core_fps=… all_cores_fps=…
-ratio=… cores=… rounds=…`: the medians of the pairs.
+falls on both alike; each pair gives a ratio. Before each pair, a fixed busy loop runs alone
+on the first core, then on every core at once: `capacity` is how many times the first run's
+work the cores did at once (the number of cores on a machine of its own; less where the host
+lends a core to other work, which a run held to one core never feels). The last line is
+`one_core_fps=… all_cores_fps=… ratio=… capacity=… cores=… rounds=…`: the medians of the
+rounds.
 
 Run: python benchmarks/one_video_speed.py [VIDEO (default: the demo clip)] [--repeat N]
      [--rounds N]
@@ -59,6 +63,21 @@ def measured(video: Path, repeat: int, cores: int) -> float:
     return float(found.stdout.strip().splitlines()[-1])
 
 
+_BUSY = "import time; t = time.perf_counter(); x = 0\nfor i in range(3_000_000): x += i\n" \
+        "print(time.perf_counter() - t)"
+
+
+def capacity(cores: list[int]) -> float:
+    """How many times a busy loop's work alone on cores[0] the `cores` do at once."""
+    def run_on(core: int) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, "
+                                 f"[{core}]); exec({_BUSY!r})"], stdout=subprocess.PIPE, text=True)
+
+    alone = float(run_on(cores[0]).communicate()[0])
+    together = [run_on(core) for core in cores]
+    return sum(alone / float(child.communicate()[0]) for child in together)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", type=Path, nargs="?", default=DEMO)
@@ -66,18 +85,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
-    ones, everys, ratios = [], [], []
+    ones, everys, ratios, capacities = [], [], [], []
     for round_ in range(args.rounds):
+        capacities.append(capacity(sorted(os.sched_getaffinity(0))))
         order = (1, cores) if round_ % 2 == 0 else (cores, 1)
         found = {count: measured(args.video, args.repeat, count) for count in order}
         ones.append(found[1])
         everys.append(found[cores])
         ratios.append(found[cores] / found[1])
         print(f"round {round_ + 1}: cores=1 fps={found[1]:.1f} cores={cores} "
-              f"fps={found[cores]:.1f} ratio={ratios[-1]:.2f}", flush=True)
+              f"fps={found[cores]:.1f} ratio={ratios[-1]:.2f} capacity={capacities[-1]:.2f}",
+              flush=True)
     print(f"one_core_fps={statistics.median(ones):.1f} "
           f"all_cores_fps={statistics.median(everys):.1f} "
-          f"ratio={statistics.median(ratios):.2f} cores={cores} rounds={args.rounds}")
+          f"ratio={statistics.median(ratios):.2f} capacity={statistics.median(capacities):.2f} "
+          f"cores={cores} rounds={args.rounds}")
 
 if __name__ == "__main__":
     main()
