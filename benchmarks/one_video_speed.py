@@ -63,19 +63,28 @@ def measured(video: Path, repeat: int, cores: int) -> float:
     return float(found.stdout.strip().splitlines()[-1])
 
 
-_BUSY = "import time; t = time.perf_counter(); x = 0\nfor i in range(3_000_000): x += i\n" \
-        "print(time.perf_counter() - t)"
+_BUSY = ("import sys, time; sys.stdin.readline(); t = time.perf_counter(); x = 0\n"
+         "for i in range(8_000_000): x += i\nprint(time.perf_counter() - t)")
 
 
 def capacity(cores: list[int]) -> float:
-    """How many times a busy loop's work alone on cores[0] the `cores` do at once."""
-    def run_on(core: int) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, "
-                                 f"[{core}]); exec({_BUSY!r})"], stdout=subprocess.PIPE, text=True)
+    """How many times a busy loop's work alone on cores[0] the `cores` do at once (each
+    child pinned to its core; all started before any is let go)."""
+    def loops(on: list[int]) -> list[float]:
+        children = [subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity("
+                                      f"0, [{core}]); exec({_BUSY!r})"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                    for core in on]
+        for child in children:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        outputs = [child.communicate()[0] for child in children]
+        if any(child.returncode for child in children):
+            raise RuntimeError("the busy loop failed")
+        return [float(output) for output in outputs]
 
-    alone = float(run_on(cores[0]).communicate()[0])
-    together = [run_on(core) for core in cores]
-    return sum(alone / float(child.communicate()[0]) for child in together)
+    alone = loops(cores[:1])[0]
+    return sum(alone / seconds for seconds in loops(cores))
 
 
 def main() -> None:
@@ -84,11 +93,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.rounds < 1 or args.repeat < 1:
+        parser.error("--rounds and --repeat take 1 or more")
     cores = len(os.sched_getaffinity(0))
     ones, everys, ratios, capacities = [], [], [], []
     for round_ in range(args.rounds):
         capacities.append(capacity(sorted(os.sched_getaffinity(0))))
         order = (1, cores) if round_ % 2 == 0 else (cores, 1)
+        order = order if cores > 1 else (1,)
         found = {count: measured(args.video, args.repeat, count) for count in order}
         ones.append(found[1])
         everys.append(found[cores])
@@ -100,6 +112,7 @@ def main() -> None:
           f"all_cores_fps={statistics.median(everys):.1f} "
           f"ratio={statistics.median(ratios):.2f} capacity={statistics.median(capacities):.2f} "
           f"cores={cores} rounds={args.rounds}")
+
 
 if __name__ == "__main__":
     main()

@@ -43,6 +43,7 @@ from annotator.processing.prediction import (
     store_prediction,
     subject_summaries,
 )
+from annotator.processing.system import available_cores
 from annotator.processing.video import VideoInfo, open_video, share_decoding
 from annotator.services.context import Services
 from model.errors import InputError
@@ -52,13 +53,6 @@ from model.predictors import AUPredictor
 log = logging.getLogger(__name__)
 
 LOCAL_RAY = "local"
-
-
-def available_cores() -> int:
-    """Cores this process may run on (fewer than the machine's inside a container)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from annotator.processing.landmarks import (
 from annotator.processing.landmarks.identity import FaceIdentity
 from annotator.processing.landmarks.registry import registered_backend
 from annotator.processing.landmarks.tracking import SubjectTracker
-from annotator.processing.system import give_way
+from annotator.processing.system import available_cores, forget_after_fork, give_way
 from annotator.processing.video import VideoSource, iter_frames, open_video, work_scale
 from model.affwild2_files import left_and_right, subject_for_person
 from model.arrays import FrameImages, RowWriter
@@ -177,16 +177,20 @@ class _FaceImages:
             return
         batch, self.batch = self.batch, []
         made = _pool().submit(self._make, batch)
-        self.pending.append(_writer_pool().submit(self._write, batch, made))
+        # the writer needs no frame: each is freed once its face image is made
+        faces = [(track, frame) for track, frame, _, _ in batch]
+        self.pending.append(_writer_pool().submit(self._write, faces, made))
         while len(self.pending) > self._IN_FLIGHT // self._CHUNK:
-            self.pending.popleft().result()
+            self.pending[0].result()  # still in `pending` while waited on: close() waits too
+            self.pending.popleft()
 
     def _make(self, batch: list) -> list[tuple[np.ndarray, np.ndarray]]:
         return [face_image(rgb, landmarks, self.config) for _, _, rgb, landmarks in batch]
 
-    def _write(self, batch: list, made: Future) -> None:
-        """On the writer thread, one task at a time in the order they were given."""
-        for (track, frame, _, _), (image, aligned) in zip(batch, made.result(), strict=True):
+    def _write(self, faces: list[tuple[int, int]], made: Future) -> None:
+        """On the writer thread, one task at a time in the order they were given: each face's
+        (track, frame) and, in `made`, its image and aligned landmarks."""
+        for (track, frame), (image, aligned) in zip(faces, made.result(), strict=True):
             self._writers(track)
             self.images[track].append(image)
             self.aligned[track].append(aligned)
@@ -197,7 +201,8 @@ class _FaceImages:
     def _drain(self) -> None:
         self._flush()
         while self.pending:
-            self.pending.popleft().result()
+            self.pending[0].result()
+            self.pending.popleft()
 
     def _writers(self, track: int | None) -> None:
         if track not in self.images:
@@ -225,7 +230,8 @@ class _FaceImages:
         return VideoFeatures(images, motion, face.copy(), has_motion, aligned, expression)
 
     def close(self) -> None:
-        """Wait for the faces still being made; drop the files of tracks not kept."""
+        """Cancel the writes not started and wait for the one under way; drop the files of
+        tracks not kept."""
         self.batch.clear()
         for future in self.pending:
             future.cancel()
@@ -285,7 +291,7 @@ class _ExpressionSamples:
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
     """Threads making face images: the cores the face search leaves (one on two cores)."""
-    workers = max(1, min(8, (os.cpu_count() or 1) - 1))
+    workers = max(1, min(8, available_cores() - 1))
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="face",
                               initializer=give_way)
 
@@ -302,6 +308,10 @@ def _expression_pool() -> ThreadPoolExecutor:
     """One thread for the expression network: its batches overlap decoding and landmarks."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="expression",
                               initializer=give_way)
+
+
+for _cached_pool in (_pool, _writer_pool, _expression_pool):
+    forget_after_fork(_cached_pool)
 
 
 @functools.cache

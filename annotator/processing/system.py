@@ -10,6 +10,10 @@ thread as it starts, puts it in SCHED_BATCH (Linux): same share of the CPU, but 
 preempts the chain when it wakes. Not SCHED_IDLE: that starved the helpers whenever another
 program kept a core busy.
 
+Helper pools. A forked child inherits a cached thread pool but not its threads: a task
+submitted there would never run. `forget_after_fork(pool_function)` clears such a cache in the
+child, which then starts its own threads.
+
 Freed memory.
 
 Frames are made on the decoding thread and dropped on others; glibc keeps what they freed in
@@ -28,6 +32,21 @@ import os
 import sys
 
 TRIM_EVERY = 64  # frames decoded between two return_free_memory calls
+
+
+def available_cores() -> int:
+    """Cores this process may run on (fewer than the machine's inside a container, or when
+    held to some)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def forget_after_fork(cached) -> None:
+    """Clear the functools.cache of `cached` (a function making a thread pool) in a forked
+    child: the child's first call makes a pool with threads of its own."""
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=cached.cache_clear)
 
 
 @functools.cache

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,6 +173,40 @@ def test_helper_threads_do_not_preempt_the_search(single_face):
     assert policies and set(policies.values()) == {os.SCHED_BATCH}
     gray_thread = dlib_backend._gray_pool().submit(os.sched_getscheduler, 0).result()
     assert gray_thread == os.SCHED_BATCH
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_process_forked_after_an_analysis_analyses_too(single_face):
+    """A child forked from a process whose helper threads have started (a tool that forks
+    workers after a first video) makes its own: a backend and an analysis there finish instead
+    of waiting on threads that the fork did not copy."""
+    from annotator.processing import extraction
+    from annotator.processing.extraction import analyse_video, make_backend
+    from annotator.processing.video import VideoSource
+
+    pools = (dlib_backend._gray_pool, dlib_backend._full_search_pool, extraction._pool,
+             extraction._writer_pool, extraction._expression_pool)
+    for pool in pools:
+        pool().submit(int).result()
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            for pool in pools:
+                pool().submit(int).result(timeout=30)
+            with VideoSource(single_face) as source, tempfile.TemporaryDirectory() as scratch:
+                subjects, _ = analyse_video(source, make_backend("dlib"), scratch=Path(scratch))
+            code = 0 if subjects.face.sum() > 60 else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 120
+    while (done := os.waitpid(child, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if done[0] == 0:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        pytest.fail("the forked child was still waiting after 120 s")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
 
 
 def test_process_caches_landmarks_and_reuses_them(single_face):

@@ -47,7 +47,7 @@ from annotator.processing.landmarks import (
     same_face,
 )
 from annotator.processing.landmarks.regression_trees import ShapeModel
-from annotator.processing.system import give_way
+from annotator.processing.system import forget_after_fork, give_way
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,10 @@ def _full_search_pool() -> ThreadPoolExecutor:
     """One thread making the full searches due a few frames ahead of the face search."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="full-search",
                               initializer=give_way)
+
+
+forget_after_fork(_gray_pool)
+forget_after_fork(_full_search_pool)
 
 
 _local = threading.local()
